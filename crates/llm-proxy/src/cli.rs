@@ -1,0 +1,317 @@
+//! Command-line flags and environment variables of the headless server, turned into a [`Config`].
+//!
+//! Every setting is both a flag and an environment variable; the names of the original Node
+//! project (`PROXY_PORT`, `TARGET_ENDPOINT`, `OAUTH_*`, ...) are kept so existing `.env` files
+//! work unchanged. `main` loads `.env` first, so the real environment wins over it.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use secrecy::SecretString;
+use url::Url;
+
+use crate::config::{
+    AccessToken, Config, CredentialConfig, Limits, OAuthConfig, TargetConfig, UpstreamConfig,
+    default_data_dir,
+};
+
+/// An OpenAI-compatible proxy on localhost that forwards to your company's LLM endpoint.
+///
+/// With no target configured it starts in placeholder mode and answers locally.
+#[derive(Debug, Parser)]
+#[command(name = "llm-proxy", version)]
+pub struct Args {
+    /// Port to listen on (0 picks a free port)
+    #[arg(long = "port", env = "PROXY_PORT", value_name = "PROXY_PORT", default_value_t = 3000)]
+    pub port: u16,
+
+    /// Address to listen on; anything but loopback makes the proxy reachable from the network
+    #[arg(long = "host", env = "PROXY_HOST", value_name = "PROXY_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// URL shown to users [default: http://localhost:PORT]
+    #[arg(long = "base-url", env = "PROXY_BASE_URL", value_name = "PROXY_BASE_URL")]
+    pub base_url: Option<Url>,
+
+    /// Token clients must send [default: generated at each start as llm-proxy-<64 hex>]
+    #[arg(
+        long = "access-token",
+        env = "PROXY_ACCESS_TOKEN",
+        value_name = "PROXY_ACCESS_TOKEN",
+        hide_env_values = true
+    )]
+    pub access_token: Option<String>,
+
+    /// Target base URL including /v1, e.g. https://llm.example.com/v1
+    #[arg(long = "target-endpoint", env = "TARGET_ENDPOINT", value_name = "TARGET_ENDPOINT")]
+    pub target_endpoint: Option<Url>,
+
+    /// Answer locally instead of forwarding (also on when no target is configured)
+    #[arg(long = "placeholder", env = "USE_PLACEHOLDER_MODE", value_name = "USE_PLACEHOLDER_MODE")]
+    pub placeholder: bool,
+
+    /// Static API key sent to the target as `Authorization: Bearer`
+    #[arg(
+        long = "target-api-key",
+        env = "TARGET_API_KEY",
+        value_name = "TARGET_API_KEY",
+        hide_env_values = true
+    )]
+    pub target_api_key: Option<String>,
+
+    /// OAuth 2.0 token endpoint (client credentials grant)
+    #[arg(long = "oauth-token-endpoint", env = "OAUTH_TOKEN_ENDPOINT", value_name = "OAUTH_TOKEN_ENDPOINT")]
+    pub oauth_token_endpoint: Option<Url>,
+
+    /// OAuth 2.0 client id
+    #[arg(long = "oauth-client-id", env = "OAUTH_CLIENT_ID", value_name = "OAUTH_CLIENT_ID")]
+    pub oauth_client_id: Option<String>,
+
+    /// OAuth 2.0 client secret
+    #[arg(
+        long = "oauth-client-secret",
+        env = "OAUTH_CLIENT_SECRET",
+        value_name = "OAUTH_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub oauth_client_secret: Option<String>,
+
+    /// OAuth 2.0 scope (optional)
+    #[arg(long = "oauth-scope", env = "OAUTH_SCOPE", value_name = "OAUTH_SCOPE")]
+    pub oauth_scope: Option<String>,
+
+    /// Minutes before expiry at which the OAuth token is refreshed
+    #[arg(
+        long = "oauth-refresh-buffer-minutes",
+        env = "OAUTH_REFRESH_BUFFER_MINUTES",
+        value_name = "OAUTH_REFRESH_BUFFER_MINUTES",
+        default_value_t = 5
+    )]
+    pub oauth_refresh_buffer_minutes: u64,
+
+    /// Where logs and state are kept [default: the platform data directory]
+    #[arg(long = "data-dir", env = "PROXY_DATA_DIR", value_name = "PROXY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Seconds allowed to connect to the target
+    #[arg(long = "target-connect-timeout", env = "TARGET_CONNECT_TIMEOUT_SECONDS",
+          value_name = "TARGET_CONNECT_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub target_connect_timeout_seconds: u64,
+
+    /// Seconds allowed for a whole non-streaming exchange with the target
+    #[arg(long = "target-timeout", env = "TARGET_TIMEOUT_SECONDS",
+          value_name = "TARGET_TIMEOUT_SECONDS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub target_timeout_seconds: u64,
+
+    /// Longest silence, in seconds, allowed inside a stream
+    #[arg(long = "stream-idle-timeout", env = "STREAM_IDLE_TIMEOUT_SECONDS",
+          value_name = "STREAM_IDLE_TIMEOUT_SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub stream_idle_timeout_seconds: u64,
+
+    /// Largest request body accepted, in MB
+    #[arg(long = "max-request-body-mb", env = "MAX_REQUEST_BODY_MB",
+          value_name = "MAX_REQUEST_BODY_MB", default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_request_body_mb: u64,
+
+    /// Seconds in-flight requests and streams may take to finish at shutdown
+    #[arg(long = "shutdown-grace", env = "SHUTDOWN_GRACE_SECONDS",
+          value_name = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
+    pub shutdown_grace_seconds: u64,
+}
+
+/// A configuration mistake, named by the variable the user has to fix.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{var}: {problem}")]
+    Invalid { var: &'static str, problem: String },
+    #[error("incomplete OAuth configuration: {missing} not set (OAuth needs OAUTH_TOKEN_ENDPOINT, OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET)")]
+    PartialOAuth { missing: String },
+    #[error("TARGET_ENDPOINT is not set: OAuth is configured but there is no target to send the token to (set TARGET_ENDPOINT, or USE_PLACEHOLDER_MODE=true)")]
+    MissingTarget,
+    #[error("OAuth to the target is not available in this build yet; use TARGET_API_KEY, or unset the OAUTH_* variables")]
+    OAuthUnsupported,
+}
+
+impl Args {
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        if let Some(url) = &self.base_url {
+            check_http_url("PROXY_BASE_URL", url)?;
+        }
+        let oauth = self.oauth_config()?;
+        let access_token = match non_empty(self.access_token) {
+            Some(token) => {
+                if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    return Err(ConfigError::Invalid {
+                        var: "PROXY_ACCESS_TOKEN",
+                        problem: "must not contain spaces or control characters".into(),
+                    });
+                }
+                AccessToken::supplied(token)
+            }
+            None => AccessToken::generate(),
+        };
+
+        let use_placeholder =
+            self.placeholder || (self.target_endpoint.is_none() && self.oauth_token_endpoint.is_none());
+        let upstream = if use_placeholder {
+            UpstreamConfig::Placeholder
+        } else {
+            let endpoint = self.target_endpoint.ok_or(ConfigError::MissingTarget)?;
+            check_http_url("TARGET_ENDPOINT", &endpoint)?;
+            let credential = match (oauth, non_empty(self.target_api_key)) {
+                (Some(oauth), _) => CredentialConfig::OAuth(oauth),
+                (None, Some(key)) => CredentialConfig::ApiKey(SecretString::from(key)),
+                (None, None) => CredentialConfig::None,
+            };
+            if matches!(credential, CredentialConfig::OAuth(_)) {
+                return Err(ConfigError::OAuthUnsupported);
+            }
+            UpstreamConfig::Target(TargetConfig { endpoint, credential })
+        };
+
+        Ok(Config {
+            host: self.host,
+            port: self.port,
+            base_url: self.base_url,
+            access_token,
+            upstream,
+            data_dir: self.data_dir.unwrap_or_else(default_data_dir),
+            limits: Limits {
+                connect_timeout: Duration::from_secs(self.target_connect_timeout_seconds),
+                request_timeout: Duration::from_secs(self.target_timeout_seconds),
+                stream_idle_timeout: Duration::from_secs(self.stream_idle_timeout_seconds),
+                max_request_body_bytes: (self.max_request_body_mb * 1024 * 1024) as usize,
+                shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
+            },
+        })
+    }
+
+    /// OAuth is in effect when endpoint, client id and secret are all set; some but not all is
+    /// a mistake worth stopping for, since the proxy would otherwise fall back silently.
+    fn oauth_config(&self) -> Result<Option<OAuthConfig>, ConfigError> {
+        let id = self.oauth_client_id.as_deref().filter(|s| !s.is_empty());
+        let secret = self.oauth_client_secret.as_deref().filter(|s| !s.is_empty());
+        let parts = [
+            ("OAUTH_TOKEN_ENDPOINT", self.oauth_token_endpoint.is_some()),
+            ("OAUTH_CLIENT_ID", id.is_some()),
+            ("OAUTH_CLIENT_SECRET", secret.is_some()),
+        ];
+        let missing: Vec<&str> = parts.iter().filter(|(_, set)| !set).map(|(n, _)| *n).collect();
+        match (missing.len(), &self.oauth_token_endpoint, id, secret) {
+            (3, ..) => Ok(None),
+            (0, Some(endpoint), Some(id), Some(secret)) => {
+                check_http_url("OAUTH_TOKEN_ENDPOINT", endpoint)?;
+                Ok(Some(OAuthConfig {
+                    token_endpoint: endpoint.clone(),
+                    client_id: id.to_owned(),
+                    client_secret: SecretString::from(secret.to_owned()),
+                    scope: self.oauth_scope.clone().filter(|s| !s.is_empty()),
+                    refresh_buffer: Duration::from_secs(self.oauth_refresh_buffer_minutes * 60),
+                }))
+            }
+            _ => Err(ConfigError::PartialOAuth { missing: missing.join(", ") }),
+        }
+    }
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+fn check_http_url(var: &'static str, url: &Url) -> Result<(), ConfigError> {
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::Invalid {
+            var,
+            problem: format!("expected an http:// or https:// URL, got {:?}", url.as_str()),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut argv = vec!["llm-proxy"];
+        argv.extend_from_slice(args);
+        Args::try_parse_from(argv).expect("flags parse").into_config()
+    }
+
+    #[test]
+    fn no_target_means_placeholder() {
+        let config = parse(&[]).unwrap();
+        assert!(matches!(config.upstream, UpstreamConfig::Placeholder));
+        assert!(config.access_token.generated);
+    }
+
+    #[test]
+    fn placeholder_flag_wins_over_a_target() {
+        let config = parse(&["--target-endpoint", "https://llm.example.com/v1", "--placeholder"]).unwrap();
+        assert!(matches!(config.upstream, UpstreamConfig::Placeholder));
+    }
+
+    #[test]
+    fn target_with_api_key() {
+        let config = parse(&[
+            "--target-endpoint",
+            "https://llm.example.com/v1",
+            "--target-api-key",
+            "sk-1",
+            "--access-token",
+            "tok",
+        ])
+        .unwrap();
+        let UpstreamConfig::Target(target) = config.upstream else { panic!("expected a target") };
+        assert_eq!(target.endpoint.as_str(), "https://llm.example.com/v1");
+        let CredentialConfig::ApiKey(key) = target.credential else { panic!("expected a key") };
+        assert_eq!(key.expose_secret(), "sk-1");
+        assert!(!config.access_token.generated);
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let config = parse(&["--target-endpoint", "http://t/v1", "--target-api-key", "", "--access-token", " "]).unwrap();
+        let UpstreamConfig::Target(target) = config.upstream else { panic!("expected a target") };
+        assert!(matches!(target.credential, CredentialConfig::None));
+        assert!(config.access_token.generated);
+    }
+
+    #[test]
+    fn partial_oauth_names_what_is_missing() {
+        let err = parse(&["--target-endpoint", "http://t/v1", "--oauth-client-id", "id"]).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::PartialOAuth { missing: "OAUTH_TOKEN_ENDPOINT, OAUTH_CLIENT_SECRET".into() }
+        );
+        assert!(err.to_string().contains("OAUTH_TOKEN_ENDPOINT"));
+    }
+
+    #[test]
+    fn non_http_target_is_rejected_by_name() {
+        let err = parse(&["--target-endpoint", "ftp://files.example.com/v1"]).unwrap_err();
+        assert!(err.to_string().starts_with("TARGET_ENDPOINT: expected an http"), "{err}");
+    }
+
+    #[test]
+    fn bad_numbers_are_rejected_by_clap_naming_the_variable() {
+        let err = Args::try_parse_from(["llm-proxy", "--port", "eighty"]).unwrap_err();
+        assert!(err.to_string().contains("PROXY_PORT"), "{err}");
+        let err = Args::try_parse_from(["llm-proxy", "--target-timeout", "0"]).unwrap_err();
+        assert!(err.to_string().contains("TARGET_TIMEOUT_SECONDS"), "{err}");
+    }
+
+    #[test]
+    fn limits_are_converted() {
+        let config = parse(&["--max-request-body-mb", "2", "--stream-idle-timeout", "7"]).unwrap();
+        assert_eq!(config.limits.max_request_body_bytes, 2 * 1024 * 1024);
+        assert_eq!(config.limits.stream_idle_timeout, Duration::from_secs(7));
+    }
+}

@@ -1,0 +1,232 @@
+//! The proxy's effective configuration: what the server is built from.
+//!
+//! `Config` is plain data so that the headless binary (through [`crate::cli::Args`]) and the
+//! desktop shell (from its settings and the keychain) can both build one. Everything here is
+//! already validated: a `Config` that exists can be served.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// Prefix of generated access tokens, kept from the original project so users recognise them.
+const ACCESS_TOKEN_PREFIX: &str = "llm-proxy-";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; loopback by default so the port is not reachable from the network.
+    pub host: IpAddr,
+    /// Port to listen on; 0 picks a free one (tests, and a second instance beside the first).
+    pub port: u16,
+    /// The URL users are told to use, when it differs from `http://localhost:PORT` (a reverse
+    /// proxy, a container's published port).
+    pub base_url: Option<Url>,
+    /// What clients must present to use `/v1`.
+    pub access_token: AccessToken,
+    /// Where requests go: nowhere (placeholder answers) or a target endpoint.
+    pub upstream: UpstreamConfig,
+    /// Where logs and state live.
+    pub data_dir: PathBuf,
+    pub limits: Limits,
+}
+
+/// The token clients present. `generated` decides whether the banner may print it in full: a
+/// generated token is useless unless the user sees it, a supplied one they already know.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub secret: SecretString,
+    pub generated: bool,
+}
+
+impl AccessToken {
+    /// A fresh token from the thread-local CSPRNG (ChaCha, seeded by the OS): `llm-proxy-<64 hex>`.
+    pub fn generate() -> Self {
+        let bytes: [u8; 32] = rand::rng().random();
+        let mut token = String::with_capacity(ACCESS_TOKEN_PREFIX.len() + 64);
+        token.push_str(ACCESS_TOKEN_PREFIX);
+        for byte in bytes {
+            token.push_str(&format!("{byte:02x}"));
+        }
+        Self {
+            secret: SecretString::from(token),
+            generated: true,
+        }
+    }
+
+    pub fn supplied(token: impl Into<String>) -> Self {
+        Self {
+            secret: SecretString::from(token.into()),
+            generated: false,
+        }
+    }
+
+    /// The token as the banner shows it: whole when generated, otherwise its first few characters.
+    pub fn display(&self) -> String {
+        let token = self.secret.expose_secret();
+        if self.generated {
+            return token.to_owned();
+        }
+        mask(token)
+    }
+}
+
+/// `abcd…wxyz`-style masking that keeps enough for a user to recognise which token it is.
+pub fn mask(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() <= 12 {
+        return "*".repeat(chars.len().max(4));
+    }
+    let head: String = chars[..6].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+#[derive(Debug, Clone)]
+pub enum UpstreamConfig {
+    /// No target: valid OpenAI answers are made up locally, so tools can be wired up first.
+    Placeholder,
+    Target(TargetConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    /// Base URL including `/v1`; request paths after `/v1` are appended to it.
+    pub endpoint: Url,
+    pub credential: CredentialConfig,
+}
+
+/// How the proxy authenticates to the target. One seam: the upstream client asks the
+/// credential for a header and never knows which kind it is.
+#[derive(Debug, Clone)]
+pub enum CredentialConfig {
+    None,
+    ApiKey(SecretString),
+    OAuth(OAuthConfig),
+}
+
+impl CredentialConfig {
+    /// The name shown in the banner, `/health` and the dashboard.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ApiKey(_) => "api-key",
+            Self::OAuth(_) => "oauth2-client-credentials",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OAuthConfig {
+    pub token_endpoint: Url,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub scope: Option<String>,
+    pub refresh_buffer: Duration,
+}
+
+/// Limits and timeouts. Durations rather than seconds so tests can use short ones.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Establishing a connection to the target.
+    pub connect_timeout: Duration,
+    /// A whole non-streaming exchange with the target, and the wait for a stream's headers.
+    pub request_timeout: Duration,
+    /// The longest silence allowed inside a stream before it is declared dead.
+    pub stream_idle_timeout: Duration,
+    /// Largest request body accepted; vision and agent payloads are big.
+    pub max_request_body_bytes: usize,
+    /// How long in-flight requests and streams may run on after shutdown is asked for.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(600),
+            stream_idle_timeout: Duration::from_secs(300),
+            max_request_body_bytes: 50 * 1024 * 1024,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Config {
+    /// A placeholder-mode configuration on loopback with a generated token: the embedded default.
+    pub fn placeholder(port: u16) -> Self {
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port,
+            base_url: None,
+            access_token: AccessToken::generate(),
+            upstream: UpstreamConfig::Placeholder,
+            data_dir: default_data_dir(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// The URL users are told to use, given the port actually bound (which differs from
+    /// `port` when that is 0).
+    pub fn public_base_url(&self, bound_port: u16) -> String {
+        match &self.base_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None => format!("http://localhost:{bound_port}"),
+        }
+    }
+
+    /// One line for the banner and `/health`: what the proxy does with requests.
+    pub fn mode_description(&self) -> String {
+        match &self.upstream {
+            UpstreamConfig::Placeholder => "placeholder (no target configured; answers are generated locally)".to_owned(),
+            UpstreamConfig::Target(target) => format!(
+                "forwarding to {} with {} auth",
+                target.endpoint.host_str().unwrap_or("?"),
+                target.credential.kind()
+            ),
+        }
+    }
+}
+
+/// The platform's data directory for the app (`~/.local/share/local-llm-proxy` on Linux),
+/// or `./data` where the platform has none (a bare container).
+pub fn default_data_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "local-llm-proxy")
+        .map(|dirs| dirs.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("data"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_tokens_are_prefixed_hex_and_distinct() {
+        let a = AccessToken::generate();
+        let b = AccessToken::generate();
+        let a = a.secret.expose_secret();
+        assert!(a.starts_with("llm-proxy-"));
+        let hex = &a["llm-proxy-".len()..];
+        assert_eq!(hex.len(), 64);
+        assert!(hex.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b.secret.expose_secret());
+    }
+
+    #[test]
+    fn supplied_tokens_are_masked_generated_shown() {
+        let supplied = AccessToken::supplied("my-very-secret-token-1234");
+        assert_eq!(supplied.display(), "my-ver…1234");
+        let short = AccessToken::supplied("abc");
+        assert_eq!(short.display(), "****");
+        let generated = AccessToken::generate();
+        assert_eq!(generated.display(), generated.secret.expose_secret());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let config = CredentialConfig::ApiKey(SecretString::from("sk-target-secret"));
+        assert!(!format!("{config:?}").contains("sk-target-secret"));
+    }
+}

@@ -1,0 +1,155 @@
+//! Errors that reach a client, always in OpenAI's envelope
+//! `{"error":{"message","type","param","code"}}` with all four keys present, because the SDKs
+//! and coding tools parse exactly that shape to show the user what went wrong.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::upstream::UpstreamError;
+
+/// Every way a request can fail before or instead of a target's own answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        param: Option<&'static str>,
+        code: Option<&'static str>,
+    },
+    #[error("missing access token")]
+    MissingToken,
+    #[error("invalid access token")]
+    InvalidToken,
+    #[error("request body too large")]
+    BodyTooLarge { limit: usize },
+    #[error("not found")]
+    NotFound { message: String, code: &'static str },
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+impl ProxyError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidRequest { message: message.into(), param: None, code: None }
+    }
+
+    pub fn missing_param(param: &'static str) -> Self {
+        Self::InvalidRequest {
+            message: format!("Missing required parameter: '{param}'."),
+            param: Some(param),
+            code: Some("missing_required_parameter"),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::MissingToken | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Upstream(err) => err.status(),
+        }
+    }
+
+    fn envelope(&self) -> ErrorBody<'_> {
+        match self {
+            Self::InvalidRequest { message, param, code } => {
+                ErrorBody::new(message.clone(), "invalid_request_error", *param, *code)
+            }
+            Self::MissingToken => ErrorBody::new(
+                "You didn't provide an API key. Send the proxy's access token as \
+                 'Authorization: Bearer <token>' (or in an 'api-key' or 'x-api-key' header). \
+                 The token is shown in the proxy's startup banner and dashboard."
+                    .into(),
+                "invalid_request_error",
+                None,
+                Some("invalid_api_key"),
+            ),
+            Self::InvalidToken => ErrorBody::new(
+                "Incorrect API key provided. Use the access token shown in the proxy's startup \
+                 banner and dashboard."
+                    .into(),
+                "invalid_request_error",
+                None,
+                Some("invalid_api_key"),
+            ),
+            Self::BodyTooLarge { limit } => ErrorBody::new(
+                format!(
+                    "Request body is larger than the proxy's limit of {} MB (MAX_REQUEST_BODY_MB).",
+                    limit / (1024 * 1024)
+                ),
+                "invalid_request_error",
+                None,
+                Some("request_too_large"),
+            ),
+            Self::NotFound { message, code } => {
+                ErrorBody::new(message.clone(), "invalid_request_error", None, Some(code))
+            }
+            Self::MethodNotAllowed => ErrorBody::new(
+                "Method not allowed for this path.".into(),
+                "invalid_request_error",
+                None,
+                Some("method_not_allowed"),
+            ),
+            Self::Upstream(err) => err.envelope(),
+        }
+    }
+}
+
+impl IntoResponse for ProxyError {
+    fn into_response(self) -> Response {
+        json_response(self.status(), &self.envelope())
+    }
+}
+
+/// OpenAI's error body. `param` and `code` serialize as `null` when absent: clients index them.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    error: ErrorDetails<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorDetails<'a> {
+    message: String,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    param: Option<&'a str>,
+    code: Option<&'a str>,
+}
+
+impl<'a> ErrorBody<'a> {
+    pub fn new(message: String, kind: &'a str, param: Option<&'a str>, code: Option<&'a str>) -> Self {
+        Self { error: ErrorDetails { message, kind, param, code } }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing strings and options into a Vec cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = (status, bytes).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Fallback for paths no route knows.
+pub async fn not_found(uri: axum::http::Uri) -> ProxyError {
+    ProxyError::NotFound {
+        message: format!("Unknown path: {}", uri.path()),
+        code: "unknown_url",
+    }
+}
+
+/// Fallback for a known path asked with the wrong method.
+pub async fn method_not_allowed() -> ProxyError {
+    ProxyError::MethodNotAllowed
+}

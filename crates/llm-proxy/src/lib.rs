@@ -1,0 +1,31 @@
+//! Local LLM Proxy: an OpenAI-compatible proxy on localhost that forwards to a company's own
+//! LLM endpoint.
+//!
+//! This crate is the core, with no GUI dependency: the headless binary (`src/main.rs`) and the
+//! desktop shell (`src-tauri/`) are thin layers over it.
+//!
+//! How a request flows:
+//! - [`server`] accepts connections and routes them; [`auth`] checks the access token on `/v1`.
+//! - [`routes`] holds thin handlers. [`request`] reads a body within its limit and peeks at the
+//!   few fields routing needs, without re-serializing anything.
+//! - With no target, [`placeholder`] answers locally. Otherwise [`forward`] sends the request
+//!   through the [`upstream`] client (one pooled connection to the target, with its credential)
+//!   and relays the answer: whole JSON, server-sent events, or a raw pass-through.
+//! - Every failure is a [`error::ProxyError`], answered in OpenAI's error envelope.
+//!
+//! Configuration is [`config::Config`], plain data; [`cli::Args`] builds one from flags,
+//! environment variables and `.env`, with the names of the original Node project.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod forward;
+pub mod placeholder;
+pub mod request;
+pub mod routes;
+pub mod server;
+pub mod upstream;
+
+pub use config::Config;
+pub use server::{ServerHandle, StartError, router, serve, start};

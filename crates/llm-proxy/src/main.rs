@@ -1,0 +1,109 @@
+//! The headless server: load `.env`, parse the configuration, start the proxy, print the
+//! banner, and stop gracefully on Ctrl-C or SIGTERM. Nothing else lives here.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use llm_proxy::cli::Args;
+use llm_proxy::config::Config;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    // The real environment wins: dotenvy never overrides a variable that is already set.
+    if let Err(err) = dotenvy::dotenv()
+        && !err.not_found()
+    {
+        eprintln!("error: cannot read .env: {err}");
+        return ExitCode::from(2);
+    }
+    let args = Args::parse();
+    let config = match args.into_config() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("LOG_LEVEL").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+async fn run(config: Config) -> ExitCode {
+    let banner = Banner::new(&config);
+    let mut server = match llm_proxy::start(config).await {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    banner.print(server.base_url());
+    let stop = server.shutdown_token();
+    tokio::select! {
+        () = shutdown_signal() => {
+            tracing::info!("shutting down: finishing in-flight requests");
+            stop.cancel();
+            server.stopped().await;
+        }
+        () = server.stopped() => {}
+    }
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// What the user needs to connect a tool, printed once the port is bound.
+struct Banner {
+    mode: String,
+    token: String,
+    token_generated: bool,
+}
+
+impl Banner {
+    fn new(config: &Config) -> Self {
+        Self {
+            mode: config.mode_description(),
+            token: config.access_token.display(),
+            token_generated: config.access_token.generated,
+        }
+    }
+
+    fn print(&self, base_url: &str) {
+        let note = if self.token_generated { " (generated; set PROXY_ACCESS_TOKEN to keep one)" } else { "" };
+        println!("Local LLM Proxy {}", env!("CARGO_PKG_VERSION"));
+        println!("  Dashboard:     {base_url}/");
+        println!("  API base URL:  {base_url}/v1");
+        println!("  Mode:          {}", self.mode);
+        println!("  Access token:  {}{note}", self.token);
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

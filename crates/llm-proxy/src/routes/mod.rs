@@ -1,0 +1,4 @@
+//! HTTP routes: thin handlers that extract, call the domain code, and answer.
+
+pub mod health;
+pub mod openai;

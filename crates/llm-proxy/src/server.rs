@@ -1,0 +1,213 @@
+//! Builds the router from a [`Config`] and serves it: `start` binds and returns a
+//! [`ServerHandle`] that reports the bound address and stops gracefully.
+//!
+//! Nothing here is global. Each server owns its state, its HTTP client and its tasks, so
+//! several can run in one process (tests, or the desktop app restarting on a new port).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::middleware;
+use axum::routing::{any, get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::require_access_token;
+use crate::config::{Config, UpstreamConfig};
+use crate::error::{method_not_allowed, not_found};
+use crate::routes::{health, openai};
+use crate::upstream::UpstreamClient;
+
+/// Shared by every request of one server. Cloning is one `Arc` increment.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    /// `None` in placeholder mode.
+    upstream: Option<UpstreamClient>,
+    started: Instant,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Result<Self, StartError> {
+        let upstream = match &config.upstream {
+            UpstreamConfig::Placeholder => None,
+            UpstreamConfig::Target(target) => {
+                Some(UpstreamClient::new(target, &config.limits).map_err(|e| StartError::Client(e.to_string()))?)
+            }
+        };
+        Ok(Self { inner: Arc::new(Inner { config, upstream, started: Instant::now() }) })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn upstream(&self) -> Option<&UpstreamClient> {
+        self.inner.upstream.as_ref()
+    }
+
+    pub fn access_token(&self) -> &[u8] {
+        self.inner.config.access_token.secret.expose_secret().as_bytes()
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+}
+
+/// The whole HTTP surface. Public so tests can drive it without a socket.
+pub fn router(state: AppState) -> Router {
+    // `/v1` is guarded by the access token; the layer also covers the fallback, so an unknown
+    // `/v1` path reveals nothing to a client without the token.
+    let v1 = Router::new()
+        .route("/chat/completions", post(openai::chat_completions))
+        .route("/completions", post(openai::completions))
+        .route("/embeddings", post(openai::embeddings))
+        .route("/models", get(openai::list_models))
+        .route("/models/{model}", get(openai::get_model).delete(openai::pass_through))
+        .fallback(any(openai::pass_through))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), require_access_token));
+    Router::new()
+        .route("/health", get(health::health))
+        .nest("/v1", v1)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "port {port} on {host} is already in use: stop the program using it, or choose another port \
+         with PROXY_PORT (or --port; 0 picks a free one)"
+    )]
+    PortInUse { host: std::net::IpAddr, port: u16 },
+    #[error("cannot listen on {host}:{port}: {source}")]
+    Bind { host: std::net::IpAddr, port: u16, source: std::io::Error },
+    #[error("cannot create the HTTP client for the target: {0}")]
+    Client(String),
+}
+
+/// A running server. Dropping it stops the server too (without waiting), so a test or a
+/// restart can never leave one behind.
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    base_url: String,
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The URL users are told to use (`PROXY_BASE_URL`, or `http://localhost:<bound port>`).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Stops accepting connections, lets in-flight requests and streams finish within the
+    /// configured grace period, then closes whatever is left.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        let _ = (&mut self.task).await;
+    }
+
+    /// Resolves when the server has stopped, whoever stopped it.
+    pub async fn stopped(&mut self) {
+        let _ = (&mut self.task).await;
+    }
+
+    /// A token that stops the server when cancelled (a signal handler, a tray menu).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Binds `config.host:config.port` and starts serving.
+pub async fn start(config: Config) -> Result<ServerHandle, StartError> {
+    let (host, port) = (config.host, config.port);
+    let listener = TcpListener::bind((host, port)).await.map_err(|source| match source.kind() {
+        std::io::ErrorKind::AddrInUse => StartError::PortInUse { host, port },
+        _ => StartError::Bind { host, port, source },
+    })?;
+    serve(listener, config)
+}
+
+/// Serves on a listener the caller bound (tests bind `127.0.0.1:0` first).
+pub fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle, StartError> {
+    let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+        host: config.host,
+        port: config.port,
+        source,
+    })?;
+    let base_url = config.public_base_url(local_addr.port());
+    let grace = config.limits.shutdown_grace;
+    let state = AppState::new(config)?;
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(accept_loop(listener, router(state), shutdown.clone(), grace));
+    Ok(ServerHandle { local_addr, base_url, shutdown, task })
+}
+
+/// Accepts connections until shutdown, each served on its own task. The tasks live in a
+/// `JoinSet` owned here, so that once the grace period is over they can all be ended: no
+/// connection outlives its server.
+async fn accept_loop(listener: TcpListener, app: Router, shutdown: CancellationToken, grace: Duration) {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    // Streams are many small writes; Nagle would hold each one back.
+                    let _ = stream.set_nodelay(true);
+                    let service = TowerToHyperService::new(app.clone());
+                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let connection = graceful.watch(connection.into_owned());
+                    connections.spawn(async move {
+                        if let Err(err) = connection.await {
+                            tracing::debug!(error = %err, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(err) => {
+                    // Out of file descriptors and the like: pause instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => tracing::debug!("all connections finished"),
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(open = connections.len(), "shutdown grace period over; closing remaining connections");
+        }
+    }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+}

@@ -1,0 +1,182 @@
+//! The connection to the target endpoint: one pooled HTTP client, the credential it presents,
+//! and the errors a target can cause.
+//!
+//! The target is fixed by configuration. Nothing from a client request chooses the host, the
+//! scheme or the credential; a client only contributes a path under `/v1`, headers and a body.
+
+mod credential;
+pub mod headers;
+pub mod sse;
+pub mod target_error;
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, Method, StatusCode};
+use reqwest::redirect;
+
+pub use credential::Credential;
+
+use crate::config::{Limits, TargetConfig};
+use crate::error::ErrorBody;
+
+/// The target and how to reach it. Cheap to share: `reqwest::Client` is a handle to one pool.
+#[derive(Debug)]
+pub struct UpstreamClient {
+    http: reqwest::Client,
+    /// The configured endpoint without a trailing slash, so `base + "/chat/completions"` works.
+    base: String,
+    host: String,
+    credential: Credential,
+    request_timeout: Duration,
+}
+
+/// Ways the target can fail us. Messages name the target's host, never a URL with a query,
+/// never a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("could not connect to the target {host}: {detail}")]
+    Unreachable { host: String, detail: String },
+    #[error("the target {host} did not answer within {after:?}")]
+    Timeout { host: String, after: Duration },
+    #[error("the target {host} sent a malformed or incomplete response: {detail}")]
+    Malformed { host: String, detail: String },
+    /// The target answered with an error that was not in OpenAI's envelope.
+    #[error("the target {host} answered HTTP {status}: {excerpt}")]
+    Target { host: String, status: StatusCode, excerpt: String },
+}
+
+impl UpstreamError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unreachable { .. } | Self::Malformed { .. } => StatusCode::BAD_GATEWAY,
+            Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            // A target's 4xx is the client's business (bad parameter, unknown model, rate
+            // limit) and keeps its status; a 5xx is ours to report as a bad gateway.
+            Self::Target { status, .. } if status.is_client_error() => *status,
+            Self::Target { .. } => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    pub fn envelope(&self) -> ErrorBody<'static> {
+        let message = self.to_string();
+        match self {
+            Self::Unreachable { .. } => ErrorBody::new(message, "server_error", None, Some("upstream_unreachable")),
+            Self::Timeout { .. } => ErrorBody::new(message, "server_error", None, Some("upstream_timeout")),
+            Self::Malformed { .. } => {
+                ErrorBody::new(message, "server_error", None, Some("upstream_malformed_response"))
+            }
+            Self::Target { status, .. } => {
+                let (kind, code) = match status.as_u16() {
+                    401 | 403 => ("invalid_request_error", "upstream_auth_failed"),
+                    404 => ("invalid_request_error", "not_found"),
+                    429 => ("rate_limit_error", "rate_limit_exceeded"),
+                    400..=499 => ("invalid_request_error", "upstream_client_error"),
+                    _ => ("server_error", "upstream_error"),
+                };
+                ErrorBody::new(message, kind, None, Some(code))
+            }
+        }
+    }
+}
+
+impl UpstreamClient {
+    pub fn new(target: &TargetConfig, limits: &Limits) -> Result<Self, reqwest::Error> {
+        let endpoint = target.endpoint.clone();
+        let host = endpoint.host_str().unwrap_or_default().to_owned();
+        let http = reqwest::Client::builder()
+            .connect_timeout(limits.connect_timeout)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            // Only same-origin redirects: following a target's redirect to another host would
+            // hand that host the target credential.
+            .redirect(same_origin_redirects(endpoint.clone()))
+            .build()?;
+        Ok(Self {
+            http,
+            base: endpoint.as_str().trim_end_matches('/').to_owned(),
+            host,
+            credential: Credential::from_config(&target.credential),
+            request_timeout: limits.request_timeout,
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Sends one request and waits for the response head (not the body) within the request
+    /// timeout. `path_and_query` is what followed `/v1` in the client's request.
+    pub async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        client_headers: &HeaderMap,
+        body: reqwest::Body,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let mut url = String::with_capacity(self.base.len() + path_and_query.len());
+        url.push_str(&self.base);
+        url.push_str(path_and_query);
+        let mut headers = headers::forwarded_request_headers(client_headers);
+        if let Some(value) = self.credential.authorization() {
+            headers.insert(axum::http::header::AUTHORIZATION, value);
+        }
+        self.http.request(method, url).headers(headers).body(body).send().await
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// Turns a transport failure into an error fit for a client: the host and the root cause,
+    /// never the full URL.
+    pub fn transport_error(&self, err: &reqwest::Error) -> UpstreamError {
+        let detail = root_cause(err);
+        if err.is_timeout() {
+            return UpstreamError::Timeout { host: self.host.clone(), after: self.request_timeout };
+        }
+        if err.is_connect() || (err.is_request() && !err.is_body()) {
+            return UpstreamError::Unreachable { host: self.host.clone(), detail };
+        }
+        UpstreamError::Malformed { host: self.host.clone(), detail }
+    }
+
+    pub fn timeout_error(&self) -> UpstreamError {
+        UpstreamError::Timeout { host: self.host.clone(), after: self.request_timeout }
+    }
+
+    pub fn malformed(&self, detail: impl Into<String>) -> UpstreamError {
+        UpstreamError::Malformed { host: self.host.clone(), detail: detail.into() }
+    }
+
+    /// Removes the target credential from text the target sent back (some echo the key in
+    /// their error messages) before it reaches a client or a log.
+    pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        self.credential.redact(text)
+    }
+}
+
+fn same_origin_redirects(endpoint: url::Url) -> redirect::Policy {
+    redirect::Policy::custom(move |attempt| {
+        let same_origin = attempt.url().origin() == endpoint.origin();
+        if !same_origin || attempt.previous().len() >= 5 {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// The innermost error message (e.g. "Connection refused (os error 111)"): the part a user
+/// can act on, without reqwest's URL-bearing outer layers.
+fn root_cause(err: &reqwest::Error) -> String {
+    let mut source: &dyn std::error::Error = err;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    let text = source.to_string();
+    if text.contains("://") {
+        // Only reqwest's own layer mentions the URL; fall back to its kind.
+        return if err.is_connect() { "connection failed".into() } else { "request failed".into() };
+    }
+    text
+}
