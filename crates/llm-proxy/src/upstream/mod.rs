@@ -168,15 +168,15 @@ fn same_origin_redirects(endpoint: url::Url) -> redirect::Policy {
 
 /// The innermost error message (e.g. "Connection refused (os error 111)"): the part a user
 /// can act on, without reqwest's URL-bearing outer layers.
-fn root_cause(err: &reqwest::Error) -> String {
-    let mut source: &dyn std::error::Error = err;
+pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut source = err;
     while let Some(next) = source.source() {
         source = next;
     }
     let text = source.to_string();
     if text.contains("://") {
-        // Only reqwest's own layer mentions the URL; fall back to its kind.
-        return if err.is_connect() { "connection failed".into() } else { "request failed".into() };
+        // Only reqwest's own layer mentions the URL; say what kind of failure it was instead.
+        return "the request failed".into();
     }
     text
 }

@@ -31,7 +31,7 @@ struct Relay<S> {
 pub fn relay<S, E>(upstream: S, idle_timeout: Duration, host: String) -> impl Stream<Item = Result<Bytes, std::io::Error>>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
-    E: std::fmt::Display,
+    E: std::error::Error + 'static,
 {
     let state = Relay {
         upstream,
@@ -53,7 +53,7 @@ where
                     }
                 }
                 Ok(Some(Err(err))) => {
-                    let message = format!("The stream from the target {} broke off: {err}", relay.host);
+                    let message = format!("The stream from the target {} broke off: {}", relay.host, super::root_cause(&err));
                     return Some((Ok(relay.fail(message)), relay));
                 }
                 Ok(None) if relay.done_seen || relay.only_whitespace_pending() => {
@@ -143,7 +143,7 @@ mod tests {
         let upstream = stream::iter(
             chunks
                 .into_iter()
-                .map(|c| c.map(|s| Bytes::from_static(s.as_bytes())).map_err(|e| e.to_owned())),
+                .map(|c| c.map(|s| Bytes::from_static(s.as_bytes())).map_err(std::io::Error::other)),
         );
         relay(upstream, Duration::from_secs(5), "target.test".into())
             .map(|r| String::from_utf8(r.unwrap().to_vec()).unwrap())
@@ -189,7 +189,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn silence_past_the_idle_limit_ends_the_stream() {
-        let upstream = stream::iter(vec![Ok::<_, String>(Bytes::from_static(b"data: {}\n\n"))]).chain(stream::pending());
+        let upstream = stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"data: {}\n\n"))]).chain(stream::pending());
         let out: Vec<Bytes> = relay(Box::pin(upstream), Duration::from_secs(30), "t".into())
             .map(|r| r.unwrap())
             .collect()
