@@ -40,7 +40,11 @@ pub fn check(headers: &HeaderMap, token: &[u8]) -> Result<(), ProxyError> {
             return Ok(());
         }
     }
-    Err(if any { ProxyError::InvalidToken } else { ProxyError::MissingToken })
+    Err(if any {
+        ProxyError::InvalidToken
+    } else {
+        ProxyError::MissingToken
+    })
 }
 
 #[cfg(test)]
@@ -49,7 +53,15 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        pairs.iter().map(|(k, v)| (header::HeaderName::from_static(k), HeaderValue::from_static(v))).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    header::HeaderName::from_static(k),
+                    HeaderValue::from_static(v),
+                )
+            })
+            .collect()
     }
 
     #[test]
@@ -64,9 +76,21 @@ mod tests {
     #[test]
     fn tells_missing_from_wrong() {
         let token = b"tok";
-        assert!(matches!(check(&headers(&[]), token), Err(ProxyError::MissingToken)));
-        assert!(matches!(check(&headers(&[("authorization", "Basic tok")]), token), Err(ProxyError::MissingToken)));
-        assert!(matches!(check(&headers(&[("authorization", "Bearer to")]), token), Err(ProxyError::InvalidToken)));
-        assert!(matches!(check(&headers(&[("x-api-key", "tokk")]), token), Err(ProxyError::InvalidToken)));
+        assert!(matches!(
+            check(&headers(&[]), token),
+            Err(ProxyError::MissingToken)
+        ));
+        assert!(matches!(
+            check(&headers(&[("authorization", "Basic tok")]), token),
+            Err(ProxyError::MissingToken)
+        ));
+        assert!(matches!(
+            check(&headers(&[("authorization", "Bearer to")]), token),
+            Err(ProxyError::InvalidToken)
+        ));
+        assert!(matches!(
+            check(&headers(&[("x-api-key", "tokk")]), token),
+            Err(ProxyError::InvalidToken)
+        ));
     }
 }

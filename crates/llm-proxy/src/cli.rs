@@ -24,15 +24,29 @@ use crate::config::{
 #[command(name = "llm-proxy", version)]
 pub struct Args {
     /// Port to listen on (0 picks a free port)
-    #[arg(long = "port", env = "PROXY_PORT", value_name = "PROXY_PORT", default_value_t = 3000)]
+    #[arg(
+        long = "port",
+        env = "PROXY_PORT",
+        value_name = "PROXY_PORT",
+        default_value_t = 3000
+    )]
     pub port: u16,
 
     /// Address to listen on; anything but loopback makes the proxy reachable from the network
-    #[arg(long = "host", env = "PROXY_HOST", value_name = "PROXY_HOST", default_value = "127.0.0.1")]
+    #[arg(
+        long = "host",
+        env = "PROXY_HOST",
+        value_name = "PROXY_HOST",
+        default_value = "127.0.0.1"
+    )]
     pub host: IpAddr,
 
     /// URL shown to users [default: http://localhost:PORT]
-    #[arg(long = "base-url", env = "PROXY_BASE_URL", value_name = "PROXY_BASE_URL")]
+    #[arg(
+        long = "base-url",
+        env = "PROXY_BASE_URL",
+        value_name = "PROXY_BASE_URL"
+    )]
     pub base_url: Option<Url>,
 
     /// Token clients must send [default: generated at each start as llm-proxy-<64 hex>]
@@ -45,11 +59,19 @@ pub struct Args {
     pub access_token: Option<String>,
 
     /// Target base URL including /v1, e.g. https://llm.example.com/v1
-    #[arg(long = "target-endpoint", env = "TARGET_ENDPOINT", value_name = "TARGET_ENDPOINT")]
+    #[arg(
+        long = "target-endpoint",
+        env = "TARGET_ENDPOINT",
+        value_name = "TARGET_ENDPOINT"
+    )]
     pub target_endpoint: Option<Url>,
 
     /// Answer locally instead of forwarding (also on when no target is configured)
-    #[arg(long = "placeholder", env = "USE_PLACEHOLDER_MODE", value_name = "USE_PLACEHOLDER_MODE")]
+    #[arg(
+        long = "placeholder",
+        env = "USE_PLACEHOLDER_MODE",
+        value_name = "USE_PLACEHOLDER_MODE"
+    )]
     pub placeholder: bool,
 
     /// Static API key sent to the target as `Authorization: Bearer`
@@ -62,11 +84,19 @@ pub struct Args {
     pub target_api_key: Option<String>,
 
     /// OAuth 2.0 token endpoint (client credentials grant)
-    #[arg(long = "oauth-token-endpoint", env = "OAUTH_TOKEN_ENDPOINT", value_name = "OAUTH_TOKEN_ENDPOINT")]
+    #[arg(
+        long = "oauth-token-endpoint",
+        env = "OAUTH_TOKEN_ENDPOINT",
+        value_name = "OAUTH_TOKEN_ENDPOINT"
+    )]
     pub oauth_token_endpoint: Option<Url>,
 
     /// OAuth 2.0 client id
-    #[arg(long = "oauth-client-id", env = "OAUTH_CLIENT_ID", value_name = "OAUTH_CLIENT_ID")]
+    #[arg(
+        long = "oauth-client-id",
+        env = "OAUTH_CLIENT_ID",
+        value_name = "OAUTH_CLIENT_ID"
+    )]
     pub oauth_client_id: Option<String>,
 
     /// OAuth 2.0 client secret
@@ -92,7 +122,11 @@ pub struct Args {
     pub oauth_refresh_buffer_minutes: u64,
 
     /// Where logs and state are kept [default: the platform data directory]
-    #[arg(long = "data-dir", env = "PROXY_DATA_DIR", value_name = "PROXY_DATA_DIR")]
+    #[arg(
+        long = "data-dir",
+        env = "PROXY_DATA_DIR",
+        value_name = "PROXY_DATA_DIR"
+    )]
     pub data_dir: Option<PathBuf>,
 
     /// Seconds allowed to connect to the target
@@ -120,8 +154,12 @@ pub struct Args {
     pub max_request_body_mb: u64,
 
     /// Seconds in-flight requests and streams may take to finish at shutdown
-    #[arg(long = "shutdown-grace", env = "SHUTDOWN_GRACE_SECONDS",
-          value_name = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
+    #[arg(
+        long = "shutdown-grace",
+        env = "SHUTDOWN_GRACE_SECONDS",
+        value_name = "SHUTDOWN_GRACE_SECONDS",
+        default_value_t = 30
+    )]
     pub shutdown_grace_seconds: u64,
 }
 
@@ -130,11 +168,17 @@ pub struct Args {
 pub enum ConfigError {
     #[error("{var}: {problem}")]
     Invalid { var: &'static str, problem: String },
-    #[error("incomplete OAuth configuration: {missing} not set (OAuth needs OAUTH_TOKEN_ENDPOINT, OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET)")]
+    #[error(
+        "incomplete OAuth configuration: {missing} not set (OAuth needs OAUTH_TOKEN_ENDPOINT, OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET)"
+    )]
     PartialOAuth { missing: String },
-    #[error("TARGET_ENDPOINT is not set: OAuth is configured but there is no target to send the token to (set TARGET_ENDPOINT, or USE_PLACEHOLDER_MODE=true)")]
+    #[error(
+        "TARGET_ENDPOINT is not set: OAuth is configured but there is no target to send the token to (set TARGET_ENDPOINT, or USE_PLACEHOLDER_MODE=true)"
+    )]
     MissingTarget,
-    #[error("OAuth to the target is not available in this build yet; use TARGET_API_KEY, or unset the OAUTH_* variables")]
+    #[error(
+        "OAuth to the target is not available in this build yet; use TARGET_API_KEY, or unset the OAUTH_* variables"
+    )]
     OAuthUnsupported,
 }
 
@@ -157,8 +201,8 @@ impl Args {
             None => AccessToken::generate(),
         };
 
-        let use_placeholder =
-            self.placeholder || (self.target_endpoint.is_none() && self.oauth_token_endpoint.is_none());
+        let use_placeholder = self.placeholder
+            || (self.target_endpoint.is_none() && self.oauth_token_endpoint.is_none());
         let upstream = if use_placeholder {
             UpstreamConfig::Placeholder
         } else {
@@ -172,7 +216,10 @@ impl Args {
             if matches!(credential, CredentialConfig::OAuth(_)) {
                 return Err(ConfigError::OAuthUnsupported);
             }
-            UpstreamConfig::Target(TargetConfig { endpoint, credential })
+            UpstreamConfig::Target(TargetConfig {
+                endpoint,
+                credential,
+            })
         };
 
         Ok(Config {
@@ -196,13 +243,20 @@ impl Args {
     /// a mistake worth stopping for, since the proxy would otherwise fall back silently.
     fn oauth_config(&self) -> Result<Option<OAuthConfig>, ConfigError> {
         let id = self.oauth_client_id.as_deref().filter(|s| !s.is_empty());
-        let secret = self.oauth_client_secret.as_deref().filter(|s| !s.is_empty());
+        let secret = self
+            .oauth_client_secret
+            .as_deref()
+            .filter(|s| !s.is_empty());
         let parts = [
             ("OAUTH_TOKEN_ENDPOINT", self.oauth_token_endpoint.is_some()),
             ("OAUTH_CLIENT_ID", id.is_some()),
             ("OAUTH_CLIENT_SECRET", secret.is_some()),
         ];
-        let missing: Vec<&str> = parts.iter().filter(|(_, set)| !set).map(|(n, _)| *n).collect();
+        let missing: Vec<&str> = parts
+            .iter()
+            .filter(|(_, set)| !set)
+            .map(|(n, _)| *n)
+            .collect();
         match (missing.len(), &self.oauth_token_endpoint, id, secret) {
             (3, ..) => Ok(None),
             (0, Some(endpoint), Some(id), Some(secret)) => {
@@ -215,7 +269,9 @@ impl Args {
                     refresh_buffer: Duration::from_secs(self.oauth_refresh_buffer_minutes * 60),
                 }))
             }
-            _ => Err(ConfigError::PartialOAuth { missing: missing.join(", ") }),
+            _ => Err(ConfigError::PartialOAuth {
+                missing: missing.join(", "),
+            }),
         }
     }
 }
@@ -228,7 +284,10 @@ fn check_http_url(var: &'static str, url: &Url) -> Result<(), ConfigError> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(ConfigError::Invalid {
             var,
-            problem: format!("expected an http:// or https:// URL, got {:?}", url.as_str()),
+            problem: format!(
+                "expected an http:// or https:// URL, got {:?}",
+                url.as_str()
+            ),
         });
     }
     Ok(())
@@ -242,7 +301,9 @@ mod tests {
     fn parse(args: &[&str]) -> Result<Config, ConfigError> {
         let mut argv = vec!["llm-proxy"];
         argv.extend_from_slice(args);
-        Args::try_parse_from(argv).expect("flags parse").into_config()
+        Args::try_parse_from(argv)
+            .expect("flags parse")
+            .into_config()
     }
 
     #[test]
@@ -254,7 +315,12 @@ mod tests {
 
     #[test]
     fn placeholder_flag_wins_over_a_target() {
-        let config = parse(&["--target-endpoint", "https://llm.example.com/v1", "--placeholder"]).unwrap();
+        let config = parse(&[
+            "--target-endpoint",
+            "https://llm.example.com/v1",
+            "--placeholder",
+        ])
+        .unwrap();
         assert!(matches!(config.upstream, UpstreamConfig::Placeholder));
     }
 
@@ -269,27 +335,49 @@ mod tests {
             "tok",
         ])
         .unwrap();
-        let UpstreamConfig::Target(target) = config.upstream else { panic!("expected a target") };
+        let UpstreamConfig::Target(target) = config.upstream else {
+            panic!("expected a target")
+        };
         assert_eq!(target.endpoint.as_str(), "https://llm.example.com/v1");
-        let CredentialConfig::ApiKey(key) = target.credential else { panic!("expected a key") };
+        let CredentialConfig::ApiKey(key) = target.credential else {
+            panic!("expected a key")
+        };
         assert_eq!(key.expose_secret(), "sk-1");
         assert!(!config.access_token.generated);
     }
 
     #[test]
     fn empty_values_count_as_unset() {
-        let config = parse(&["--target-endpoint", "http://t/v1", "--target-api-key", "", "--access-token", " "]).unwrap();
-        let UpstreamConfig::Target(target) = config.upstream else { panic!("expected a target") };
+        let config = parse(&[
+            "--target-endpoint",
+            "http://t/v1",
+            "--target-api-key",
+            "",
+            "--access-token",
+            " ",
+        ])
+        .unwrap();
+        let UpstreamConfig::Target(target) = config.upstream else {
+            panic!("expected a target")
+        };
         assert!(matches!(target.credential, CredentialConfig::None));
         assert!(config.access_token.generated);
     }
 
     #[test]
     fn partial_oauth_names_what_is_missing() {
-        let err = parse(&["--target-endpoint", "http://t/v1", "--oauth-client-id", "id"]).unwrap_err();
+        let err = parse(&[
+            "--target-endpoint",
+            "http://t/v1",
+            "--oauth-client-id",
+            "id",
+        ])
+        .unwrap_err();
         assert_eq!(
             err,
-            ConfigError::PartialOAuth { missing: "OAUTH_TOKEN_ENDPOINT, OAUTH_CLIENT_SECRET".into() }
+            ConfigError::PartialOAuth {
+                missing: "OAUTH_TOKEN_ENDPOINT, OAUTH_CLIENT_SECRET".into()
+            }
         );
         assert!(err.to_string().contains("OAUTH_TOKEN_ENDPOINT"));
     }
@@ -297,7 +385,11 @@ mod tests {
     #[test]
     fn non_http_target_is_rejected_by_name() {
         let err = parse(&["--target-endpoint", "ftp://files.example.com/v1"]).unwrap_err();
-        assert!(err.to_string().starts_with("TARGET_ENDPOINT: expected an http"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("TARGET_ENDPOINT: expected an http"),
+            "{err}"
+        );
     }
 
     #[test]

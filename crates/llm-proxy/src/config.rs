@@ -85,6 +85,10 @@ pub fn mask(secret: &str) -> String {
 }
 
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per server, built once: boxing buys nothing"
+)]
 pub enum UpstreamConfig {
     /// No target: valid OpenAI answers are made up locally, so tools can be wired up first.
     Placeholder,
@@ -180,7 +184,9 @@ impl Config {
     /// One line for the banner and `/health`: what the proxy does with requests.
     pub fn mode_description(&self) -> String {
         match &self.upstream {
-            UpstreamConfig::Placeholder => "placeholder (no target configured; answers are generated locally)".to_owned(),
+            UpstreamConfig::Placeholder => {
+                "placeholder (no target configured; answers are generated locally)".to_owned()
+            }
             UpstreamConfig::Target(target) => format!(
                 "forwarding to {} with {} auth",
                 target.endpoint.host_str().unwrap_or("?"),

@@ -33,7 +33,11 @@ pub enum ProxyError {
 
 impl ProxyError {
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::InvalidRequest { message: message.into(), param: None, code: None }
+        Self::InvalidRequest {
+            message: message.into(),
+            param: None,
+            code: None,
+        }
     }
 
     pub fn missing_param(param: &'static str) -> Self {
@@ -57,9 +61,11 @@ impl ProxyError {
 
     fn envelope(&self) -> ErrorBody<'_> {
         match self {
-            Self::InvalidRequest { message, param, code } => {
-                ErrorBody::new(message.clone(), "invalid_request_error", *param, *code)
-            }
+            Self::InvalidRequest {
+                message,
+                param,
+                code,
+            } => ErrorBody::new(message.clone(), "invalid_request_error", *param, *code),
             Self::MissingToken => ErrorBody::new(
                 "You didn't provide an API key. Send the proxy's access token as \
                  'Authorization: Bearer <token>' (or in an 'api-key' or 'x-api-key' header). \
@@ -122,8 +128,20 @@ struct ErrorDetails<'a> {
 }
 
 impl<'a> ErrorBody<'a> {
-    pub fn new(message: String, kind: &'a str, param: Option<&'a str>, code: Option<&'a str>) -> Self {
-        Self { error: ErrorDetails { message, kind, param, code } }
+    pub fn new(
+        message: String,
+        kind: &'a str,
+        param: Option<&'a str>,
+        code: Option<&'a str>,
+    ) -> Self {
+        Self {
+            error: ErrorDetails {
+                message,
+                kind,
+                param,
+                code,
+            },
+        }
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -135,9 +153,10 @@ impl<'a> ErrorBody<'a> {
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut response = (status, bytes).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 

@@ -26,7 +26,11 @@ pub struct Outgoing<'a> {
 /// A JSON request answered with one JSON body. The target's success body is checked to be
 /// JSON (a cut or garbled body is a 502, never a 200 the client cannot parse) and otherwise
 /// passed on untouched.
-pub async fn json_exchange(up: &UpstreamClient, out: Outgoing<'_>, body: Bytes) -> Result<Response, ProxyError> {
+pub async fn json_exchange(
+    up: &UpstreamClient,
+    out: Outgoing<'_>,
+    body: Bytes,
+) -> Result<Response, ProxyError> {
     let exchange = async {
         let response = up
             .send(out.method, out.path_and_query, out.headers, body.into())
@@ -45,7 +49,12 @@ pub async fn json_exchange(up: &UpstreamClient, out: Outgoing<'_>, body: Bytes) 
         return Ok(build(status, headers, Body::from(body)));
     }
     if serde_json::from_slice::<IgnoredAny>(&bytes).is_err() {
-        return Err(up.malformed(format!("expected a JSON body, got {} bytes that are not JSON", bytes.len())).into());
+        return Err(up
+            .malformed(format!(
+                "expected a JSON body, got {} bytes that are not JSON",
+                bytes.len()
+            ))
+            .into());
     }
     Ok(build(status, headers, Body::from(bytes)))
 }
@@ -104,7 +113,12 @@ pub async fn pass_through(
     let body_stream = Limited::new(body, limit).into_data_stream();
     let response = tokio::time::timeout(
         up.request_timeout(),
-        up.send(out.method, out.path_and_query, out.headers, reqwest::Body::wrap_stream(body_stream)),
+        up.send(
+            out.method,
+            out.path_and_query,
+            out.headers,
+            reqwest::Body::wrap_stream(body_stream),
+        ),
     )
     .await
     .map_err(|_| up.timeout_error())?
@@ -125,7 +139,11 @@ pub async fn pass_through(
         let body = target_error::classify(up, status, &bytes)?;
         return Ok(build(status, headers, Body::from(body)));
     }
-    Ok(build(status, headers, Body::from_stream(response.bytes_stream())))
+    Ok(build(
+        status,
+        headers,
+        Body::from_stream(response.bytes_stream()),
+    ))
 }
 
 fn build(status: StatusCode, headers: HeaderMap, body: Body) -> Response {

@@ -25,7 +25,9 @@ fn main() -> ExitCode {
         }
     };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("LOG_LEVEL").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_env("LOG_LEVEL").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -47,7 +49,7 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    banner.print(server.base_url());
+    banner.print(server.base_url(), server.local_addr());
     let stop = server.shutdown_token();
     tokio::select! {
         () = shutdown_signal() => {
@@ -77,13 +79,24 @@ impl Banner {
         }
     }
 
-    fn print(&self, base_url: &str) {
-        let note = if self.token_generated { " (generated; set PROXY_ACCESS_TOKEN to keep one)" } else { "" };
+    fn print(&self, base_url: &str, listening: std::net::SocketAddr) {
+        let note = if self.token_generated {
+            " (generated; set PROXY_ACCESS_TOKEN to keep one)"
+        } else {
+            ""
+        };
         println!("Local LLM Proxy {}", env!("CARGO_PKG_VERSION"));
         println!("  Dashboard:     {base_url}/");
         println!("  API base URL:  {base_url}/v1");
         println!("  Mode:          {}", self.mode);
         println!("  Access token:  {}{note}", self.token);
+        println!("  Listening on:  {listening}");
+        if !listening.ip().is_loopback() {
+            println!(
+                "  Warning: {} is not a loopback address; the proxy is reachable from the network.",
+                listening.ip()
+            );
+        }
     }
 }
 

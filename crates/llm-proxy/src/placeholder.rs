@@ -20,7 +20,13 @@ use crate::error::{ProxyError, json_response};
 use crate::request::Peeked;
 
 /// Models the placeholder lists: names tools recognise, plus one that says what it is.
-const MODELS: [&str; 5] = ["gpt-4o", "gpt-4o-mini", "text-embedding-3-small", "text-embedding-3-large", "placeholder"];
+const MODELS: [&str; 5] = [
+    "gpt-4o",
+    "gpt-4o-mini",
+    "text-embedding-3-small",
+    "text-embedding-3-large",
+    "placeholder",
+];
 /// A fixed creation time (2024-05-13) so model listings are stable across runs.
 const MODELS_CREATED: u64 = 1_715_558_400;
 const OWNER: &str = "local-llm-proxy";
@@ -67,7 +73,10 @@ pub fn chat_completion(request: &Peeked<'_>) -> Response {
             }
             chunk
         };
-        events.push(chunk(json!({"role": "assistant", "content": "", "refusal": null}), Value::Null));
+        events.push(chunk(
+            json!({"role": "assistant", "content": "", "refusal": null}),
+            Value::Null,
+        ));
         for word in words(&reply) {
             events.push(chunk(json!({"content": word}), Value::Null));
         }
@@ -100,7 +109,11 @@ pub fn chat_completion(request: &Peeked<'_>) -> Response {
 pub fn completion(request: &Peeked<'_>) -> Response {
     let prompt = match serde_json::from_str::<Value>(request.input.get()) {
         Ok(Value::String(s)) => s,
-        Ok(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "),
+        Ok(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" "),
         _ => String::new(),
     };
     let text = format!(" {}", reply_to(Some(&prompt)));
@@ -139,7 +152,8 @@ pub fn embeddings(request: &Peeked<'_>, body: &[u8]) -> Result<Response, ProxyEr
         dimensions: Option<usize>,
         encoding_format: Option<String>,
     }
-    let options: Options = serde_json::from_slice(body).map_err(|e| ProxyError::invalid(e.to_string()))?;
+    let options: Options =
+        serde_json::from_slice(body).map_err(|e| ProxyError::invalid(e.to_string()))?;
     let dimensions = options.dimensions.unwrap_or(DEFAULT_EMBEDDING_DIMENSIONS);
     if dimensions == 0 || dimensions > 8192 {
         return Err(ProxyError::InvalidRequest {
@@ -153,7 +167,9 @@ pub fn embeddings(request: &Peeked<'_>, body: &[u8]) -> Result<Response, ProxyEr
         Some("base64") => true,
         Some(other) => {
             return Err(ProxyError::InvalidRequest {
-                message: format!("Invalid value for 'encoding_format': '{other}'. Expected 'float' or 'base64'."),
+                message: format!(
+                    "Invalid value for 'encoding_format': '{other}'. Expected 'float' or 'base64'."
+                ),
                 param: Some("encoding_format"),
                 code: Some("invalid_value"),
             });
@@ -189,7 +205,8 @@ pub fn embeddings(request: &Peeked<'_>, body: &[u8]) -> Result<Response, ProxyEr
 /// arrays are embedded by their JSON text, which is as deterministic as anything.
 fn embedding_inputs(raw: &str) -> Result<Vec<String>, ProxyError> {
     let invalid = || ProxyError::InvalidRequest {
-        message: "'input' must be a non-empty string, array of strings, or array of token arrays.".into(),
+        message: "'input' must be a non-empty string, array of strings, or array of token arrays."
+            .into(),
         param: Some("input"),
         code: Some("invalid_type"),
     };
@@ -203,7 +220,9 @@ fn embedding_inputs(raw: &str) -> Result<Vec<String>, ProxyError> {
             .into_iter()
             .map(|item| match item {
                 Value::String(s) => Ok(s),
-                Value::Array(tokens) if !tokens.is_empty() && tokens.iter().all(Value::is_number) => {
+                Value::Array(tokens)
+                    if !tokens.is_empty() && tokens.iter().all(Value::is_number) =>
+                {
                     Ok(Value::Array(tokens).to_string())
                 }
                 _ => Err(invalid()),
@@ -219,9 +238,9 @@ fn embedding_inputs(raw: &str) -> Result<Vec<String>, ProxyError> {
 
 /// A unit vector from SplitMix64 seeded by the FNV-1a hash of the input.
 fn unit_vector(input: &[u8], dimensions: usize) -> Vec<f32> {
-    let mut state = input
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
+    let mut state = input.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
     let mut vector: Vec<f32> = (0..dimensions)
         .map(|_| {
             state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -263,7 +282,11 @@ fn reply_to(user_text: Option<&str>) -> String {
     match user_text.map(str::trim).filter(|t| !t.is_empty()) {
         Some(text) => {
             let quoted: String = text.chars().take(ECHO_CHARS).collect();
-            let ellipsis = if text.chars().count() > ECHO_CHARS { "…" } else { "" };
+            let ellipsis = if text.chars().count() > ECHO_CHARS {
+                "…"
+            } else {
+                ""
+            };
             format!("{intro} You said: \"{quoted}{ellipsis}\"")
         }
         None => intro.to_owned(),
@@ -298,13 +321,20 @@ fn sse_response(events: Vec<Value>) -> Response {
         .map(Ok::<_, Infallible>);
     let mut response = Body::from_stream(stream::iter(frames)).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
 
 pub fn new_id(prefix: &str) -> String {
-    let suffix: String = rand::rng().sample_iter(Alphanumeric).take(24).map(char::from).collect();
+    let suffix: String = rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect();
     format!("{prefix}{suffix}")
 }
 

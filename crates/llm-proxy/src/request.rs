@@ -106,7 +106,9 @@ pub fn peek(body: &[u8], operation: Operation) -> Result<Peeked<'_>, ProxyError>
     let view: RequestView<'_> = serde_json::from_slice(body).map_err(|err| {
         if err.is_data() {
             // Valid JSON of the wrong shape: an array, a string, `"stream": "yes"`...
-            ProxyError::invalid(format!("The request body is not a valid request object: {err}"))
+            ProxyError::invalid(format!(
+                "The request body is not a valid request object: {err}"
+            ))
         } else {
             ProxyError::invalid(format!(
                 "We could not parse the JSON body of your request ({err}). The API expects a JSON \
@@ -116,11 +118,13 @@ pub fn peek(body: &[u8], operation: Operation) -> Result<Peeked<'_>, ProxyError>
     })?;
     let model = match view.model.map(RawValue::get) {
         None | Some("null") => return Err(missing_model()),
-        Some(raw) => serde_json::from_str::<String>(raw).map_err(|_| ProxyError::InvalidRequest {
-            message: "Invalid type for 'model': expected a string.".into(),
-            param: Some("model"),
-            code: Some("invalid_type"),
-        })?,
+        Some(raw) => {
+            serde_json::from_str::<String>(raw).map_err(|_| ProxyError::InvalidRequest {
+                message: "Invalid type for 'model': expected a string.".into(),
+                param: Some("model"),
+                code: Some("invalid_type"),
+            })?
+        }
     };
     if model.is_empty() {
         return Err(missing_model());
@@ -135,7 +139,10 @@ pub fn peek(body: &[u8], operation: Operation) -> Result<Peeked<'_>, ProxyError>
     Ok(Peeked {
         model,
         stream: view.stream.unwrap_or(false),
-        include_usage: view.stream_options.and_then(|o| o.include_usage).unwrap_or(false),
+        include_usage: view
+            .stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
         input,
     })
 }
@@ -166,10 +173,18 @@ mod tests {
     fn names_the_missing_parameter() {
         let cases: [(&[u8], Operation, &str); 5] = [
             (br#"{"messages":[]}"#, Operation::ChatCompletions, "model"),
-            (br#"{"model":null,"messages":[]}"#, Operation::ChatCompletions, "model"),
+            (
+                br#"{"model":null,"messages":[]}"#,
+                Operation::ChatCompletions,
+                "model",
+            ),
             (br#"{"model":"m"}"#, Operation::ChatCompletions, "messages"),
             (br#"{"model":"m"}"#, Operation::Completions, "prompt"),
-            (br#"{"model":"m","input":null}"#, Operation::Embeddings, "input"),
+            (
+                br#"{"model":"m","input":null}"#,
+                Operation::Embeddings,
+                "input",
+            ),
         ];
         for (body, op, param) in cases {
             match peek(body, op) {
@@ -181,12 +196,23 @@ mod tests {
 
     #[test]
     fn rejects_malformed_and_non_object_bodies() {
-        for body in [&b"{\"model\":"[..], b"[1,2]", b"", b"{\"model\":\"m\",\"messages\":[]} trailing"] {
-            assert!(matches!(peek(body, Operation::ChatCompletions), Err(ProxyError::InvalidRequest { .. })));
+        for body in [
+            &b"{\"model\":"[..],
+            b"[1,2]",
+            b"",
+            b"{\"model\":\"m\",\"messages\":[]} trailing",
+        ] {
+            assert!(matches!(
+                peek(body, Operation::ChatCompletions),
+                Err(ProxyError::InvalidRequest { .. })
+            ));
         }
         assert!(matches!(
             peek(br#"{"model":5,"messages":[]}"#, Operation::ChatCompletions),
-            Err(ProxyError::InvalidRequest { param: Some("model"), .. })
+            Err(ProxyError::InvalidRequest {
+                param: Some("model"),
+                ..
+            })
         ));
     }
 }

@@ -43,11 +43,18 @@ impl AppState {
     pub fn new(config: Config) -> Result<Self, StartError> {
         let upstream = match &config.upstream {
             UpstreamConfig::Placeholder => None,
-            UpstreamConfig::Target(target) => {
-                Some(UpstreamClient::new(target, &config.limits).map_err(|e| StartError::Client(e.to_string()))?)
-            }
+            UpstreamConfig::Target(target) => Some(
+                UpstreamClient::new(target, &config.limits)
+                    .map_err(|e| StartError::Client(e.to_string()))?,
+            ),
         };
-        Ok(Self { inner: Arc::new(Inner { config, upstream, started: Instant::now() }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                upstream,
+                started: Instant::now(),
+            }),
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -59,7 +66,12 @@ impl AppState {
     }
 
     pub fn access_token(&self) -> &[u8] {
-        self.inner.config.access_token.secret.expose_secret().as_bytes()
+        self.inner
+            .config
+            .access_token
+            .secret
+            .expose_secret()
+            .as_bytes()
     }
 
     pub fn uptime(&self) -> Duration {
@@ -76,10 +88,16 @@ pub fn router(state: AppState) -> Router {
         .route("/completions", post(openai::completions))
         .route("/embeddings", post(openai::embeddings))
         .route("/models", get(openai::list_models))
-        .route("/models/{model}", get(openai::get_model).delete(openai::pass_through))
+        .route(
+            "/models/{model}",
+            get(openai::get_model).delete(openai::pass_through),
+        )
         .fallback(any(openai::pass_through))
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), require_access_token));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_access_token,
+        ));
     Router::new()
         .route("/health", get(health::health))
         .nest("/v1", v1)
@@ -96,7 +114,11 @@ pub enum StartError {
     )]
     PortInUse { host: std::net::IpAddr, port: u16 },
     #[error("cannot listen on {host}:{port}: {source}")]
-    Bind { host: std::net::IpAddr, port: u16, source: std::io::Error },
+    Bind {
+        host: std::net::IpAddr,
+        port: u16,
+        source: std::io::Error,
+    },
     #[error("cannot create the HTTP client for the target: {0}")]
     Client(String),
 }
@@ -147,10 +169,12 @@ impl Drop for ServerHandle {
 /// Binds `config.host:config.port` and starts serving.
 pub async fn start(config: Config) -> Result<ServerHandle, StartError> {
     let (host, port) = (config.host, config.port);
-    let listener = TcpListener::bind((host, port)).await.map_err(|source| match source.kind() {
-        std::io::ErrorKind::AddrInUse => StartError::PortInUse { host, port },
-        _ => StartError::Bind { host, port, source },
-    })?;
+    let listener = TcpListener::bind((host, port))
+        .await
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::AddrInUse => StartError::PortInUse { host, port },
+            _ => StartError::Bind { host, port, source },
+        })?;
     serve(listener, config)
 }
 
@@ -165,14 +189,29 @@ pub fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle, Star
     let grace = config.limits.shutdown_grace;
     let state = AppState::new(config)?;
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(accept_loop(listener, router(state), shutdown.clone(), grace));
-    Ok(ServerHandle { local_addr, base_url, shutdown, task })
+    let task = tokio::spawn(accept_loop(
+        listener,
+        router(state),
+        shutdown.clone(),
+        grace,
+    ));
+    Ok(ServerHandle {
+        local_addr,
+        base_url,
+        shutdown,
+        task,
+    })
 }
 
 /// Accepts connections until shutdown, each served on its own task. The tasks live in a
 /// `JoinSet` owned here, so that once the grace period is over they can all be ended: no
 /// connection outlives its server.
-async fn accept_loop(listener: TcpListener, app: Router, shutdown: CancellationToken, grace: Duration) {
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+) {
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();

@@ -1,5 +1,10 @@
 //! Forwarding to a target: bodies byte for byte, credentials swapped, headers filtered, streams
 //! relayed, and every way a target fails answered in OpenAI's envelope.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "in tests a failure should panic"
+)]
 
 mod common;
 
@@ -26,7 +31,10 @@ async fn request_bodies_reach_the_target_byte_for_byte() {
                 \"temperature\":0.70, \"x_future_param\":{\"nested\":[1,2.50,null]} }";
     let response = proxy
         .http
-        .post(format!("{}/v1/chat/completions?api-version=2024-06-01", proxy.url))
+        .post(format!(
+            "{}/v1/chat/completions?api-version=2024-06-01",
+            proxy.url
+        ))
         .bearer_auth(ACCESS_TOKEN)
         .header("content-type", "application/json")
         .header("openai-beta", "assistants=v2")
@@ -44,22 +52,38 @@ async fn request_bodies_reach_the_target_byte_for_byte() {
     let seen = target.last();
     assert_eq!(seen.body, Bytes::from(body));
     assert_eq!(seen.method, "POST");
-    assert_eq!(seen.path_and_query, "/v1/chat/completions?api-version=2024-06-01");
-    assert_eq!(seen.headers["authorization"], format!("Bearer {TARGET_KEY}").as_str());
+    assert_eq!(
+        seen.path_and_query,
+        "/v1/chat/completions?api-version=2024-06-01"
+    );
+    assert_eq!(
+        seen.headers["authorization"],
+        format!("Bearer {TARGET_KEY}").as_str()
+    );
     assert_eq!(seen.headers["openai-beta"], "assistants=v2");
     assert_eq!(seen.headers["x-stainless-lang"], "python");
     for dropped in ["x-hop", "cookie", "x-api-key", "api-key"] {
-        assert!(!seen.headers.contains_key(dropped), "{dropped} reached the target");
+        assert!(
+            !seen.headers.contains_key(dropped),
+            "{dropped} reached the target"
+        );
     }
     let all_headers = format!("{:?}", seen.headers);
-    assert!(!all_headers.contains(ACCESS_TOKEN), "the client's token reached the target");
+    assert!(
+        !all_headers.contains(ACCESS_TOKEN),
+        "the client's token reached the target"
+    );
 }
 
 #[tokio::test]
 async fn without_a_target_key_no_credential_is_sent() {
     let target = MockTarget::start().await;
     let proxy = TestProxy::start(config(target_config(&target.url(), None))).await;
-    proxy.post("/v1/chat/completions", &chat(false)).send().await.unwrap();
+    proxy
+        .post("/v1/chat/completions", &chat(false))
+        .send()
+        .await
+        .unwrap();
     assert!(!target.last().headers.contains_key("authorization"));
 }
 
@@ -68,14 +92,21 @@ async fn responses_pass_back_untouched_with_the_headers_clients_use() {
     let target = MockTarget::start().await;
     let recorded = fixture("openai/chat-completion.json");
     let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
-    let response = proxy.post("/v1/chat/completions", &chat(false)).send().await.unwrap();
+    let response = proxy
+        .post("/v1/chat/completions", &chat(false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["x-request-id"], "req_mock_1");
     assert_eq!(response.headers()["x-ratelimit-remaining-requests"], "99");
     assert!(!response.headers().contains_key("set-cookie"));
     let bytes = response.bytes().await.unwrap();
     assert_eq!(bytes, Bytes::from(recorded));
-    assert_schema("CreateChatCompletionResponse", &serde_json::from_slice(&bytes).unwrap());
+    assert_schema(
+        "CreateChatCompletionResponse",
+        &serde_json::from_slice(&bytes).unwrap(),
+    );
 }
 
 #[tokio::test]
@@ -84,20 +115,41 @@ async fn models_and_embeddings_are_forwarded() {
     let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
     let models = r#"{"object":"list","data":[{"id":"corp-llm","object":"model","created":1,"owned_by":"corp"}]}"#;
     target.once(Reply::Json(MockStatus::OK, models.into()));
-    let body = proxy.get("/v1/models").send().await.unwrap().text().await.unwrap();
+    let body = proxy
+        .get("/v1/models")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(body, models);
     assert_eq!(target.last().method, "GET");
     assert_eq!(target.last().path_and_query, "/v1/models");
 
     let model = r#"{"id":"corp/llm:1","object":"model","created":1,"owned_by":"corp"}"#;
     target.once(Reply::Json(MockStatus::OK, model.into()));
-    let body = proxy.get("/v1/models/corp%2Fllm:1").send().await.unwrap().text().await.unwrap();
+    let body = proxy
+        .get("/v1/models/corp%2Fllm:1")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(body, model);
     assert_eq!(target.last().path_and_query, "/v1/models/corp%2Fllm:1");
 
     let embedding = r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,0.2]}],"model":"e","usage":{"prompt_tokens":1,"total_tokens":1}}"#;
     target.once(Reply::Json(MockStatus::OK, embedding.into()));
-    let response = proxy.post("/v1/embeddings", &json!({"model": "e", "input": "hi", "stream": true})).send().await.unwrap();
+    let response = proxy
+        .post(
+            "/v1/embeddings",
+            &json!({"model": "e", "input": "hi", "stream": true}),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.text().await.unwrap(), embedding);
     assert_eq!(target.last().path_and_query, "/v1/embeddings");
 }
@@ -108,18 +160,29 @@ async fn other_v1_paths_pass_through_with_multipart_and_binary_bodies() {
     let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
     let boundary = "----proxytest";
     let mut multipart = Vec::new();
-    multipart.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nfine-tune\r\n").as_bytes());
+    multipart.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nfine-tune\r\n"
+        )
+        .as_bytes(),
+    );
     multipart.extend_from_slice(
         format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
     );
     multipart.extend((0..=255u8).cycle().take(100_000));
     multipart.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    target.once(Reply::Json(MockStatus::OK, r#"{"id":"file-1","object":"file"}"#.into()));
+    target.once(Reply::Json(
+        MockStatus::OK,
+        r#"{"id":"file-1","object":"file"}"#.into(),
+    ));
     let response = proxy
         .http
         .post(format!("{}/v1/files?purpose=x", proxy.url))
         .bearer_auth(ACCESS_TOKEN)
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
         .body(multipart.clone())
         .send()
         .await
@@ -128,8 +191,14 @@ async fn other_v1_paths_pass_through_with_multipart_and_binary_bodies() {
     let seen = target.last();
     assert_eq!(seen.path_and_query, "/v1/files?purpose=x");
     assert_eq!(seen.body, Bytes::from(multipart));
-    assert_eq!(seen.headers["content-type"], format!("multipart/form-data; boundary={boundary}").as_str());
-    assert_eq!(seen.headers["authorization"], format!("Bearer {TARGET_KEY}").as_str());
+    assert_eq!(
+        seen.headers["content-type"],
+        format!("multipart/form-data; boundary={boundary}").as_str()
+    );
+    assert_eq!(
+        seen.headers["authorization"],
+        format!("Bearer {TARGET_KEY}").as_str()
+    );
 
     let audio: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
     target.once(Reply::Body {
@@ -138,12 +207,28 @@ async fn other_v1_paths_pass_through_with_multipart_and_binary_bodies() {
         body: Bytes::from(audio.clone()),
         headers: vec![("content-disposition", "attachment; filename=\"speech.mp3\"")],
     });
-    let response = proxy.post("/v1/audio/speech", &json!({"model": "tts-1", "input": "hi", "voice": "alloy"})).send().await.unwrap();
+    let response = proxy
+        .post(
+            "/v1/audio/speech",
+            &json!({"model": "tts-1", "input": "hi", "voice": "alloy"}),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.headers()["content-type"], "audio/mpeg");
-    assert_eq!(response.headers()["content-disposition"], "attachment; filename=\"speech.mp3\"");
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"speech.mp3\""
+    );
     assert_eq!(response.bytes().await.unwrap(), Bytes::from(audio));
 
-    let deleted = proxy.http.delete(format!("{}/v1/models/ft:corp", proxy.url)).bearer_auth(ACCESS_TOKEN).send().await.unwrap();
+    let deleted = proxy
+        .http
+        .delete(format!("{}/v1/models/ft:corp", proxy.url))
+        .bearer_auth(ACCESS_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), StatusCode::OK);
     assert_eq!(target.last().method, "DELETE");
 }
@@ -152,17 +237,32 @@ async fn other_v1_paths_pass_through_with_multipart_and_binary_bodies() {
 async fn streams_are_relayed_event_by_event() {
     let target = MockTarget::start().await;
     let recorded = fixture("openai/chat-completion-stream.sse");
-    let events: Vec<String> = recorded.split_inclusive("\n\n").map(str::to_owned).collect();
+    let events: Vec<String> = recorded
+        .split_inclusive("\n\n")
+        .map(str::to_owned)
+        .collect();
     target.always(Reply::Sse(events.clone(), SseEnd::Close));
     let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
-    let response = proxy.post("/v1/chat/completions", &chat(true)).send().await.unwrap();
+    let response = proxy
+        .post("/v1/chat/completions", &chat(true))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     assert_eq!(response.headers()["x-request-id"], "req_mock_stream");
     let body = response.text().await.unwrap();
     assert_eq!(body, recorded, "the stream must arrive unchanged");
     for data in sse_data(&body).iter().filter(|d| *d != "[DONE]") {
-        assert_schema("CreateChatCompletionStreamResponse", &serde_json::from_str(data).unwrap());
+        assert_schema(
+            "CreateChatCompletionStreamResponse",
+            &serde_json::from_str(data).unwrap(),
+        );
     }
     let sent: Value = serde_json::from_slice(&target.last().body).unwrap();
     assert_eq!(sent["stream"], true);
@@ -171,12 +271,24 @@ async fn streams_are_relayed_event_by_event() {
 #[tokio::test]
 async fn the_first_event_arrives_before_the_stream_ends() {
     let target = MockTarget::start().await;
-    target.always(Reply::Sse(vec!["data: {\"first\":true}\n\n".into()], SseEnd::Hang));
+    target.always(Reply::Sse(
+        vec!["data: {\"first\":true}\n\n".into()],
+        SseEnd::Hang,
+    ));
     let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
-    let response = proxy.post("/v1/chat/completions", &chat(true)).send().await.unwrap();
+    let response = proxy
+        .post("/v1/chat/completions", &chat(true))
+        .send()
+        .await
+        .unwrap();
     let mut body = response.bytes_stream();
-    let first = tokio::time::timeout(Duration::from_secs(10), body.next()).await.expect("first event was held back");
-    assert_eq!(first.unwrap().unwrap(), Bytes::from_static(b"data: {\"first\":true}\n\n"));
+    let first = tokio::time::timeout(Duration::from_secs(10), body.next())
+        .await
+        .expect("first event was held back");
+    assert_eq!(
+        first.unwrap().unwrap(),
+        Bytes::from_static(b"data: {\"first\":true}\n\n")
+    );
 }
 
 #[tokio::test]
@@ -184,7 +296,11 @@ async fn a_client_that_disconnects_cancels_the_upstream_stream() {
     let target = MockTarget::start().await;
     target.always(Reply::Sse(vec!["data: {\"n\":1}\n\n".into()], SseEnd::Hang));
     let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
-    let response = proxy.post("/v1/chat/completions", &chat(true)).send().await.unwrap();
+    let response = proxy
+        .post("/v1/chat/completions", &chat(true))
+        .send()
+        .await
+        .unwrap();
     let mut body = response.bytes_stream();
     body.next().await.unwrap().unwrap();
     drop(body);
@@ -202,7 +318,11 @@ async fn a_cut_stream_ends_with_an_error_event() {
     )
     .await;
     let proxy = TestProxy::forwarding(&target, |_| {}).await;
-    let response = proxy.post("/v1/chat/completions", &chat(true)).send().await.unwrap();
+    let response = proxy
+        .post("/v1/chat/completions", &chat(true))
+        .send()
+        .await
+        .unwrap();
     let status = response.status();
     let body = response.text().await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -217,29 +337,58 @@ async fn a_cut_stream_ends_with_an_error_event() {
 async fn a_silent_stream_is_ended_after_the_idle_limit() {
     let target = MockTarget::start().await;
     target.always(Reply::Sse(vec!["data: {\"n\":1}\n\n".into()], SseEnd::Hang));
-    let proxy = TestProxy::forwarding(&target.url(), |l| l.stream_idle_timeout = Duration::from_millis(300)).await;
-    let body = proxy.post("/v1/chat/completions", &chat(true)).send().await.unwrap().text().await.unwrap();
+    let proxy = TestProxy::forwarding(&target.url(), |l| {
+        l.stream_idle_timeout = Duration::from_millis(300)
+    })
+    .await;
+    let body = proxy
+        .post("/v1/chat/completions", &chat(true))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let events = sse_data(&body);
     assert_eq!(events.len(), 2, "{body}");
     let error: Value = serde_json::from_str(&events[1]).unwrap();
-    assert!(assert_envelope(&error)["message"].as_str().unwrap().contains("sent nothing"));
+    assert!(
+        assert_envelope(&error)["message"]
+            .as_str()
+            .unwrap()
+            .contains("sent nothing")
+    );
 }
 
 #[tokio::test]
 async fn openai_error_envelopes_pass_through_with_their_status() {
     let target = MockTarget::start().await;
     let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
-    for (status, name) in [(400, "openai/error-400.json"), (404, "openai/error-404-model.json")] {
+    for (status, name) in [
+        (400, "openai/error-400.json"),
+        (404, "openai/error-404-model.json"),
+    ] {
         let body = fixture(name);
-        target.once(Reply::Json(MockStatus::from_u16(status).unwrap(), body.clone()));
-        let response = proxy.post("/v1/chat/completions", &chat(false)).send().await.unwrap();
+        target.once(Reply::Json(
+            MockStatus::from_u16(status).unwrap(),
+            body.clone(),
+        ));
+        let response = proxy
+            .post("/v1/chat/completions", &chat(false))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status().as_u16(), status);
         assert_eq!(response.text().await.unwrap(), body);
     }
     // Also for a stream request: the error comes before any event.
     let body = fixture("openai/error-400.json");
     target.once(Reply::Json(MockStatus::BAD_REQUEST, body.clone()));
-    let response = proxy.post("/v1/chat/completions", &chat(true)).send().await.unwrap();
+    let response = proxy
+        .post("/v1/chat/completions", &chat(true))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(response.text().await.unwrap(), body);
 }
@@ -249,14 +398,47 @@ async fn foreign_error_bodies_are_wrapped_4xx_kept_5xx_as_502() {
     let target = MockTarget::start().await;
     let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
     let cases: [(u16, &'static str, &'static str, u16, &str); 4] = [
-        (503, "text/html", "<html><head><title>503 Service Unavailable</title></head><body>at Foo.java:12</body></html>", 502, "503 Service Unavailable"),
-        (500, "text/plain", "Traceback (most recent call last): boom", 502, "Traceback"),
-        (429, "application/json", r#"{"error":"rate limited, slow down"}"#, 429, "rate limited, slow down"),
-        (422, "application/json", r#"{"detail":"Unprocessable thing"}"#, 422, "Unprocessable thing"),
+        (
+            503,
+            "text/html",
+            "<html><head><title>503 Service Unavailable</title></head><body>at Foo.java:12</body></html>",
+            502,
+            "503 Service Unavailable",
+        ),
+        (
+            500,
+            "text/plain",
+            "Traceback (most recent call last): boom",
+            502,
+            "Traceback",
+        ),
+        (
+            429,
+            "application/json",
+            r#"{"error":"rate limited, slow down"}"#,
+            429,
+            "rate limited, slow down",
+        ),
+        (
+            422,
+            "application/json",
+            r#"{"detail":"Unprocessable thing"}"#,
+            422,
+            "Unprocessable thing",
+        ),
     ];
     for (status, content_type, body, expected, excerpt) in cases {
-        target.once(Reply::Body { status: MockStatus::from_u16(status).unwrap(), content_type, body: Bytes::from(body), headers: vec![] });
-        let response = proxy.post("/v1/chat/completions", &chat(false)).send().await.unwrap();
+        target.once(Reply::Body {
+            status: MockStatus::from_u16(status).unwrap(),
+            content_type,
+            body: Bytes::from(body),
+            headers: vec![],
+        });
+        let response = proxy
+            .post("/v1/chat/completions", &chat(false))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status().as_u16(), expected, "{body}");
         let json: Value = response.json().await.unwrap();
         let error = assert_envelope(&json);
@@ -275,14 +457,30 @@ async fn a_target_that_echoes_our_key_has_it_redacted() {
         r#"{{"error":{{"message":"Incorrect API key provided: {TARGET_KEY}.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}}}"#
     );
     target.once(Reply::Json(MockStatus::UNAUTHORIZED, echo));
-    let response = proxy.post("/v1/chat/completions", &chat(false)).send().await.unwrap();
+    let response = proxy
+        .post("/v1/chat/completions", &chat(false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let text = response.text().await.unwrap();
     assert!(!text.contains(TARGET_KEY), "{text}");
     assert!(text.contains("[redacted]"));
 
-    target.once(Reply::Body { status: MockStatus::FORBIDDEN, content_type: "text/plain", body: Bytes::from(format!("bad key {TARGET_KEY}")), headers: vec![] });
-    let text = proxy.post("/v1/chat/completions", &chat(false)).send().await.unwrap().text().await.unwrap();
+    target.once(Reply::Body {
+        status: MockStatus::FORBIDDEN,
+        content_type: "text/plain",
+        body: Bytes::from(format!("bad key {TARGET_KEY}")),
+        headers: vec![],
+    });
+    let text = proxy
+        .post("/v1/chat/completions", &chat(false))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!text.contains(TARGET_KEY), "{text}");
 }
 
@@ -290,7 +488,11 @@ async fn a_target_that_echoes_our_key_has_it_redacted() {
 async fn an_unreachable_target_is_502() {
     let proxy = TestProxy::forwarding(&refused_target().await, |_| {}).await;
     for stream in [false, true] {
-        let response = proxy.post("/v1/chat/completions", &chat(stream)).send().await.unwrap();
+        let response = proxy
+            .post("/v1/chat/completions", &chat(stream))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
         let body: Value = response.json().await.unwrap();
         assert_eq!(assert_envelope(&body)["code"], "upstream_unreachable");
@@ -301,9 +503,16 @@ async fn an_unreachable_target_is_502() {
 async fn a_target_that_never_answers_is_504() {
     let target = MockTarget::start().await;
     target.always(Reply::Hang);
-    let proxy = TestProxy::forwarding(&target.url(), |l| l.request_timeout = Duration::from_millis(300)).await;
+    let proxy = TestProxy::forwarding(&target.url(), |l| {
+        l.request_timeout = Duration::from_millis(300)
+    })
+    .await;
     for stream in [false, true] {
-        let response = proxy.post("/v1/chat/completions", &chat(stream)).send().await.unwrap();
+        let response = proxy
+            .post("/v1/chat/completions", &chat(stream))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
         let body: Value = response.json().await.unwrap();
         assert_eq!(assert_envelope(&body)["code"], "upstream_timeout");
@@ -322,8 +531,17 @@ async fn malformed_and_cut_bodies_are_502() {
     ];
     for raw in cases {
         let proxy = TestProxy::forwarding(&raw_target(raw).await, |_| {}).await;
-        let response = proxy.post("/v1/chat/completions", &chat(false)).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::BAD_GATEWAY, "{}", String::from_utf8_lossy(raw));
+        let response = proxy
+            .post("/v1/chat/completions", &chat(false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_GATEWAY,
+            "{}",
+            String::from_utf8_lossy(raw)
+        );
         assert_envelope(&response.json().await.unwrap());
     }
 }
@@ -332,6 +550,13 @@ async fn malformed_and_cut_bodies_are_502() {
 async fn a_stream_request_answered_with_one_body_is_passed_on() {
     let target = MockTarget::start().await;
     let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
-    let body = proxy.post("/v1/chat/completions", &chat(true)).send().await.unwrap().text().await.unwrap();
+    let body = proxy
+        .post("/v1/chat/completions", &chat(true))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(body, fixture("openai/chat-completion.json"));
 }

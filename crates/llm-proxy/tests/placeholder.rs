@@ -1,5 +1,10 @@
 //! Placeholder mode and the proxy's own surface: auth, validation, limits and error shapes,
 //! all through a real socket, every answer checked against OpenAI's schemas.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "in tests a failure should panic"
+)]
 
 mod common;
 
@@ -11,7 +16,12 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn health_needs_no_token_and_reports_mode() {
     let proxy = TestProxy::placeholder().await;
-    let response = proxy.http.get(format!("{}/health", proxy.url)).send().await.unwrap();
+    let response = proxy
+        .http
+        .get(format!("{}/health", proxy.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], "healthy");
@@ -23,9 +33,22 @@ async fn health_needs_no_token_and_reports_mode() {
 #[tokio::test]
 async fn models_are_listed_and_retrievable() {
     let proxy = TestProxy::placeholder().await;
-    let list: Value = proxy.get("/v1/models").send().await.unwrap().json().await.unwrap();
+    let list: Value = proxy
+        .get("/v1/models")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_schema("ListModelsResponse", &list);
-    assert!(list["data"].as_array().unwrap().iter().any(|m| m["id"] == "gpt-4o"));
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == "gpt-4o")
+    );
 
     let one = proxy.get("/v1/models/gpt-4o").send().await.unwrap();
     assert_eq!(one.status(), StatusCode::OK);
@@ -51,11 +74,21 @@ async fn chat_answer_is_valid_and_echoes_the_user() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        response.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let body: Value = response.json().await.unwrap();
     assert_schema("CreateChatCompletionResponse", &body);
     assert_eq!(body["model"], "gpt-4o");
-    assert!(body["choices"][0]["message"]["content"].as_str().unwrap().contains("Hello proxy"));
+    assert!(
+        body["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Hello proxy")
+    );
     let usage = &body["usage"];
     assert_eq!(
         usage["total_tokens"].as_u64().unwrap(),
@@ -76,18 +109,33 @@ async fn chat_stream_is_word_by_word_chunks_with_usage() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        response.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let text = response.text().await.unwrap();
     let events = sse_data(&text);
     assert_eq!(events.last().unwrap(), "[DONE]");
-    let chunks: Vec<Value> = events[..events.len() - 1].iter().map(|e| serde_json::from_str(e).unwrap()).collect();
-    assert!(chunks.len() > 5, "expected many chunks, got {}", chunks.len());
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert!(
+        chunks.len() > 5,
+        "expected many chunks, got {}",
+        chunks.len()
+    );
     for chunk in &chunks {
         assert_schema("CreateChatCompletionStreamResponse", chunk);
         assert_eq!(chunk["id"], chunks[0]["id"], "one id for the whole stream");
     }
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-    let content: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    let content: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
     assert!(content.contains("stream me"));
     let finish = &chunks[chunks.len() - 2];
     assert_eq!(finish["choices"][0]["finish_reason"], "stop");
@@ -100,7 +148,10 @@ async fn chat_stream_is_word_by_word_chunks_with_usage() {
 async fn chat_stream_without_usage_option_has_no_usage_chunk() {
     let proxy = TestProxy::placeholder().await;
     let text = proxy
-        .post("/v1/chat/completions", &json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "x"}]}))
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "x"}]}),
+        )
         .send()
         .await
         .unwrap()
@@ -119,7 +170,10 @@ async fn chat_stream_without_usage_option_has_no_usage_chunk() {
 async fn completions_plain_and_streamed() {
     let proxy = TestProxy::placeholder().await;
     let body: Value = proxy
-        .post("/v1/completions", &json!({"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test"}))
+        .post(
+            "/v1/completions",
+            &json!({"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test"}),
+        )
         .send()
         .await
         .unwrap()
@@ -130,7 +184,10 @@ async fn completions_plain_and_streamed() {
     assert_eq!(body["object"], "text_completion");
 
     let text = proxy
-        .post("/v1/completions", &json!({"model": "m", "prompt": ["a", "b"], "stream": true}))
+        .post(
+            "/v1/completions",
+            &json!({"model": "m", "prompt": ["a", "b"], "stream": true}),
+        )
         .send()
         .await
         .unwrap()
@@ -156,7 +213,14 @@ async fn completions_plain_and_streamed() {
 async fn embeddings_are_deterministic_in_both_encodings() {
     let proxy = TestProxy::placeholder().await;
     let request = json!({"model": "text-embedding-3-small", "input": ["alpha", "beta", "alpha"], "dimensions": 8});
-    let floats: Value = proxy.post("/v1/embeddings", &request).send().await.unwrap().json().await.unwrap();
+    let floats: Value = proxy
+        .post("/v1/embeddings", &request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_schema("CreateEmbeddingResponse", &floats);
     let data = floats["data"].as_array().unwrap();
     assert_eq!(data.len(), 3);
@@ -166,29 +230,48 @@ async fn embeddings_are_deterministic_in_both_encodings() {
 
     let mut b64_request = request.clone();
     b64_request["encoding_format"] = json!("base64");
-    let mut b64: Value = proxy.post("/v1/embeddings", &b64_request).send().await.unwrap().json().await.unwrap();
+    let mut b64: Value = proxy
+        .post("/v1/embeddings", &b64_request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     // OpenAI sends base64 embeddings as strings, which its spec does not model: decode them,
     // compare with the float answer, then check the rest of the shape.
     for (item, float_item) in b64["data"].as_array_mut().unwrap().iter_mut().zip(data) {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(item["embedding"].as_str().unwrap())
             .unwrap();
-        let decoded: Vec<f64> =
-            bytes.chunks(4).map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap()))).collect();
-        let expected: Vec<f64> =
-            float_item["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let decoded: Vec<f64> = bytes
+            .chunks(4)
+            .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap())))
+            .collect();
+        let expected: Vec<f64> = float_item["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         assert_eq!(decoded, expected);
         item["embedding"] = json!(decoded);
     }
     assert_schema("CreateEmbeddingResponse", &b64);
 
     let bad = proxy
-        .post("/v1/embeddings", &json!({"model": "m", "input": "x", "encoding_format": "hex"}))
+        .post(
+            "/v1/embeddings",
+            &json!({"model": "m", "input": "x", "encoding_format": "hex"}),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(assert_envelope(&bad.json().await.unwrap())["param"], "encoding_format");
+    assert_eq!(
+        assert_envelope(&bad.json().await.unwrap())["param"],
+        "encoding_format"
+    );
 }
 
 #[tokio::test]
@@ -200,7 +283,13 @@ async fn every_key_header_form_is_accepted() {
         ("api-key", ACCESS_TOKEN.to_owned()),
         ("x-api-key", ACCESS_TOKEN.to_owned()),
     ] {
-        let response = proxy.http.get(&url).header(name, value).send().await.unwrap();
+        let response = proxy
+            .http
+            .get(&url)
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{name}");
     }
 }
@@ -218,14 +307,32 @@ async fn missing_or_wrong_token_is_401_in_openai_shape_without_echo() {
     assert_eq!(error["code"], "invalid_api_key");
 
     let presented = "sk-someone-elses-real-key-9876";
-    let wrong = proxy.http.post(&url).bearer_auth(presented).json(&chat).send().await.unwrap();
+    let wrong = proxy
+        .http
+        .post(&url)
+        .bearer_auth(presented)
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let text = wrong.text().await.unwrap();
-    assert!(!text.contains(presented) && !text.contains("9876"), "{text}");
-    assert_eq!(assert_envelope(&serde_json::from_str(&text).unwrap())["code"], "invalid_api_key");
+    assert!(
+        !text.contains(presented) && !text.contains("9876"),
+        "{text}"
+    );
+    assert_eq!(
+        assert_envelope(&serde_json::from_str(&text).unwrap())["code"],
+        "invalid_api_key"
+    );
 
     // Unknown /v1 paths are guarded too.
-    let unknown = proxy.http.get(format!("{}/v1/files", proxy.url)).send().await.unwrap();
+    let unknown = proxy
+        .http
+        .get(format!("{}/v1/files", proxy.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -241,12 +348,19 @@ async fn malformed_json_and_missing_parameters_are_400_naming_the_param() {
             .body(body)
             .send()
     };
-    let malformed = send("/v1/chat/completions", "{\"model\": \"m\", \"messages\": [").await.unwrap();
+    let malformed = send("/v1/chat/completions", "{\"model\": \"m\", \"messages\": [")
+        .await
+        .unwrap();
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
     let body: Value = malformed.json().await.unwrap();
     let error = assert_envelope(&body);
     assert_eq!(error["type"], "invalid_request_error");
-    assert!(error["message"].as_str().unwrap().contains("could not parse the JSON body"));
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not parse the JSON body")
+    );
 
     for (path, body, param) in [
         ("/v1/chat/completions", r#"{"messages":[]}"#, "model"),
@@ -264,7 +378,12 @@ async fn malformed_json_and_missing_parameters_are_400_naming_the_param() {
 #[tokio::test]
 async fn unknown_route_is_404_and_wrong_method_405_in_the_envelope() {
     let proxy = TestProxy::placeholder().await;
-    let not_found = proxy.http.get(format!("{}/nope", proxy.url)).send().await.unwrap();
+    let not_found = proxy
+        .http
+        .get(format!("{}/nope", proxy.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(not_found.status(), StatusCode::NOT_FOUND);
     assert_envelope(&not_found.json().await.unwrap());
 
@@ -272,7 +391,12 @@ async fn unknown_route_is_404_and_wrong_method_405_in_the_envelope() {
     assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_envelope(&wrong_method.json().await.unwrap());
 
-    let health_post = proxy.http.post(format!("{}/health", proxy.url)).send().await.unwrap();
+    let health_post = proxy
+        .http
+        .post(format!("{}/health", proxy.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health_post.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_envelope(&health_post.json().await.unwrap());
 
@@ -288,18 +412,28 @@ async fn oversized_bodies_are_413_by_declared_length_and_while_reading() {
     let proxy = TestProxy::start(config).await;
     let big = json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(4096)}]});
 
-    let declared = proxy.post("/v1/chat/completions", &big).send().await.unwrap();
+    let declared = proxy
+        .post("/v1/chat/completions", &big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(declared.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(assert_envelope(&declared.json().await.unwrap())["code"], "request_too_large");
+    assert_eq!(
+        assert_envelope(&declared.json().await.unwrap())["code"],
+        "request_too_large"
+    );
 
     // Chunked: no Content-Length, so the limit is found while reading.
     let bytes = serde_json::to_vec(&big).unwrap();
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = bytes.chunks(256).map(|c| Ok(c.to_vec())).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(256).map(|c| Ok(c.to_vec())).collect();
     let chunked = proxy
         .http
         .post(format!("{}/v1/chat/completions", proxy.url))
         .bearer_auth(ACCESS_TOKEN)
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .unwrap();
@@ -307,7 +441,10 @@ async fn oversized_bodies_are_413_by_declared_length_and_while_reading() {
     assert_envelope(&chunked.json().await.unwrap());
 
     let small = proxy
-        .post("/v1/chat/completions", &json!({"model": "m", "messages": [{"role": "user", "content": "ok"}]}))
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": "m", "messages": [{"role": "user", "content": "ok"}]}),
+        )
         .send()
         .await
         .unwrap();

@@ -11,9 +11,11 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     let config = state.config();
     let (mode, target, auth) = match &config.upstream {
         UpstreamConfig::Placeholder => ("placeholder", None, None),
-        UpstreamConfig::Target(target) => {
-            ("forwarding", target.endpoint.host_str().map(str::to_owned), Some(target.credential.kind()))
-        }
+        UpstreamConfig::Target(target) => (
+            "forwarding",
+            target.endpoint.host_str().map(str::to_owned),
+            Some(target.credential.kind()),
+        ),
     };
     Json(json!({
         "status": "healthy",

@@ -9,7 +9,10 @@ use crate::placeholder;
 use crate::request::{Operation, peek, read_body};
 use crate::server::AppState;
 
-pub async fn chat_completions(state: State<AppState>, request: Request) -> Result<Response, ProxyError> {
+pub async fn chat_completions(
+    state: State<AppState>,
+    request: Request,
+) -> Result<Response, ProxyError> {
     operation(state, request, Operation::ChatCompletions).await
 }
 
@@ -21,7 +24,10 @@ pub async fn embeddings(state: State<AppState>, request: Request) -> Result<Resp
     operation(state, request, Operation::Embeddings).await
 }
 
-pub async fn list_models(State(state): State<AppState>, request: Request) -> Result<Response, ProxyError> {
+pub async fn list_models(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ProxyError> {
     match state.upstream() {
         None => Ok(placeholder::list_models()),
         Some(up) => {
@@ -47,7 +53,10 @@ pub async fn get_model(
 }
 
 /// Any `/v1` path without a route of its own.
-pub async fn pass_through(State(state): State<AppState>, request: Request) -> Result<Response, ProxyError> {
+pub async fn pass_through(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ProxyError> {
     let Some(up) = state.upstream() else {
         return Err(ProxyError::NotFound {
             message: format!(
@@ -59,10 +68,20 @@ pub async fn pass_through(State(state): State<AppState>, request: Request) -> Re
         });
     };
     let (parts, body) = request.into_parts();
-    forward::pass_through(up, outgoing(&parts), body, state.config().limits.max_request_body_bytes).await
+    forward::pass_through(
+        up,
+        outgoing(&parts),
+        body,
+        state.config().limits.max_request_body_bytes,
+    )
+    .await
 }
 
-async fn operation(State(state): State<AppState>, request: Request, op: Operation) -> Result<Response, ProxyError> {
+async fn operation(
+    State(state): State<AppState>,
+    request: Request,
+    op: Operation,
+) -> Result<Response, ProxyError> {
     let limits = &state.config().limits;
     let (parts, body) = request.into_parts();
     let body = read_body(&parts.headers, body, limits.max_request_body_bytes).await?;
@@ -86,7 +105,10 @@ async fn operation(State(state): State<AppState>, request: Request, op: Operatio
 /// The request as it goes out: the part of the URL after `/v1` (nesting strips the prefix
 /// from `parts.uri`, so the original URI is used to be sure of it).
 fn outgoing(parts: &axum::http::request::Parts) -> Outgoing<'_> {
-    let uri = parts.extensions.get::<OriginalUri>().map_or(&parts.uri, |o| &o.0);
+    let uri = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or(&parts.uri, |o| &o.0);
     let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
     Outgoing {
         method: parts.method.clone(),

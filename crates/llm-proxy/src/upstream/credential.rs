@@ -13,7 +13,10 @@ pub enum Credential {
     None,
     /// A static key, kept both as the header value (built once, marked sensitive so hyper
     /// never logs it) and as the secret (to scrub it from text the target echoes back).
-    Bearer { header: HeaderValue, secret: SecretString },
+    Bearer {
+        header: HeaderValue,
+        secret: SecretString,
+    },
 }
 
 impl Credential {
@@ -24,7 +27,10 @@ impl Credential {
                 match HeaderValue::from_str(&format!("Bearer {}", key.expose_secret())) {
                     Ok(mut header) => {
                         header.set_sensitive(true);
-                        Self::Bearer { header, secret: key.clone() }
+                        Self::Bearer {
+                            header,
+                            secret: key.clone(),
+                        }
                     }
                     // A key with control characters cannot be sent; the target will answer
                     // 401, which is the clearest thing the user can see.

@@ -61,7 +61,10 @@ fn copy_except(source: &HeaderMap, excluded: &[HeaderName]) -> HeaderMap {
         .collect();
     let mut out = HeaderMap::with_capacity(source.len());
     for (name, value) in source {
-        if excluded.contains(name) || HOP_BY_HOP.contains(name) || named_by_connection.contains(name) {
+        if excluded.contains(name)
+            || HOP_BY_HOP.contains(name)
+            || named_by_connection.contains(name)
+        {
             continue;
         }
         out.append(name.clone(), value.clone());
@@ -77,12 +80,21 @@ mod tests {
     #[test]
     fn credentials_and_hop_by_hop_headers_stay_behind() {
         let mut client = HeaderMap::new();
-        client.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer client"));
+        client.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer client"),
+        );
         client.insert("api-key", HeaderValue::from_static("client"));
         client.insert("x-api-key", HeaderValue::from_static("client"));
-        client.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-trace"));
+        client.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-trace"),
+        );
         client.insert("x-trace", HeaderValue::from_static("1"));
-        client.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        client.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         client.insert("openai-beta", HeaderValue::from_static("assistants=v2"));
         client.insert("x-stainless-lang", HeaderValue::from_static("python"));
         let out = forwarded_request_headers(&client);
@@ -97,7 +109,10 @@ mod tests {
     fn rate_limit_and_request_id_headers_come_back() {
         let mut target = HeaderMap::new();
         target.insert("x-request-id", HeaderValue::from_static("req_1"));
-        target.insert("x-ratelimit-remaining-requests", HeaderValue::from_static("9"));
+        target.insert(
+            "x-ratelimit-remaining-requests",
+            HeaderValue::from_static("9"),
+        );
         target.insert("openai-processing-ms", HeaderValue::from_static("12"));
         target.insert(header::RETRY_AFTER, HeaderValue::from_static("3"));
         target.insert(header::SET_COOKIE, HeaderValue::from_static("session=x"));

@@ -42,7 +42,11 @@ pub enum UpstreamError {
     Malformed { host: String, detail: String },
     /// The target answered with an error that was not in OpenAI's envelope.
     #[error("the target {host} answered HTTP {status}: {excerpt}")]
-    Target { host: String, status: StatusCode, excerpt: String },
+    Target {
+        host: String,
+        status: StatusCode,
+        excerpt: String,
+    },
 }
 
 impl UpstreamError {
@@ -60,11 +64,18 @@ impl UpstreamError {
     pub fn envelope(&self) -> ErrorBody<'static> {
         let message = self.to_string();
         match self {
-            Self::Unreachable { .. } => ErrorBody::new(message, "server_error", None, Some("upstream_unreachable")),
-            Self::Timeout { .. } => ErrorBody::new(message, "server_error", None, Some("upstream_timeout")),
-            Self::Malformed { .. } => {
-                ErrorBody::new(message, "server_error", None, Some("upstream_malformed_response"))
+            Self::Unreachable { .. } => {
+                ErrorBody::new(message, "server_error", None, Some("upstream_unreachable"))
             }
+            Self::Timeout { .. } => {
+                ErrorBody::new(message, "server_error", None, Some("upstream_timeout"))
+            }
+            Self::Malformed { .. } => ErrorBody::new(
+                message,
+                "server_error",
+                None,
+                Some("upstream_malformed_response"),
+            ),
             Self::Target { status, .. } => {
                 let (kind, code) = match status.as_u16() {
                     401 | 403 => ("invalid_request_error", "upstream_auth_failed"),
@@ -120,7 +131,12 @@ impl UpstreamClient {
         if let Some(value) = self.credential.authorization() {
             headers.insert(axum::http::header::AUTHORIZATION, value);
         }
-        self.http.request(method, url).headers(headers).body(body).send().await
+        self.http
+            .request(method, url)
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -132,20 +148,35 @@ impl UpstreamClient {
     pub fn transport_error(&self, err: &reqwest::Error) -> UpstreamError {
         let detail = root_cause(err);
         if err.is_timeout() {
-            return UpstreamError::Timeout { host: self.host.clone(), after: self.request_timeout };
+            return UpstreamError::Timeout {
+                host: self.host.clone(),
+                after: self.request_timeout,
+            };
         }
         if err.is_connect() || (err.is_request() && !err.is_body()) {
-            return UpstreamError::Unreachable { host: self.host.clone(), detail };
+            return UpstreamError::Unreachable {
+                host: self.host.clone(),
+                detail,
+            };
         }
-        UpstreamError::Malformed { host: self.host.clone(), detail }
+        UpstreamError::Malformed {
+            host: self.host.clone(),
+            detail,
+        }
     }
 
     pub fn timeout_error(&self) -> UpstreamError {
-        UpstreamError::Timeout { host: self.host.clone(), after: self.request_timeout }
+        UpstreamError::Timeout {
+            host: self.host.clone(),
+            after: self.request_timeout,
+        }
     }
 
     pub fn malformed(&self, detail: impl Into<String>) -> UpstreamError {
-        UpstreamError::Malformed { host: self.host.clone(), detail: detail.into() }
+        UpstreamError::Malformed {
+            host: self.host.clone(),
+            detail: detail.into(),
+        }
     }
 
     /// Removes the target credential from text the target sent back (some echo the key in

@@ -28,7 +28,11 @@ struct Relay<S> {
 /// Wraps the target's byte stream. The returned stream never yields an error: failures become
 /// a final `data: {"error":...}` event, since a 200 with a broken body is all a client could
 /// otherwise see.
-pub fn relay<S, E>(upstream: S, idle_timeout: Duration, host: String) -> impl Stream<Item = Result<Bytes, std::io::Error>>
+pub fn relay<S, E>(
+    upstream: S,
+    idle_timeout: Duration,
+    host: String,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
     E: std::error::Error + 'static,
@@ -53,7 +57,11 @@ where
                     }
                 }
                 Ok(Some(Err(err))) => {
-                    let message = format!("The stream from the target {} broke off: {}", relay.host, super::root_cause(&err));
+                    let message = format!(
+                        "The stream from the target {} broke off: {}",
+                        relay.host,
+                        super::root_cause(&err)
+                    );
                     return Some((Ok(relay.fail(message)), relay));
                 }
                 Ok(None) if relay.done_seen || relay.only_whitespace_pending() => {
@@ -61,11 +69,17 @@ where
                     if relay.done_seen {
                         return None;
                     }
-                    let message = format!("The stream from the target {} ended without [DONE]", relay.host);
+                    let message = format!(
+                        "The stream from the target {} ended without [DONE]",
+                        relay.host
+                    );
                     return Some((Ok(relay.fail(message)), relay));
                 }
                 Ok(None) => {
-                    let message = format!("The stream from the target {} ended in the middle of an event", relay.host);
+                    let message = format!(
+                        "The stream from the target {} ended in the middle of an event",
+                        relay.host
+                    );
                     return Some((Ok(relay.fail(message)), relay));
                 }
                 Err(_) => {
@@ -108,7 +122,12 @@ impl<S> Relay<S> {
         self.finished = true;
         self.pending.clear();
         tracing::warn!(%message, "stream from target failed");
-        error_event(&ErrorBody::new(message, "server_error", None, Some("upstream_stream_error")))
+        error_event(&ErrorBody::new(
+            message,
+            "server_error",
+            None,
+            Some("upstream_stream_error"),
+        ))
     }
 }
 
@@ -140,11 +159,10 @@ mod tests {
     use super::*;
 
     async fn run(chunks: Vec<Result<&'static str, &'static str>>) -> Vec<String> {
-        let upstream = stream::iter(
-            chunks
-                .into_iter()
-                .map(|c| c.map(|s| Bytes::from_static(s.as_bytes())).map_err(std::io::Error::other)),
-        );
+        let upstream = stream::iter(chunks.into_iter().map(|c| {
+            c.map(|s| Bytes::from_static(s.as_bytes()))
+                .map_err(std::io::Error::other)
+        }));
         relay(upstream, Duration::from_secs(5), "target.test".into())
             .map(|r| String::from_utf8(r.unwrap().to_vec()).unwrap())
             .collect()
@@ -159,8 +177,17 @@ mod tests {
 
     #[tokio::test]
     async fn split_events_are_joined_at_boundaries() {
-        let out = run(vec![Ok("data: {\"a\""), Ok(":1}\n\ndata: {\"b"), Ok("\":2}\n\ndata: [DO"), Ok("NE]\n\n")]).await;
-        assert_eq!(out.concat(), "data: {\"a\":1}\n\ndata: {\"b\":2}\n\ndata: [DONE]\n\n");
+        let out = run(vec![
+            Ok("data: {\"a\""),
+            Ok(":1}\n\ndata: {\"b"),
+            Ok("\":2}\n\ndata: [DO"),
+            Ok("NE]\n\n"),
+        ])
+        .await;
+        assert_eq!(
+            out.concat(),
+            "data: {\"a\":1}\n\ndata: {\"b\":2}\n\ndata: [DONE]\n\n"
+        );
         assert_eq!(out[0], "data: {\"a\":1}\n\n");
     }
 
@@ -172,12 +199,22 @@ mod tests {
 
     #[tokio::test]
     async fn a_broken_connection_ends_with_an_error_event_and_no_half_event() {
-        let out = run(vec![Ok("data: {\"a\":1}\n\ndata: {\"par"), Err("connection reset")]).await;
+        let out = run(vec![
+            Ok("data: {\"a\":1}\n\ndata: {\"par"),
+            Err("connection reset"),
+        ])
+        .await;
         assert_eq!(out[0], "data: {\"a\":1}\n\n");
         assert_eq!(out.len(), 2);
-        let last: serde_json::Value = serde_json::from_str(out[1].trim().strip_prefix("data: ").unwrap()).unwrap();
+        let last: serde_json::Value =
+            serde_json::from_str(out[1].trim().strip_prefix("data: ").unwrap()).unwrap();
         assert_eq!(last["error"]["code"], "upstream_stream_error");
-        assert!(last["error"]["message"].as_str().unwrap().contains("connection reset"));
+        assert!(
+            last["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("connection reset")
+        );
     }
 
     #[tokio::test]
@@ -189,7 +226,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn silence_past_the_idle_limit_ends_the_stream() {
-        let upstream = stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"data: {}\n\n"))]).chain(stream::pending());
+        let upstream = stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(
+            b"data: {}\n\n",
+        ))])
+        .chain(stream::pending());
         let out: Vec<Bytes> = relay(Box::pin(upstream), Duration::from_secs(30), "t".into())
             .map(|r| r.unwrap())
             .collect()

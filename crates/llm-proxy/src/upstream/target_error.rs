@@ -14,7 +14,11 @@ use super::{UpstreamClient, UpstreamError};
 /// Longest excerpt of a foreign error body quoted to the client.
 const EXCERPT_CHARS: usize = 300;
 
-pub fn classify(client: &UpstreamClient, status: StatusCode, body: &Bytes) -> Result<Bytes, UpstreamError> {
+pub fn classify(
+    client: &UpstreamClient,
+    status: StatusCode,
+    body: &Bytes,
+) -> Result<Bytes, UpstreamError> {
     let text = String::from_utf8_lossy(body);
     let redacted = client.redact(&text);
     let parsed: Option<Value> = serde_json::from_str(&redacted).ok();
@@ -30,7 +34,11 @@ pub fn classify(client: &UpstreamClient, status: StatusCode, body: &Bytes) -> Re
         Some(value) => json_message(value).unwrap_or_else(|| excerpt_of(&redacted)),
         None => excerpt_of(&redacted),
     };
-    Err(UpstreamError::Target { host: client.host().to_owned(), status, excerpt })
+    Err(UpstreamError::Target {
+        host: client.host().to_owned(),
+        status,
+        excerpt,
+    })
 }
 
 /// `{"error":{"message": string, "type", "param", "code"}}`, every key present as OpenAI sends it.
@@ -39,7 +47,9 @@ pub fn is_openai_envelope(value: &Value) -> bool {
         return false;
     };
     error.get("message").is_some_and(Value::is_string)
-        && ["type", "param", "code"].iter().all(|key| error.contains_key(*key))
+        && ["type", "param", "code"]
+            .iter()
+            .all(|key| error.contains_key(*key))
 }
 
 /// The human part of a foreign JSON error: `error.message`, `error` as a string, `message` or
@@ -88,14 +98,19 @@ mod tests {
 
     #[test]
     fn envelope_needs_all_four_keys() {
-        assert!(is_openai_envelope(&json!({"error":{"message":"m","type":"t","param":null,"code":null}})));
+        assert!(is_openai_envelope(
+            &json!({"error":{"message":"m","type":"t","param":null,"code":null}})
+        ));
         assert!(!is_openai_envelope(&json!({"error":{"message":"m"}})));
         assert!(!is_openai_envelope(&json!({"error":"m"})));
     }
 
     #[test]
     fn html_pages_are_reduced_to_their_title() {
-        assert_eq!(excerpt_of("<html><head><title>502 Bad Gateway</title></head><body>..."), "502 Bad Gateway");
+        assert_eq!(
+            excerpt_of("<html><head><title>502 Bad Gateway</title></head><body>..."),
+            "502 Bad Gateway"
+        );
     }
 
     #[test]
@@ -109,10 +124,19 @@ mod tests {
 
     #[test]
     fn foreign_json_messages_are_found() {
-        assert_eq!(json_message(&json!({"error":"model overloaded"})).as_deref(), Some("model overloaded"));
-        assert_eq!(json_message(&json!({"detail":"Not Found"})).as_deref(), Some("Not Found"));
         assert_eq!(
-            json_message(&json!({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})).as_deref(),
+            json_message(&json!({"error":"model overloaded"})).as_deref(),
+            Some("model overloaded")
+        );
+        assert_eq!(
+            json_message(&json!({"detail":"Not Found"})).as_deref(),
+            Some("Not Found")
+        );
+        assert_eq!(
+            json_message(
+                &json!({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})
+            )
+            .as_deref(),
             Some("Overloaded")
         );
     }

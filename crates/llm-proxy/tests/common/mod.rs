@@ -1,6 +1,9 @@
 //! Test harness: the real proxy on `127.0.0.1:0`, a mock target that records what it receives
 //! and fails in each way real endpoints do, and OpenAI schema validation.
-#![allow(dead_code, reason = "each test file uses a different part of the harness")]
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of the harness"
+)]
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -15,7 +18,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
-use llm_proxy::config::{AccessToken, Config, CredentialConfig, Limits, TargetConfig, UpstreamConfig};
+use llm_proxy::config::{
+    AccessToken, Config, CredentialConfig, Limits, TargetConfig, UpstreamConfig,
+};
 use llm_proxy::server::ServerHandle;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -79,11 +84,16 @@ impl TestProxy {
     }
 
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.get(format!("{}{path}", self.url)).bearer_auth(ACCESS_TOKEN)
+        self.http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(ACCESS_TOKEN)
     }
 
     pub fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
-        self.http.post(format!("{}{path}", self.url)).bearer_auth(ACCESS_TOKEN).json(body)
+        self.http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(ACCESS_TOKEN)
+            .json(body)
     }
 }
 
@@ -100,7 +110,12 @@ pub struct Recorded {
 #[derive(Debug, Clone)]
 pub enum Reply {
     Json(StatusCode, String),
-    Body { status: StatusCode, content_type: &'static str, body: Bytes, headers: Vec<(&'static str, &'static str)> },
+    Body {
+        status: StatusCode,
+        content_type: &'static str,
+        body: Bytes,
+        headers: Vec<(&'static str, &'static str)>,
+    },
     /// Server-sent events, sent one chunk per element, then ended as `end` says.
     Sse(Vec<String>, SseEnd),
     /// Accepts the request and never answers.
@@ -114,6 +129,8 @@ pub enum SseEnd {
     Cut,
     /// Stays open and silent.
     Hang,
+    /// Waits for [`MockTarget::release`], then sends `data: [DONE]` and closes.
+    DoneOnRelease,
 }
 
 struct MockState {
@@ -123,6 +140,7 @@ struct MockState {
     default_reply: Mutex<Reply>,
     /// Signalled when a stream the mock was sending is dropped: the proxy let go of it.
     stream_dropped: Notify,
+    release: Notify,
 }
 
 /// An in-process target on `127.0.0.1:0`, with `/v1` as its base path.
@@ -144,16 +162,26 @@ impl MockTarget {
             received: Mutex::new(Vec::new()),
             arrived: Notify::new(),
             replies: Mutex::new(VecDeque::new()),
-            default_reply: Mutex::new(Reply::Json(StatusCode::OK, fixture("openai/chat-completion.json"))),
+            default_reply: Mutex::new(Reply::Json(
+                StatusCode::OK,
+                fixture("openai/chat-completion.json"),
+            )),
             stream_dropped: Notify::new(),
+            release: Notify::new(),
         });
-        let app = Router::new().fallback(mock_handler).with_state(state.clone());
+        let app = Router::new()
+            .fallback(mock_handler)
+            .with_state(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Self { addr, state, server }
+        Self {
+            addr,
+            state,
+            server,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -175,7 +203,9 @@ impl MockTarget {
     }
 
     pub fn last(&self) -> Recorded {
-        self.received().pop().expect("the target received no request")
+        self.received()
+            .pop()
+            .expect("the target received no request")
     }
 
     /// Waits until the target has received `n` requests in all.
@@ -193,20 +223,34 @@ impl MockTarget {
         .expect("the target did not receive the requests in time");
     }
 
+    /// Lets a stream waiting with [`SseEnd::DoneOnRelease`] finish.
+    pub fn release(&self) {
+        self.state.release.notify_one();
+    }
+
     /// Waits until a stream the target was sending has been dropped by the proxy.
     pub async fn wait_for_stream_drop(&self) {
-        tokio::time::timeout(Duration::from_secs(10), self.state.stream_dropped.notified())
-            .await
-            .expect("the proxy kept the upstream stream open");
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            self.state.stream_dropped.notified(),
+        )
+        .await
+        .expect("the proxy kept the upstream stream open");
     }
 }
 
 async fn mock_handler(State(state): State<Arc<MockState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
     state.received.lock().unwrap().push(Recorded {
         method: parts.method.to_string(),
-        path_and_query: parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+        path_and_query: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
         headers: parts.headers,
         body,
     });
@@ -220,25 +264,50 @@ async fn mock_handler(State(state): State<Arc<MockState>>, request: Request) -> 
     match reply {
         Reply::Json(status, body) => {
             let mut response = (status, body).into_response();
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            response.headers_mut().insert("x-request-id", HeaderValue::from_static("req_mock_1"));
-            response.headers_mut().insert("x-ratelimit-remaining-requests", HeaderValue::from_static("99"));
-            response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_static("target-session=1"));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+                .headers_mut()
+                .insert("x-request-id", HeaderValue::from_static("req_mock_1"));
+            response.headers_mut().insert(
+                "x-ratelimit-remaining-requests",
+                HeaderValue::from_static("99"),
+            );
+            response.headers_mut().insert(
+                header::SET_COOKIE,
+                HeaderValue::from_static("target-session=1"),
+            );
             response
         }
-        Reply::Body { status, content_type, body, headers } => {
+        Reply::Body {
+            status,
+            content_type,
+            body,
+            headers,
+        } => {
             let mut response = (status, body).into_response();
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             for (name, value) in headers {
-                response.headers_mut().insert(name, HeaderValue::from_static(value));
+                response
+                    .headers_mut()
+                    .insert(name, HeaderValue::from_static(value));
             }
             response
         }
         Reply::Sse(events, end) => {
             let guard = DropSignal(state.clone());
             let mut response = Body::from_stream(sse_body(events, end, guard)).into_response();
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-            response.headers_mut().insert("x-request-id", HeaderValue::from_static("req_mock_stream"));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            response
+                .headers_mut()
+                .insert("x-request-id", HeaderValue::from_static("req_mock_stream"));
             response
         }
         Reply::Hang => std::future::pending().await,
@@ -253,14 +322,22 @@ impl Drop for DropSignal {
     }
 }
 
-fn sse_body(events: Vec<String>, end: SseEnd, guard: DropSignal) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+fn sse_body(
+    events: Vec<String>,
+    end: SseEnd,
+    guard: DropSignal,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
     let events = stream::iter(events.into_iter().map(|e| Ok(Bytes::from(e))));
     let tail = stream::once(async move {
-        let _guard = guard;
+        let guard = guard;
         match end {
             SseEnd::Close => None,
             SseEnd::Cut => Some(Err(std::io::Error::other("connection cut by the mock"))),
             SseEnd::Hang => std::future::pending().await,
+            SseEnd::DoneOnRelease => {
+                guard.0.release.notified().await;
+                Some(Ok(Bytes::from_static(b"data: [DONE]\n\n")))
+            }
         }
     })
     .filter_map(|item| async move { item });
@@ -318,8 +395,14 @@ pub fn assert_schema(schema: &str, instance: &Value) {
     let mut root = spec.clone();
     root["$ref"] = Value::String(format!("#/components/schemas/{schema}"));
     let validator = jsonschema::draft202012::new(&root).unwrap();
-    let errors: Vec<String> = validator.iter_errors(instance).map(|e| format!("{e} at {}", e.instance_path())).collect();
-    assert!(errors.is_empty(), "not a valid {schema}: {errors:#?}\n{instance:#}");
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "not a valid {schema}: {errors:#?}\n{instance:#}"
+    );
 }
 
 /// Checks an error body is OpenAI's envelope with all four keys, and returns its `error`.
@@ -327,7 +410,10 @@ pub fn assert_envelope(body: &Value) -> &Value {
     assert_schema("ErrorResponse", body);
     let error = &body["error"];
     for key in ["message", "type", "param", "code"] {
-        assert!(error.as_object().unwrap().contains_key(key), "missing {key}: {body}");
+        assert!(
+            error.as_object().unwrap().contains_key(key),
+            "missing {key}: {body}"
+        );
     }
     error
 }

@@ -1,0 +1,265 @@
+//! The headless binary as a user runs it: flags and environment, `.env`, the banner, mistakes
+//! reported in one line, and a clean exit on SIGTERM.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "in tests a failure should panic"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_llm-proxy");
+
+fn command(dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PROXY_PORT", "0")
+        .env("PROXY_DATA_DIR", dir.join("data"));
+    command
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("llm-proxy-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running binary and its banner lines.
+struct Running {
+    child: Child,
+    banner: Vec<String>,
+}
+
+impl Running {
+    fn start(mut command: Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut banner = Vec::new();
+        while !banner.iter().any(|l: &String| l.contains("Listening on:")) {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("no banner from llm-proxy");
+            banner.push(line);
+        }
+        Self { child, banner }
+    }
+
+    fn field(&self, name: &str) -> String {
+        let line = self
+            .banner
+            .iter()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap();
+        line.split_once(':').unwrap().1.trim().to_owned()
+    }
+
+    fn addr(&self) -> String {
+        self.field("Listening on")
+    }
+
+    fn terminate(mut self) -> std::process::Output {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("llm-proxy did not exit on SIGTERM")
+            .unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// The status of one plain HTTP/1.0 GET: enough to see the server answer, with no client crate.
+fn get(addr: &str, path: &str, token: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn help_lists_every_variable() {
+    let output = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for var in [
+        "PROXY_PORT",
+        "PROXY_HOST",
+        "PROXY_BASE_URL",
+        "PROXY_ACCESS_TOKEN",
+        "TARGET_ENDPOINT",
+        "USE_PLACEHOLDER_MODE",
+        "TARGET_API_KEY",
+        "OAUTH_TOKEN_ENDPOINT",
+        "OAUTH_CLIENT_ID",
+        "OAUTH_CLIENT_SECRET",
+        "OAUTH_SCOPE",
+        "OAUTH_REFRESH_BUFFER_MINUTES",
+        "PROXY_DATA_DIR",
+        "TARGET_CONNECT_TIMEOUT_SECONDS",
+        "TARGET_TIMEOUT_SECONDS",
+        "STREAM_IDLE_TIMEOUT_SECONDS",
+        "MAX_REQUEST_BODY_MB",
+        "SHUTDOWN_GRACE_SECONDS",
+    ] {
+        assert!(help.contains(var), "--help does not mention {var}");
+    }
+}
+
+#[test]
+fn starts_in_placeholder_mode_with_a_generated_token_shown_in_full() {
+    let dir = temp_dir("default");
+    let running = Running::start(command(&dir));
+    let token = running
+        .field("Access token")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        token.starts_with("llm-proxy-") && token.len() == "llm-proxy-".len() + 64,
+        "{token}"
+    );
+    assert!(running.field("Mode").starts_with("placeholder"));
+    let addr = running.addr();
+    assert_eq!(
+        running.field("API base URL"),
+        format!("http://localhost:{}/v1", addr.rsplit(':').next().unwrap())
+    );
+    assert_eq!(get(&addr, "/v1/models", &token), 200);
+    assert_eq!(get(&addr, "/v1/models", "wrong"), 401);
+    let output = running.terminate();
+    assert!(output.status.success(), "exit status {:?}", output.status);
+}
+
+#[test]
+fn dotenv_is_read_and_the_real_environment_wins() {
+    let dir = temp_dir("dotenv");
+    std::fs::write(
+        dir.join(".env"),
+        "# comment\nPROXY_ACCESS_TOKEN=token-from-dotenv-file\nPROXY_BASE_URL=http://from-dotenv.test\n",
+    )
+    .unwrap();
+    let mut command = command(&dir);
+    command.env("PROXY_BASE_URL", "http://from-environment.test:8080");
+    let running = Running::start(command);
+    assert_eq!(
+        running.field("API base URL"),
+        "http://from-environment.test:8080/v1"
+    );
+    // A supplied token is masked in the banner, and works.
+    let shown = running.field("Access token");
+    assert!(!shown.contains("token-from-dotenv-file"), "{shown}");
+    assert_eq!(
+        get(&running.addr(), "/v1/models", "token-from-dotenv-file"),
+        200
+    );
+    assert!(running.terminate().status.success());
+}
+
+#[test]
+fn forwarding_mode_names_the_host_and_auth_kind() {
+    let dir = temp_dir("forwarding");
+    let mut command = command(&dir);
+    command
+        .env("TARGET_ENDPOINT", "https://llm.corp.example/v1")
+        .env("TARGET_API_KEY", "sk-banner-secret");
+    let running = Running::start(command);
+    assert_eq!(
+        running.field("Mode"),
+        "forwarding to llm.corp.example with api-key auth"
+    );
+    assert!(!running.banner.concat().contains("sk-banner-secret"));
+    let output = running.terminate();
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("sk-banner-secret"));
+}
+
+/// Runs the binary with a bad setting and returns its exit code and stderr.
+fn fails_with(vars: &[(&str, &str)]) -> (i32, String) {
+    let dir = temp_dir("bad");
+    let output = command(&dir).envs(vars.iter().copied()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    (output.status.code().unwrap_or(-1), stderr)
+}
+
+#[test]
+fn configuration_mistakes_exit_non_zero_with_a_line_naming_the_variable() {
+    for (vars, needle) in [
+        (vec![("PROXY_PORT", "eighty")], "PROXY_PORT"),
+        (vec![("TARGET_ENDPOINT", "not a url")], "TARGET_ENDPOINT"),
+        (vec![("TARGET_ENDPOINT", "ftp://x/v1")], "TARGET_ENDPOINT"),
+        (
+            vec![("TARGET_TIMEOUT_SECONDS", "-1")],
+            "TARGET_TIMEOUT_SECONDS",
+        ),
+        (vec![("MAX_REQUEST_BODY_MB", "lots")], "MAX_REQUEST_BODY_MB"),
+        (
+            vec![
+                ("TARGET_ENDPOINT", "http://t/v1"),
+                ("OAUTH_CLIENT_ID", "id"),
+            ],
+            "OAUTH_TOKEN_ENDPOINT, OAUTH_CLIENT_SECRET",
+        ),
+    ] {
+        let (code, stderr) = fails_with(&vars);
+        assert_ne!(code, 0, "{vars:?}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("error:") && first.contains(needle),
+            "{vars:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_port_in_use_is_named_with_how_to_choose_another() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, stderr) = fails_with(&[("PROXY_PORT", &port)]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains(&format!("port {port}")) && stderr.contains("PROXY_PORT"),
+        "{stderr}"
+    );
+}
