@@ -1,0 +1,67 @@
+"""Starts the real `llm-proxy` binary for the SDK tests.
+
+Two setups, so every test runs against both: the proxy in placeholder mode, and a proxy that
+forwards to a second proxy in placeholder mode (the second plays the company target, with its
+access token as the target API key). The binary comes from LLM_PROXY_BIN, or the workspace's
+debug build.
+"""
+import os
+import pathlib
+import queue
+import subprocess
+import threading
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = os.environ.get("LLM_PROXY_BIN", str(ROOT / "target" / "debug" / "llm-proxy"))
+
+
+class Proxy:
+    def __init__(self, token, **env):
+        self.token = token
+        full_env = {
+            "PATH": os.environ.get("PATH", ""),
+            "PROXY_PORT": "0",
+            "PROXY_ACCESS_TOKEN": token,
+            "LOG_LEVEL": "warn",
+            **env,
+        }
+        self.process = subprocess.Popen(
+            [BIN], env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/"
+        )
+        lines = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(l) for l in self.process.stdout], daemon=True).start()
+        while True:
+            line = lines.get(timeout=30)
+            if "Listening on:" in line:
+                self.addr = line.split("Listening on:")[1].strip()
+                break
+        self.base_url = f"http://{self.addr}/v1"
+
+    def stop(self):
+        self.process.terminate()
+        assert self.process.wait(timeout=30) == 0, "llm-proxy did not exit cleanly on SIGTERM"
+
+
+@pytest.fixture(scope="session")
+def placeholder_proxy():
+    proxy = Proxy("e2e-target-token-0001")
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def forwarding_proxy(placeholder_proxy):
+    proxy = Proxy(
+        "e2e-front-token-0002",
+        TARGET_ENDPOINT=placeholder_proxy.base_url,
+        TARGET_API_KEY=placeholder_proxy.token,
+    )
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(params=["placeholder", "forwarding"])
+def proxy(request):
+    return request.getfixturevalue(f"{request.param}_proxy")
