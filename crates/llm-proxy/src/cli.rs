@@ -13,8 +13,8 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::config::{
-    AccessToken, Config, CredentialConfig, Limits, OAuthConfig, TargetConfig, UpstreamConfig,
-    default_data_dir,
+    AccessToken, ClientAuth, Config, CredentialConfig, Limits, OAuthConfig, TargetConfig,
+    UpstreamConfig, default_data_dir,
 };
 
 /// An OpenAI-compatible proxy on localhost that forwards to your company's LLM endpoint.
@@ -112,6 +112,32 @@ pub struct Args {
     #[arg(long = "oauth-scope", env = "OAUTH_SCOPE", value_name = "OAUTH_SCOPE")]
     pub oauth_scope: Option<String>,
 
+    /// OAuth 2.0 audience (optional; Auth0-style servers need it)
+    #[arg(
+        long = "oauth-audience",
+        env = "OAUTH_AUDIENCE",
+        value_name = "OAUTH_AUDIENCE"
+    )]
+    pub oauth_audience: Option<String>,
+
+    /// How the client authenticates to the token server: HTTP Basic, form body, or Basic then form
+    #[arg(
+        long = "oauth-client-auth",
+        env = "OAUTH_CLIENT_AUTH",
+        value_name = "OAUTH_CLIENT_AUTH",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub oauth_client_auth: ClientAuth,
+
+    /// PEM file of extra trusted root certificates for the target and token server
+    #[arg(
+        long = "target-ca-cert",
+        env = "TARGET_CA_CERT",
+        value_name = "TARGET_CA_CERT"
+    )]
+    pub target_ca_cert: Option<PathBuf>,
+
     /// Minutes before expiry at which the OAuth token is refreshed
     #[arg(
         long = "oauth-refresh-buffer-minutes",
@@ -176,10 +202,6 @@ pub enum ConfigError {
         "TARGET_ENDPOINT is not set: OAuth is configured but there is no target to send the token to (set TARGET_ENDPOINT, or USE_PLACEHOLDER_MODE=true)"
     )]
     MissingTarget,
-    #[error(
-        "OAuth to the target is not available in this build yet; use TARGET_API_KEY, or unset the OAUTH_* variables"
-    )]
-    OAuthUnsupported,
 }
 
 impl Args {
@@ -213,12 +235,15 @@ impl Args {
                 (None, Some(key)) => CredentialConfig::ApiKey(SecretString::from(key)),
                 (None, None) => CredentialConfig::None,
             };
-            if matches!(credential, CredentialConfig::OAuth(_)) {
-                return Err(ConfigError::OAuthUnsupported);
-            }
+            let extra_roots_pem = self
+                .target_ca_cert
+                .as_deref()
+                .map(read_ca_cert)
+                .transpose()?;
             UpstreamConfig::Target(TargetConfig {
                 endpoint,
                 credential,
+                extra_roots_pem,
             })
         };
 
@@ -266,6 +291,8 @@ impl Args {
                     client_id: id.to_owned(),
                     client_secret: SecretString::from(secret.to_owned()),
                     scope: self.oauth_scope.clone().filter(|s| !s.is_empty()),
+                    audience: self.oauth_audience.clone().filter(|s| !s.is_empty()),
+                    client_auth: self.oauth_client_auth,
                     refresh_buffer: Duration::from_secs(self.oauth_refresh_buffer_minutes * 60),
                 }))
             }
@@ -273,6 +300,23 @@ impl Args {
                 missing: missing.join(", "),
             }),
         }
+    }
+}
+
+/// Reads the CA file now, so a wrong path stops startup instead of failing every request.
+fn read_ca_cert(path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
+    let invalid = |problem: String| ConfigError::Invalid {
+        var: "TARGET_CA_CERT",
+        problem,
+    };
+    let pem =
+        std::fs::read(path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+    match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(certs) if !certs.is_empty() => Ok(pem),
+        _ => Err(invalid(format!(
+            "{} holds no PEM certificate",
+            path.display()
+        ))),
     }
 }
 

@@ -100,6 +100,8 @@ pub struct TargetConfig {
     /// Base URL including `/v1`; request paths after `/v1` are appended to it.
     pub endpoint: Url,
     pub credential: CredentialConfig,
+    /// Extra trusted roots (PEM), for a target and token server behind an internal CA.
+    pub extra_roots_pem: Option<Vec<u8>>,
 }
 
 /// How the proxy authenticates to the target. One seam: the upstream client asks the
@@ -128,7 +130,22 @@ pub struct OAuthConfig {
     pub client_id: String,
     pub client_secret: SecretString,
     pub scope: Option<String>,
+    /// Sent as `audience`, which Auth0-style servers require.
+    pub audience: Option<String>,
+    pub client_auth: ClientAuth,
+    /// How long before expiry the token is replaced.
     pub refresh_buffer: Duration,
+}
+
+/// Where the client credentials go in the token request (RFC 6749 section 2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientAuth {
+    /// HTTP Basic, which the RFC prefers.
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    Post,
+    /// Basic first; if the server rejects the client, the form body, remembering what worked.
+    Auto,
 }
 
 /// Limits and timeouts. Durations rather than seconds so tests can use short ones.

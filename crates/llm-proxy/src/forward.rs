@@ -12,8 +12,8 @@ use http_body_util::{BodyExt, Limited};
 use serde::de::IgnoredAny;
 
 use crate::error::ProxyError;
-use crate::request::{check_declared_length, is_length_limit};
-use crate::upstream::{UpstreamClient, UpstreamError, headers, sse, target_error};
+use crate::request::check_declared_length;
+use crate::upstream::{OutgoingBody, UpstreamClient, UpstreamError, headers, sse, target_error};
 
 /// What the client sent, less its body.
 pub struct Outgoing<'a> {
@@ -33,9 +33,13 @@ pub async fn json_exchange(
 ) -> Result<Response, ProxyError> {
     let exchange = async {
         let response = up
-            .send(out.method, out.path_and_query, out.headers, body.into())
-            .await
-            .map_err(|e| up.transport_error(&e))?;
+            .send(
+                out.method,
+                out.path_and_query,
+                out.headers,
+                OutgoingBody::Bytes(body),
+            )
+            .await?;
         let status = response.status();
         let headers = headers::returned_response_headers(response.headers());
         let bytes = response.bytes().await.map_err(|e| up.transport_error(&e))?;
@@ -69,11 +73,15 @@ pub async fn event_stream(
 ) -> Result<Response, ProxyError> {
     let response = tokio::time::timeout(
         up.request_timeout(),
-        up.send(out.method, out.path_and_query, out.headers, body.into()),
+        up.send(
+            out.method,
+            out.path_and_query,
+            out.headers,
+            OutgoingBody::Bytes(body),
+        ),
     )
     .await
-    .map_err(|_| up.timeout_error())?
-    .map_err(|e| up.transport_error(&e))?;
+    .map_err(|_| up.timeout_error())??;
     let status = response.status();
     let is_event_stream = response
         .headers()
@@ -111,23 +119,16 @@ pub async fn pass_through(
 ) -> Result<Response, ProxyError> {
     check_declared_length(out.headers, limit)?;
     let body_stream = Limited::new(body, limit).into_data_stream();
+    let body = OutgoingBody::Stream(reqwest::Body::wrap_stream(body_stream));
     let response = tokio::time::timeout(
         up.request_timeout(),
-        up.send(
-            out.method,
-            out.path_and_query,
-            out.headers,
-            reqwest::Body::wrap_stream(body_stream),
-        ),
+        up.send(out.method, out.path_and_query, out.headers, body),
     )
     .await
     .map_err(|_| up.timeout_error())?
-    .map_err(|e| {
-        if is_length_limit(&e) {
-            ProxyError::BodyTooLarge { limit }
-        } else {
-            up.transport_error(&e).into()
-        }
+    .map_err(|e| match e {
+        UpstreamError::RequestTooLarge => ProxyError::BodyTooLarge { limit },
+        other => other.into(),
     })?;
     let status = response.status();
     let headers = headers::returned_response_headers(response.headers());

@@ -10,7 +10,8 @@
 //!   few fields routing needs, without re-serializing anything.
 //! - With no target, [`placeholder`] answers locally. Otherwise [`forward`] sends the request
 //!   through the [`upstream`] client (one pooled connection to the target, with its credential)
-//!   and relays the answer: whole JSON, server-sent events, or a raw pass-through.
+//!   and relays the answer: whole JSON, server-sent events, or a raw pass-through. With OAuth,
+//!   [`upstream::oauth`] keeps a token fresh in the background, reading time from [`clock`].
 //! - Every failure is a [`error::ProxyError`], answered in OpenAI's error envelope.
 //!
 //! Configuration is [`config::Config`], plain data; [`cli::Args`] builds one from flags,
@@ -18,6 +19,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod forward;
@@ -28,4 +30,4 @@ pub mod server;
 pub mod upstream;
 
 pub use config::Config;
-pub use server::{ServerHandle, StartError, router, serve, start};
+pub use server::{ServerHandle, StartError, router, serve, serve_with_clock, start};

@@ -21,6 +21,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::require_access_token;
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, UpstreamConfig};
 use crate::error::{method_not_allowed, not_found};
 use crate::routes::{health, openai};
@@ -40,11 +41,11 @@ struct Inner {
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Result<Self, StartError> {
+    pub fn new(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let upstream = match &config.upstream {
             UpstreamConfig::Placeholder => None,
             UpstreamConfig::Target(target) => Some(
-                UpstreamClient::new(target, &config.limits)
+                UpstreamClient::new(target, &config.limits, clock)
                     .map_err(|e| StartError::Client(e.to_string()))?,
             ),
         };
@@ -180,6 +181,15 @@ pub async fn start(config: Config) -> Result<ServerHandle, StartError> {
 
 /// Serves on a listener the caller bound (tests bind `127.0.0.1:0` first).
 pub fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle, StartError> {
+    serve_with_clock(listener, config, Arc::new(SystemClock))
+}
+
+/// [`serve`] with the clock the token source reads, so tests can move time.
+pub fn serve_with_clock(
+    listener: TcpListener,
+    config: Config,
+    clock: Arc<dyn Clock>,
+) -> Result<ServerHandle, StartError> {
     let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
         host: config.host,
         port: config.port,
@@ -187,14 +197,22 @@ pub fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle, Star
     })?;
     let base_url = config.public_base_url(local_addr.port());
     let grace = config.limits.shutdown_grace;
-    let state = AppState::new(config)?;
+    let state = AppState::new(config, clock)?;
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(accept_loop(
-        listener,
-        router(state),
-        shutdown.clone(),
-        grace,
-    ));
+    // The token refresher lives exactly as long as the server. It starts before the first
+    // request, so the token is usually there when that request comes.
+    let refresher = state
+        .upstream()
+        .and_then(|up| up.token_source())
+        .map(|source| tokio::spawn(source.clone().run(shutdown.clone())));
+    let app = router(state);
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        accept_loop(listener, app, stop, grace).await;
+        if let Some(refresher) = refresher {
+            refresher.abort();
+        }
+    });
     Ok(ServerHandle {
         local_addr,
         base_url,

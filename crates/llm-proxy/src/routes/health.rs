@@ -17,8 +17,13 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
             Some(target.credential.kind()),
         ),
     };
+    let oauth = state
+        .upstream()
+        .and_then(|up| up.token_source())
+        .map(|source| source.status());
     Json(json!({
         "status": "healthy",
+        "oauth": oauth,
         "mode": mode,
         "target": target,
         "auth": auth,

@@ -2,11 +2,12 @@
 //! The upstream client asks for an `Authorization` value and never knows which kind it has.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use axum::http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::CredentialConfig;
+use super::oauth::{Authorization, TokenError, TokenSource};
 
 #[derive(Debug)]
 pub enum Credential {
@@ -17,33 +18,54 @@ pub enum Credential {
         header: HeaderValue,
         secret: SecretString,
     },
+    OAuth(Arc<TokenSource>),
 }
 
 impl Credential {
-    pub fn from_config(config: &CredentialConfig) -> Self {
-        match config {
-            CredentialConfig::None | CredentialConfig::OAuth(_) => Self::None,
-            CredentialConfig::ApiKey(key) => {
-                match HeaderValue::from_str(&format!("Bearer {}", key.expose_secret())) {
-                    Ok(mut header) => {
-                        header.set_sensitive(true);
-                        Self::Bearer {
-                            header,
-                            secret: key.clone(),
-                        }
-                    }
-                    // A key with control characters cannot be sent; the target will answer
-                    // 401, which is the clearest thing the user can see.
-                    Err(_) => Self::None,
+    pub fn api_key(key: &SecretString) -> Self {
+        match HeaderValue::from_str(&format!("Bearer {}", key.expose_secret())) {
+            Ok(mut header) => {
+                header.set_sensitive(true);
+                Self::Bearer {
+                    header,
+                    secret: key.clone(),
                 }
             }
+            // A key with control characters cannot be sent; the target will answer 401,
+            // which is the clearest thing the user can see.
+            Err(_) => Self::None,
         }
     }
 
-    pub fn authorization(&self) -> Option<HeaderValue> {
+    /// The header for the next request. Only OAuth can fail, and only OAuth tokens carry a
+    /// generation: the handle by which a rejected token is dropped.
+    pub async fn authorization(&self) -> Result<Option<Authorization>, TokenError> {
         match self {
-            Self::None => None,
-            Self::Bearer { header, .. } => Some(header.clone()),
+            Self::None => Ok(None),
+            Self::Bearer { header, .. } => Ok(Some(Authorization {
+                header: header.clone(),
+                generation: 0,
+            })),
+            Self::OAuth(source) => source.authorization().await.map(Some),
+        }
+    }
+
+    /// The target answered 401 to this authorization. Returns whether a retry could succeed,
+    /// which is only so for an OAuth token that has now been dropped.
+    pub fn rejected(&self, authorization: &Authorization) -> bool {
+        match self {
+            Self::OAuth(source) => {
+                source.reject(authorization.generation);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn token_source(&self) -> Option<&Arc<TokenSource>> {
+        match self {
+            Self::OAuth(source) => Some(source),
+            _ => None,
         }
     }
 
@@ -51,6 +73,14 @@ impl Credential {
         match self {
             Self::Bearer { secret, .. } if text.contains(secret.expose_secret()) => {
                 Cow::Owned(text.replace(secret.expose_secret(), "[redacted]"))
+            }
+            Self::OAuth(source) => {
+                let redacted = source.redact(text);
+                if redacted == text {
+                    Cow::Borrowed(text)
+                } else {
+                    Cow::Owned(redacted)
+                }
             }
             _ => Cow::Borrowed(text),
         }

@@ -6,18 +6,24 @@
 
 mod credential;
 pub mod headers;
+pub mod oauth;
 pub mod sse;
 pub mod target_error;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, StatusCode};
+use bytes::Bytes;
 use reqwest::redirect;
 
 pub use credential::Credential;
+pub use oauth::{TokenError, TokenSource, TokenStatus};
 
-use crate::config::{Limits, TargetConfig};
+use crate::clock::Clock;
+use crate::config::{CredentialConfig, Limits, TargetConfig};
 use crate::error::ErrorBody;
+use crate::request::is_length_limit;
 
 /// The target and how to reach it. Cheap to share: `reqwest::Client` is a handle to one pool.
 #[derive(Debug)]
@@ -47,6 +53,11 @@ pub enum UpstreamError {
         status: StatusCode,
         excerpt: String,
     },
+    #[error("could not obtain an OAuth access token for the target: {0}")]
+    Token(#[from] TokenError),
+    /// The client's streamed body went past the limit while being forwarded.
+    #[error("request body too large")]
+    RequestTooLarge,
 }
 
 impl UpstreamError {
@@ -57,7 +68,8 @@ impl UpstreamError {
             // A target's 4xx is the client's business (bad parameter, unknown model, rate
             // limit) and keeps its status; a 5xx is ours to report as a bad gateway.
             Self::Target { status, .. } if status.is_client_error() => *status,
-            Self::Target { .. } => StatusCode::BAD_GATEWAY,
+            Self::Target { .. } | Self::Token(_) => StatusCode::BAD_GATEWAY,
+            Self::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -76,6 +88,18 @@ impl UpstreamError {
                 None,
                 Some("upstream_malformed_response"),
             ),
+            Self::Token(_) => ErrorBody::new(
+                message,
+                "upstream_auth_error",
+                None,
+                Some("oauth_token_unavailable"),
+            ),
+            Self::RequestTooLarge => ErrorBody::new(
+                message,
+                "invalid_request_error",
+                None,
+                Some("request_too_large"),
+            ),
             Self::Target { status, .. } => {
                 let (kind, code) = match status.as_u16() {
                     401 | 403 => ("invalid_request_error", "upstream_auth_failed"),
@@ -91,52 +115,131 @@ impl UpstreamError {
 }
 
 impl UpstreamClient {
-    pub fn new(target: &TargetConfig, limits: &Limits) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        target: &TargetConfig,
+        limits: &Limits,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, reqwest::Error> {
         let endpoint = target.endpoint.clone();
         let host = endpoint.host_str().unwrap_or_default().to_owned();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(limits.connect_timeout)
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(90))
             // Only same-origin redirects: following a target's redirect to another host would
             // hand that host the target credential.
-            .redirect(same_origin_redirects(endpoint.clone()))
-            .build()?;
+            .redirect(same_origin_redirects(endpoint.clone()));
+        if let Some(pem) = &target.extra_roots_pem {
+            for certificate in reqwest::Certificate::from_pem_bundle(pem)? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder.build()?;
+        let credential = match &target.credential {
+            CredentialConfig::None => Credential::None,
+            CredentialConfig::ApiKey(key) => Credential::api_key(key),
+            CredentialConfig::OAuth(oauth) => Credential::OAuth(Arc::new(TokenSource::new(
+                oauth.clone(),
+                http.clone(),
+                clock,
+            ))),
+        };
         Ok(Self {
             http,
             base: endpoint.as_str().trim_end_matches('/').to_owned(),
             host,
-            credential: Credential::from_config(&target.credential),
+            credential,
             request_timeout: limits.request_timeout,
         })
+    }
+
+    /// The OAuth token source, whose background refresh the server runs and whose status
+    /// `/health` shows.
+    pub fn token_source(&self) -> Option<&Arc<TokenSource>> {
+        self.credential.token_source()
     }
 
     pub fn host(&self) -> &str {
         &self.host
     }
 
-    /// Sends one request and waits for the response head (not the body) within the request
-    /// timeout. `path_and_query` is what followed `/v1` in the client's request.
+    /// Sends one request and returns the response head (the body is still to be read).
+    /// `path_and_query` is what followed `/v1` in the client's request.
+    ///
+    /// When the target rejects an OAuth token with 401, the token is dropped and, if the body
+    /// can be sent again (it is held in memory), the request is replayed once with a new one.
+    /// Nothing has reached the client yet at that point. A second 401 is returned as it is.
     pub async fn send(
         &self,
         method: Method,
         path_and_query: &str,
         client_headers: &HeaderMap,
-        body: reqwest::Body,
-    ) -> Result<reqwest::Response, reqwest::Error> {
+        body: OutgoingBody,
+    ) -> Result<reqwest::Response, UpstreamError> {
         let mut url = String::with_capacity(self.base.len() + path_and_query.len());
         url.push_str(&self.base);
         url.push_str(path_and_query);
-        let mut headers = headers::forwarded_request_headers(client_headers);
-        if let Some(value) = self.credential.authorization() {
-            headers.insert(axum::http::header::AUTHORIZATION, value);
+        let headers = headers::forwarded_request_headers(client_headers);
+        let replay = match &body {
+            OutgoingBody::Bytes(bytes) => Some(bytes.clone()),
+            OutgoingBody::Stream(_) => None,
+        };
+        let authorization = self.credential.authorization().await?;
+        let response = self
+            .dispatch(
+                method.clone(),
+                &url,
+                headers.clone(),
+                authorization.as_ref(),
+                body.into(),
+            )
+            .await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
         }
-        self.http
+        let Some(rejected) = authorization else {
+            return Ok(response);
+        };
+        if !self.credential.rejected(&rejected) {
+            return Ok(response);
+        }
+        let Some(bytes) = replay else {
+            return Ok(response);
+        };
+        drop(response);
+        let authorization = self.credential.authorization().await?;
+        self.dispatch(method, &url, headers, authorization.as_ref(), bytes.into())
+            .await
+    }
+
+    async fn dispatch(
+        &self,
+        method: Method,
+        url: &str,
+        mut headers: HeaderMap,
+        authorization: Option<&oauth::Authorization>,
+        body: reqwest::Body,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        if let Some(authorization) = authorization {
+            headers.insert(
+                axum::http::header::AUTHORIZATION,
+                authorization.header.clone(),
+            );
+        }
+        let sent = self
+            .http
             .request(method, url)
             .headers(headers)
             .body(body)
             .send()
-            .await
+            .await;
+        sent.map_err(|e| {
+            if is_length_limit(&e) {
+                UpstreamError::RequestTooLarge
+            } else {
+                self.transport_error(&e)
+            }
+        })
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -183,6 +286,21 @@ impl UpstreamClient {
     /// their error messages) before it reaches a client or a log.
     pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
         self.credential.redact(text)
+    }
+}
+
+/// A request body: in memory (replayable after a rejected token) or streamed from the client.
+pub enum OutgoingBody {
+    Bytes(Bytes),
+    Stream(reqwest::Body),
+}
+
+impl From<OutgoingBody> for reqwest::Body {
+    fn from(body: OutgoingBody) -> Self {
+        match body {
+            OutgoingBody::Bytes(bytes) => bytes.into(),
+            OutgoingBody::Stream(stream) => stream,
+        }
     }
 }
 

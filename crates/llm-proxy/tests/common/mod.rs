@@ -52,6 +52,7 @@ pub fn target_config(endpoint: &str, key: Option<&str>) -> UpstreamConfig {
             Some(key) => CredentialConfig::ApiKey(SecretString::from(key.to_owned())),
             None => CredentialConfig::None,
         },
+        extra_roots_pem: None,
     })
 }
 

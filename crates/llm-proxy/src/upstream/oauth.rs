@@ -1,0 +1,531 @@
+//! OAuth 2.0 client credentials (RFC 6749 section 4.4) for the target: the token is fetched in
+//! the background at startup, cached in memory only, replaced before it expires, and replaced
+//! at once when the target rejects it.
+//!
+//! Concurrency: a request takes the cached token without waiting as long as it is valid, even
+//! while a replacement is being fetched. Only a request that finds no valid token waits, on the
+//! same single fetch as every other such request (`refresh_lock`). While the token server is
+//! failing, requests fail fast with the last error until the backoff allows the next attempt.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::http::{HeaderValue, StatusCode, header};
+use base64::Engine;
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::{ClientAuth, OAuthConfig};
+
+/// A token server gets this long to answer one token request.
+const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Lifetime assumed when the server does not say (`expires_in` is only RECOMMENDED).
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// Why no token could be had. Carries no secret: descriptions from the server are scrubbed of
+/// the client secret before they are stored.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("the token server {host} could not be reached: {detail}")]
+    Unreachable { host: String, detail: String },
+    #[error("the token server {host} did not answer within {} s", TOKEN_REQUEST_TIMEOUT.as_secs())]
+    Timeout { host: String },
+    #[error("the token server {host} refused the request: HTTP {status}{}{}",
+            code.as_deref().map(|c| format!(", {c}")).unwrap_or_default(),
+            description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Rejected {
+        host: String,
+        status: u16,
+        code: Option<String>,
+        description: Option<String>,
+    },
+    #[error("the token server {host} sent an unusable answer: {detail}")]
+    Malformed { host: String, detail: String },
+}
+
+/// The header to send and which token it holds, so a 401 can drop exactly that token.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    pub header: HeaderValue,
+    pub generation: u64,
+}
+
+/// What users and the dashboard may see of the token: its health, never its value.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TokenStatus {
+    /// Unix seconds.
+    pub valid_until: Option<u64>,
+    /// Unix seconds of the last successful fetch.
+    pub last_refresh: Option<u64>,
+    pub refresh_count: u64,
+    pub last_error: Option<String>,
+    /// A token server quirk worth knowing (a `token_type` other than bearer).
+    pub warning: Option<String>,
+    /// How the client authenticates to the token server now (`auto` resolves to one).
+    pub client_auth: &'static str,
+}
+
+pub struct TokenSource {
+    config: OAuthConfig,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    host: String,
+    state: Mutex<State>,
+    /// Held for the duration of one fetch: the single flight.
+    refresh_lock: tokio::sync::Mutex<()>,
+    /// Wakes the background task when the token was dropped.
+    dropped: Notify,
+    /// In `auto` mode: the server rejected Basic and accepted the form body.
+    use_form: AtomicBool,
+}
+
+#[derive(Default)]
+struct State {
+    token: Option<Token>,
+    generation: u64,
+    refresh_count: u64,
+    last_refresh: Option<SystemTime>,
+    last_error: Option<TokenError>,
+    failures: u32,
+    /// Set while backing off after a failure: no new attempt before it.
+    retry_at: Option<SystemTime>,
+    warning: Option<String>,
+}
+
+struct Token {
+    header: HeaderValue,
+    value: SecretString,
+    issued_at: SystemTime,
+    expires_at: SystemTime,
+    generation: u64,
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSource")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenSource {
+    pub fn new(config: OAuthConfig, http: reqwest::Client, clock: Arc<dyn Clock>) -> Self {
+        let host = config
+            .token_endpoint
+            .host_str()
+            .unwrap_or_default()
+            .to_owned();
+        Self {
+            config,
+            http,
+            clock,
+            host,
+            state: Mutex::new(State::default()),
+            refresh_lock: tokio::sync::Mutex::new(()),
+            dropped: Notify::new(),
+            use_form: AtomicBool::new(false),
+        }
+    }
+
+    /// The current token, fetching one first if there is none that is valid.
+    pub async fn authorization(&self) -> Result<Authorization, TokenError> {
+        if let Some(auth) = self.usable()? {
+            return Ok(auth);
+        }
+        let _flight = self.refresh_lock.lock().await;
+        // Whoever held the lock before us may have fetched one already.
+        if let Some(auth) = self.usable()? {
+            return Ok(auth);
+        }
+        self.fetch_and_store().await
+    }
+
+    /// Drops the token the target just rejected, unless it has been replaced already.
+    pub fn reject(&self, generation: u64) {
+        let mut state = self.lock();
+        if state
+            .token
+            .as_ref()
+            .is_some_and(|t| t.generation == generation)
+        {
+            state.token = None;
+            drop(state);
+            tracing::info!("target rejected the OAuth token; fetching a new one");
+            self.dropped.notify_one();
+        }
+    }
+
+    pub fn status(&self) -> TokenStatus {
+        let state = self.lock();
+        let unix = |t: SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).ok();
+        TokenStatus {
+            valid_until: state.token.as_ref().and_then(|t| unix(t.expires_at)),
+            last_refresh: state.last_refresh.and_then(unix),
+            refresh_count: state.refresh_count,
+            last_error: state.last_error.as_ref().map(ToString::to_string),
+            warning: state.warning.clone(),
+            client_auth: match (
+                self.config.client_auth,
+                self.use_form.load(Ordering::Relaxed),
+            ) {
+                (ClientAuth::Basic, _) | (ClientAuth::Auto, false) => "basic",
+                (ClientAuth::Post, _) | (ClientAuth::Auto, true) => "post",
+            },
+        }
+    }
+
+    /// Removes the token and client secret from text that may echo them.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.replace(self.config.client_secret.expose_secret(), "[redacted]");
+        if let Some(token) = &self.lock().token {
+            out = out.replace(token.value.expose_secret(), "[redacted]");
+        }
+        out
+    }
+
+    /// Keeps a fresh token until shutdown: fetches at startup, replaces the token before it
+    /// expires, retries failures with backoff, and replaces a dropped token at once.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            let due = self.next_fetch_at();
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.dropped.notified() => continue,
+                () = self.clock.sleep_until(due) => {}
+            }
+            let _flight = self.refresh_lock.lock().await;
+            // A request may have fetched while we waited for the lock.
+            if self.next_fetch_at() > self.clock.now() {
+                continue;
+            }
+            let _ = self.fetch_and_store().await;
+        }
+    }
+
+    /// When the background task should fetch next.
+    fn next_fetch_at(&self) -> SystemTime {
+        let state = self.lock();
+        if let Some(retry_at) = state.retry_at {
+            return retry_at;
+        }
+        match &state.token {
+            None => UNIX_EPOCH,
+            Some(token) => {
+                let lifetime = token
+                    .expires_at
+                    .duration_since(token.issued_at)
+                    .unwrap_or_default();
+                // Replace at expiry minus the buffer; a token that lives less than the buffer
+                // would be replaced at once, forever, so it is replaced at half its life.
+                if lifetime > self.config.refresh_buffer {
+                    token.expires_at - self.config.refresh_buffer
+                } else {
+                    token.issued_at + lifetime / 2
+                }
+            }
+        }
+    }
+
+    /// The token if it is still valid; the last error if we are backing off without one.
+    fn usable(&self) -> Result<Option<Authorization>, TokenError> {
+        let state = self.lock();
+        let now = self.clock.now();
+        if let Some(token) = &state.token
+            && now < token.expires_at
+        {
+            return Ok(Some(Authorization {
+                header: token.header.clone(),
+                generation: token.generation,
+            }));
+        }
+        match (&state.last_error, state.retry_at) {
+            (Some(error), Some(retry_at)) if now < retry_at => Err(error.clone()),
+            _ => Ok(None),
+        }
+    }
+
+    async fn fetch_and_store(&self) -> Result<Authorization, TokenError> {
+        let result = self.fetch().await;
+        let now = self.clock.now();
+        let mut state = self.lock();
+        match result {
+            Ok(fetched) => {
+                state.generation += 1;
+                let generation = state.generation;
+                let mut header = HeaderValue::from_str(&format!(
+                    "Bearer {}",
+                    fetched.access_token.expose_secret()
+                ))
+                .map_err(|_| {
+                    self.malformed("access_token contains characters not allowed in a header")
+                })?;
+                header.set_sensitive(true);
+                state.token = Some(Token {
+                    header: header.clone(),
+                    value: fetched.access_token,
+                    issued_at: now,
+                    expires_at: now + fetched.lifetime,
+                    generation,
+                });
+                state.refresh_count += 1;
+                state.last_refresh = Some(now);
+                state.last_error = None;
+                state.failures = 0;
+                state.retry_at = None;
+                state.warning = fetched.warning;
+                tracing::info!(
+                    expires_in_s = fetched.lifetime.as_secs(),
+                    refresh = state.refresh_count,
+                    "OAuth token obtained"
+                );
+                Ok(Authorization { header, generation })
+            }
+            Err(error) => {
+                state.failures += 1;
+                let delay = backoff(state.failures);
+                state.retry_at = Some(now + delay);
+                state.last_error = Some(error.clone());
+                tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "OAuth token fetch failed");
+                Err(error)
+            }
+        }
+    }
+
+    async fn fetch(&self) -> Result<Fetched, TokenError> {
+        let form = match self.config.client_auth {
+            ClientAuth::Basic => false,
+            ClientAuth::Post => true,
+            ClientAuth::Auto => self.use_form.load(Ordering::Relaxed),
+        };
+        let first = self.request(form).await;
+        let client_rejected = matches!(&first, Err(TokenError::Rejected { status, code, .. })
+            if *status == 401 || code.as_deref() == Some("invalid_client"));
+        if self.config.client_auth == ClientAuth::Auto && !form && client_rejected {
+            let second = self.request(true).await;
+            if second.is_ok() {
+                tracing::info!(
+                    "token server accepts client credentials only in the form body; using that from now on"
+                );
+                self.use_form.store(true, Ordering::Relaxed);
+            }
+            return second;
+        }
+        first
+    }
+
+    /// One token request, with the client credentials as HTTP Basic or in the form body.
+    async fn request(&self, credentials_in_form: bool) -> Result<Fetched, TokenError> {
+        let secret = self.config.client_secret.expose_secret();
+        let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = &self.config.scope {
+            form.push(("scope", scope));
+        }
+        if let Some(audience) = &self.config.audience {
+            form.push(("audience", audience));
+        }
+        let mut request = self
+            .http
+            .post(self.config.token_endpoint.clone())
+            .header(header::ACCEPT, "application/json")
+            .timeout(TOKEN_REQUEST_TIMEOUT);
+        if credentials_in_form {
+            form.push(("client_id", &self.config.client_id));
+            form.push(("client_secret", secret));
+        } else {
+            request = request.header(
+                header::AUTHORIZATION,
+                basic_header(&self.config.client_id, secret),
+            );
+        }
+        let response = request
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| self.transport(&e))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| self.transport(&e))?;
+        if !status.is_success() {
+            return Err(self.rejected(status, &body));
+        }
+        self.parse(&body)
+    }
+
+    fn parse(&self, body: &[u8]) -> Result<Fetched, TokenError> {
+        #[derive(Deserialize)]
+        struct TokenResponse {
+            access_token: Option<String>,
+            expires_in: Option<Value>,
+            token_type: Option<String>,
+        }
+        let response: TokenResponse = serde_json::from_slice(body).map_err(|_| {
+            self.malformed(format!("expected a JSON object, got {}", excerpt(body)))
+        })?;
+        let access_token = response
+            .access_token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| self.malformed("the answer has no access_token"))?;
+        // Some servers (Azure AD v1) send expires_in as a string.
+        let lifetime = match response.expires_in {
+            None | Some(Value::Null) => DEFAULT_LIFETIME,
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .map(Duration::from_secs)
+                .ok_or_else(|| self.malformed("expires_in is not a whole number of seconds"))?,
+            Some(Value::String(s)) => s
+                .trim()
+                .parse()
+                .map(Duration::from_secs)
+                .map_err(|_| self.malformed("expires_in is not a number"))?,
+            Some(_) => return Err(self.malformed("expires_in is not a number")),
+        };
+        if lifetime.is_zero() {
+            return Err(self.malformed("expires_in is 0"));
+        }
+        let warning = response
+            .token_type
+            .filter(|t| !t.eq_ignore_ascii_case("bearer"))
+            .map(|t| format!("the token server issued a token of type {t:?}, not bearer; it is sent as a bearer token"));
+        if let Some(warning) = &warning {
+            tracing::warn!(%warning, "unexpected OAuth token type");
+        }
+        Ok(Fetched {
+            access_token: SecretString::from(access_token),
+            lifetime,
+            warning,
+        })
+    }
+
+    fn rejected(&self, status: StatusCode, body: &[u8]) -> TokenError {
+        #[derive(Deserialize)]
+        struct OAuthError {
+            error: Option<Value>,
+            error_description: Option<String>,
+        }
+        let parsed: Option<OAuthError> = serde_json::from_slice(body).ok();
+        let (code, description) = match parsed {
+            Some(e) => (
+                e.error.and_then(|v| v.as_str().map(str::to_owned)),
+                e.error_description,
+            ),
+            None if body.is_empty() => (None, None),
+            None => (None, Some(excerpt(body))),
+        };
+        TokenError::Rejected {
+            host: self.host.clone(),
+            status: status.as_u16(),
+            code,
+            description: description.map(|d| self.redact(&d)),
+        }
+    }
+
+    fn transport(&self, err: &reqwest::Error) -> TokenError {
+        if err.is_timeout() {
+            return TokenError::Timeout {
+                host: self.host.clone(),
+            };
+        }
+        let mut detail = super::root_cause(err);
+        if detail.to_ascii_lowercase().contains("certificate") {
+            detail.push_str(" (if the token server uses an internal CA, set TARGET_CA_CERT)");
+        }
+        TokenError::Unreachable {
+            host: self.host.clone(),
+            detail,
+        }
+    }
+
+    fn malformed(&self, detail: impl Into<String>) -> TokenError {
+        TokenError::Malformed {
+            host: self.host.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No code panics while holding it; if one did, the state is still consistent.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+struct Fetched {
+    access_token: SecretString,
+    lifetime: Duration,
+    warning: Option<String>,
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))`, as RFC 6749 section 2.3.1 specifies.
+fn basic_header(id: &str, secret: &str) -> HeaderValue {
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let credentials = format!("{}:{}", encode(id), encode(secret));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
+    value.set_sensitive(true);
+    value
+}
+
+/// 1 s, 2 s, 4 s ... up to 60 s, each scaled by a random factor in [0.5, 1) so that many
+/// proxies restarted together do not hit the token server in step.
+fn backoff(failures: u32) -> Duration {
+    let exponent = failures.saturating_sub(1).min(16);
+    let base = BACKOFF_FIRST.saturating_mul(1 << exponent).min(BACKOFF_MAX);
+    base.mul_f64(rand::rng().random_range(0.5..1.0))
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let plain: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match plain.char_indices().nth(120) {
+        Some((cut, _)) => format!("{:?}…", &plain[..cut]),
+        None => format!("{plain:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_header_encodes_credentials_per_rfc_6749() {
+        // "a b" and "p:w" are form-encoded before base64, as section 2.3.1 requires.
+        let value = basic_header("a b", "p:w");
+        let encoded = value.to_str().unwrap().strip_prefix("Basic ").unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap();
+        assert_eq!(decoded, b"a+b:p%3Aw");
+        assert!(value.is_sensitive());
+    }
+
+    #[test]
+    fn backoff_grows_to_a_minute_with_jitter() {
+        for (failures, max) in [(1, 1.0), (2, 2.0), (3, 4.0), (7, 60.0), (50, 60.0)] {
+            let delay = backoff(failures).as_secs_f64();
+            assert!(delay >= max / 2.0 && delay < max, "{failures}: {delay}");
+        }
+    }
+
+    #[test]
+    fn error_messages_name_status_and_oauth_code() {
+        let err = TokenError::Rejected {
+            host: "login.example".into(),
+            status: 401,
+            code: Some("invalid_client".into()),
+            description: Some("bad secret".into()),
+        };
+        assert_eq!(
+            err.to_string(),
+            "the token server login.example refused the request: HTTP 401, invalid_client: bad secret"
+        );
+    }
+}
