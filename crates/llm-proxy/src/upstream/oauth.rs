@@ -253,8 +253,10 @@ impl TokenSource {
     }
 
     async fn fetch_and_store(&self) -> Result<Authorization, TokenError> {
-        let result = self.fetch().await;
+        // Lifetimes and backoff count from when the request was sent: a token is never
+        // believed to live longer than it does, however slow the token server was.
         let now = self.clock.now();
+        let result = self.fetch().await;
         let mut state = self.lock();
         match result {
             Ok(fetched) => {

@@ -141,6 +141,8 @@ struct MockState {
     default_reply: Mutex<Reply>,
     /// Signalled when a stream the mock was sending is dropped: the proxy let go of it.
     stream_dropped: Notify,
+    /// When set, only these bearer tokens are accepted (the token server's live tokens).
+    live_tokens: Mutex<Option<LiveTokens>>,
     release: Notify,
 }
 
@@ -169,6 +171,7 @@ impl MockTarget {
             )),
             stream_dropped: Notify::new(),
             release: Notify::new(),
+            live_tokens: Mutex::new(None),
         });
         let app = Router::new()
             .fallback(mock_handler)
@@ -192,6 +195,11 @@ impl MockTarget {
     /// The answer to every request from now on, unless one is queued.
     pub fn always(&self, reply: Reply) {
         *self.state.default_reply.lock().unwrap() = reply;
+    }
+
+    /// Accept only bearer tokens in `live`, answering others 401 as OpenAI does.
+    pub fn require_tokens(&self, live: LiveTokens) {
+        *self.state.live_tokens.lock().unwrap() = Some(live);
     }
 
     /// The answer to the next request only.
@@ -256,6 +264,18 @@ async fn mock_handler(State(state): State<Arc<MockState>>, request: Request) -> 
         body,
     });
     state.arrived.notify_waiters();
+    if let Some(live) = state.live_tokens.lock().unwrap().as_ref() {
+        let presented = parts_authorization(&state);
+        if !presented.is_some_and(|token| live.lock().unwrap().contains(&token)) {
+            let body = r#"{"error":{"message":"Invalid or expired token.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#;
+            let mut response = (StatusCode::UNAUTHORIZED, body).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            return response;
+        }
+    }
     let reply = state
         .replies
         .lock()
@@ -313,6 +333,18 @@ async fn mock_handler(State(state): State<Arc<MockState>>, request: Request) -> 
         }
         Reply::Hang => std::future::pending().await,
     }
+}
+
+/// The bearer token of the request just recorded.
+fn parts_authorization(state: &MockState) -> Option<String> {
+    let received = state.received.lock().unwrap();
+    let value = received
+        .last()?
+        .headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    value.strip_prefix("Bearer ").map(str::to_owned)
 }
 
 struct DropSignal(Arc<MockState>);
@@ -429,4 +461,238 @@ pub fn sse_data(body: &str) -> Vec<String> {
 
 pub fn infallible<T>(value: T) -> Result<T, Infallible> {
     Ok(value)
+}
+
+/// Tokens the mock token server issued and has not revoked; the mock target accepts only these.
+pub type LiveTokens = Arc<Mutex<std::collections::HashSet<String>>>;
+
+pub const CLIENT_ID: &str = "proxy-client";
+pub const CLIENT_SECRET: &str = "client-secret-must-never-leak-7f3a";
+pub const SCOPE: &str = "api://corp-llm/.default";
+pub const AUDIENCE: &str = "https://llm.corp.example";
+
+/// Where the mock token server accepts client credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptAuth {
+    Basic,
+    Form,
+    Either,
+}
+
+/// A failure the mock token server answers with instead of a token.
+#[derive(Debug, Clone)]
+pub enum TokenFailure {
+    Status(u16, &'static str),
+    /// 200 with a body that is not JSON.
+    Garbage,
+    /// 200 with JSON but no access_token.
+    NoToken,
+}
+
+/// One token request as the mock token server saw it.
+#[derive(Debug, Clone)]
+pub struct TokenAttempt {
+    pub basic: Option<(String, String)>,
+    pub form: std::collections::HashMap<String, String>,
+    pub content_type: String,
+}
+
+pub struct TokenServerState {
+    pub accept: Mutex<AcceptAuth>,
+    /// `expires_in` to send; `None` leaves it out.
+    pub lifetime: Mutex<Option<u64>>,
+    pub token_type: Mutex<&'static str>,
+    /// While set, every request fails this way.
+    pub failure: Mutex<Option<TokenFailure>>,
+    /// Issue tokens the target will not accept (to test a second 401).
+    pub issue_dead: Mutex<bool>,
+    pub issued: Mutex<Vec<String>>,
+    pub attempts: Mutex<Vec<TokenAttempt>>,
+    pub live: LiveTokens,
+    changed: Notify,
+}
+
+/// An OAuth 2.0 token server on `127.0.0.1:0` that checks the grant, client authentication,
+/// scope and audience, and issues distinct tokens with a chosen lifetime.
+pub struct MockTokenServer {
+    pub url: String,
+    pub state: Arc<TokenServerState>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for MockTokenServer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl MockTokenServer {
+    pub async fn start(lifetime: Option<u64>) -> Self {
+        let state = Arc::new(TokenServerState {
+            accept: Mutex::new(AcceptAuth::Either),
+            lifetime: Mutex::new(lifetime),
+            token_type: Mutex::new("Bearer"),
+            failure: Mutex::new(None),
+            issue_dead: Mutex::new(false),
+            issued: Mutex::new(Vec::new()),
+            attempts: Mutex::new(Vec::new()),
+            live: Arc::new(Mutex::new(std::collections::HashSet::new())),
+            changed: Notify::new(),
+        });
+        let app = Router::new()
+            .route("/oauth2/token", axum::routing::post(token_handler))
+            .with_state(state.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            url: format!("http://{addr}/oauth2/token"),
+            state,
+            server,
+        }
+    }
+
+    pub fn issued(&self) -> Vec<String> {
+        self.state.issued.lock().unwrap().clone()
+    }
+
+    pub fn attempts(&self) -> Vec<TokenAttempt> {
+        self.state.attempts.lock().unwrap().clone()
+    }
+
+    pub fn fail(&self, failure: Option<TokenFailure>) {
+        *self.state.failure.lock().unwrap() = failure;
+    }
+
+    /// Makes the target reject a token from now on, as if it had been revoked.
+    pub fn revoke(&self, token: &str) {
+        self.state.live.lock().unwrap().remove(token);
+    }
+
+    /// Waits until `n` tokens have been issued in all.
+    pub async fn wait_for_issued(&self, n: usize) {
+        self.wait(|s| s.issued.lock().unwrap().len() >= n, "tokens issued")
+            .await;
+    }
+
+    /// Waits until `n` token requests have arrived in all.
+    pub async fn wait_for_attempts(&self, n: usize) {
+        self.wait(|s| s.attempts.lock().unwrap().len() >= n, "token requests")
+            .await;
+    }
+
+    async fn wait(&self, done: impl Fn(&TokenServerState) -> bool, what: &str) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let changed = self.state.changed.notified();
+                if done(&self.state) {
+                    return;
+                }
+                changed.await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+    }
+}
+
+async fn token_handler(
+    State(state): State<Arc<TokenServerState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use base64::Engine;
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&body).into_owned().collect();
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|v| v.split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned())));
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    state.attempts.lock().unwrap().push(TokenAttempt {
+        basic: basic.clone(),
+        form: form.clone(),
+        content_type,
+    });
+    let response = token_response(&state, basic, &form);
+    state.changed.notify_waiters();
+    response
+}
+
+fn token_response(
+    state: &TokenServerState,
+    basic: Option<(String, String)>,
+    form: &std::collections::HashMap<String, String>,
+) -> Response {
+    let json = |status: u16, body: String| {
+        let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    };
+    match state.failure.lock().unwrap().clone() {
+        Some(TokenFailure::Status(status, body)) => return json(status, body.to_owned()),
+        Some(TokenFailure::Garbage) => {
+            return (StatusCode::OK, "<html>login page</html>").into_response();
+        }
+        Some(TokenFailure::NoToken) => {
+            return json(200, r#"{"token_type":"Bearer","expires_in":3600}"#.into());
+        }
+        None => {}
+    }
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return json(400, r#"{"error":"unsupported_grant_type"}"#.into());
+    }
+    let accept = *state.accept.lock().unwrap();
+    let by_basic = basic
+        .as_ref()
+        .is_some_and(|(id, secret)| id == CLIENT_ID && secret == CLIENT_SECRET);
+    let by_form = form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+        && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET);
+    let accepted = match accept {
+        AcceptAuth::Basic => by_basic,
+        AcceptAuth::Form => by_form,
+        AcceptAuth::Either => by_basic || by_form,
+    };
+    if !accepted {
+        return json(
+            401,
+            r#"{"error":"invalid_client","error_description":"Client authentication failed."}"#
+                .into(),
+        );
+    }
+    if form.get("scope").is_some_and(|s| s != SCOPE) {
+        return json(
+            400,
+            r#"{"error":"invalid_scope","error_description":"The scope is not valid."}"#.into(),
+        );
+    }
+    let mut issued = state.issued.lock().unwrap();
+    let token = format!("issued-token-{}-{:08x}", issued.len() + 1, rand_suffix());
+    issued.push(token.clone());
+    if !*state.issue_dead.lock().unwrap() {
+        state.live.lock().unwrap().insert(token.clone());
+    }
+    let mut body =
+        serde_json::json!({"access_token": token, "token_type": *state.token_type.lock().unwrap()});
+    if let Some(lifetime) = *state.lifetime.lock().unwrap() {
+        body["expires_in"] = lifetime.into();
+    }
+    json(200, body.to_string())
+}
+
+fn rand_suffix() -> u32 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now()) as u32
 }

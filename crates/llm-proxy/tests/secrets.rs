@@ -1,0 +1,230 @@
+//! No secret ever leaves: a whole scenario runs with every log line captured at TRACE level,
+//! and the logs, response bodies, headers and `/health` are searched for each secret value.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "in tests a failure should panic"
+)]
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use common::*;
+use llm_proxy::clock::ManualClock;
+use llm_proxy::config::{ClientAuth, CredentialConfig, OAuthConfig, TargetConfig, UpstreamConfig};
+use secrecy::SecretString;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Everything a client saw: status, headers and body of each response.
+#[derive(Default)]
+struct Seen(String);
+
+impl Seen {
+    async fn record(&mut self, response: reqwest::Response) {
+        self.0
+            .push_str(&format!("{} {:?}\n", response.status(), response.headers()));
+        self.0.push_str(&response.text().await.unwrap());
+        self.0.push('\n');
+    }
+}
+
+#[tokio::test]
+async fn no_secret_reaches_logs_responses_or_health() {
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let writer = Capture(logs.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runtime has one thread, so every task of the scenario logs through this.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut seen = Seen::default();
+
+    // OAuth, with a server that wants the form body: both the Basic header and the form secret
+    // are sent along the way.
+    let target = MockTarget::start().await;
+    let tokens = MockTokenServer::start(Some(600)).await;
+    *tokens.state.accept.lock().unwrap() = AcceptAuth::Form;
+    target.require_tokens(tokens.state.live.clone());
+    let clock = ManualClock::default();
+    let oauth = OAuthConfig {
+        token_endpoint: tokens.url.parse().unwrap(),
+        client_id: CLIENT_ID.into(),
+        client_secret: SecretString::from(CLIENT_SECRET),
+        scope: Some(SCOPE.into()),
+        audience: None,
+        client_auth: ClientAuth::Auto,
+        refresh_buffer: Duration::from_secs(300),
+    };
+    let upstream = UpstreamConfig::Target(TargetConfig {
+        endpoint: target.url().parse().unwrap(),
+        credential: CredentialConfig::OAuth(oauth),
+        extra_roots_pem: None,
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = config(upstream);
+    tracing::debug!(?config, "scenario configuration");
+    let handle = llm_proxy::serve_with_clock(listener, config, Arc::new(clock.clone())).unwrap();
+    let proxy = TestProxy {
+        url: format!("http://{}", handle.local_addr()),
+        handle,
+        http: reqwest::Client::builder().no_proxy().build().unwrap(),
+    };
+    tokens.wait_for_issued(1).await;
+    let chat = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    let stream =
+        json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+
+    seen.record(
+        proxy
+            .post("/v1/chat/completions", &chat)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    target.once(Reply::Sse(
+        vec!["data: {}\n\n".into(), "data: [DONE]\n\n".into()],
+        SseEnd::Close,
+    ));
+    seen.record(
+        proxy
+            .post("/v1/chat/completions", &stream)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    // A revoked token: 401, refresh, replay.
+    tokens.revoke(&tokens.issued()[0]);
+    seen.record(
+        proxy
+            .post("/v1/chat/completions", &chat)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    // A refresh that fails, and the requests failing meanwhile.
+    tokens.fail(Some(TokenFailure::Status(
+        401,
+        r#"{"error":"invalid_client","error_description":"secret client-secret-must-never-leak-7f3a expired"}"#,
+    )));
+    clock.advance(Duration::from_secs(10_000));
+    seen.record(
+        proxy
+            .post("/v1/chat/completions", &chat)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    seen.record(
+        proxy
+            .http
+            .get(format!("{}/health", proxy.url))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    // A wrong client key.
+    let wrong = proxy
+        .http
+        .get(format!("{}/v1/models", proxy.url))
+        .bearer_auth("sk-client-typo-key-5555");
+    seen.record(wrong.send().await.unwrap()).await;
+    // The target echoing what it was sent.
+    tokens.fail(None);
+    clock.advance(Duration::from_secs(120));
+    tokens.wait_for_issued(3).await;
+    let current = tokens.issued().last().unwrap().clone();
+    target.once(Reply::Body {
+        status: axum::http::StatusCode::BAD_REQUEST,
+        content_type: "text/plain",
+        body: format!("you sent Bearer {current}").into(),
+        headers: vec![],
+    });
+    seen.record(
+        proxy
+            .post("/v1/chat/completions", &chat)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
+    // A static key proxy too.
+    let keyed_target = MockTarget::start().await;
+    let keyed = TestProxy::forwarding(&keyed_target.url(), |_| {}).await;
+    keyed_target.once(Reply::Body {
+        status: axum::http::StatusCode::UNAUTHORIZED,
+        content_type: "text/plain",
+        body: format!("bad key {TARGET_KEY}").into(),
+        headers: vec![],
+    });
+    seen.record(
+        keyed
+            .post("/v1/chat/completions", &chat)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    seen.record(
+        keyed
+            .post("/v1/chat/completions", &chat)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    proxy.handle.shutdown().await;
+    keyed.handle.shutdown().await;
+
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("OAuth token obtained"),
+        "the capture saw the scenario:\n{logs}"
+    );
+    assert!(logs.contains("OAuth token fetch failed"));
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
+    let mut secrets = vec![
+        CLIENT_SECRET.to_owned(),
+        basic,
+        TARGET_KEY.to_owned(),
+        ACCESS_TOKEN.to_owned(),
+        "sk-client-typo-key-5555".to_owned(),
+    ];
+    secrets.extend(tokens.issued());
+    assert!(tokens.issued().len() >= 3);
+    for secret in &secrets {
+        assert!(!logs.contains(secret.as_str()), "{secret} is in the logs");
+        assert!(
+            !seen.0.contains(secret.as_str()),
+            "{secret} reached a client:\n{}",
+            seen.0
+        );
+    }
+}
