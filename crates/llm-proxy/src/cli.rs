@@ -450,4 +450,66 @@ mod tests {
         assert_eq!(config.limits.max_request_body_bytes, 2 * 1024 * 1024);
         assert_eq!(config.limits.stream_idle_timeout, Duration::from_secs(7));
     }
+
+    #[test]
+    fn full_oauth_configuration_wins_over_a_key() {
+        let config = parse(&[
+            "--target-endpoint",
+            "https://llm.example.com/v1",
+            "--target-api-key",
+            "sk-unused",
+            "--oauth-token-endpoint",
+            "https://login.example.com/oauth2/v2.0/token",
+            "--oauth-client-id",
+            "id",
+            "--oauth-client-secret",
+            "secret",
+            "--oauth-scope",
+            "api://x/.default",
+            "--oauth-client-auth",
+            "post",
+            "--oauth-refresh-buffer-minutes",
+            "2",
+        ])
+        .unwrap();
+        let UpstreamConfig::Target(target) = config.upstream else {
+            panic!("expected a target")
+        };
+        let CredentialConfig::OAuth(oauth) = target.credential else {
+            panic!("expected OAuth")
+        };
+        assert_eq!(oauth.client_auth, ClientAuth::Post);
+        assert_eq!(oauth.scope.as_deref(), Some("api://x/.default"));
+        assert_eq!(oauth.refresh_buffer, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn an_unreadable_or_empty_ca_file_is_named() {
+        let missing = parse(&[
+            "--target-endpoint",
+            "https://t/v1",
+            "--target-ca-cert",
+            "/nonexistent/ca.pem",
+        ])
+        .unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .starts_with("TARGET_CA_CERT: cannot read /nonexistent/ca.pem"),
+            "{missing}"
+        );
+        let path = std::env::temp_dir().join(format!("not-a-cert-{}.pem", std::process::id()));
+        std::fs::write(&path, "hello").unwrap();
+        let empty = parse(&[
+            "--target-endpoint",
+            "https://t/v1",
+            "--target-ca-cert",
+            path.to_str().unwrap(),
+        ])
+        .unwrap_err();
+        assert!(
+            empty.to_string().contains("holds no PEM certificate"),
+            "{empty}"
+        );
+    }
 }

@@ -138,6 +138,9 @@ fn help_lists_every_variable() {
         "STREAM_IDLE_TIMEOUT_SECONDS",
         "MAX_REQUEST_BODY_MB",
         "SHUTDOWN_GRACE_SECONDS",
+        "OAUTH_AUDIENCE",
+        "OAUTH_CLIENT_AUTH",
+        "TARGET_CA_CERT",
     ] {
         assert!(help.contains(var), "--help does not mention {var}");
     }

@@ -249,7 +249,7 @@ impl UpstreamClient {
     /// Turns a transport failure into an error fit for a client: the host and the root cause,
     /// never the full URL.
     pub fn transport_error(&self, err: &reqwest::Error) -> UpstreamError {
-        let detail = root_cause(err);
+        let detail = with_ca_hint(root_cause(err), "target");
         if err.is_timeout() {
             return UpstreamError::Timeout {
                 host: self.host.clone(),
@@ -317,6 +317,16 @@ fn same_origin_redirects(endpoint: url::Url) -> redirect::Policy {
 
 /// The innermost error message (e.g. "Connection refused (os error 111)"): the part a user
 /// can act on, without reqwest's URL-bearing outer layers.
+/// Certificate failures against company endpoints are nearly always an internal CA; say so.
+pub fn with_ca_hint(mut detail: String, who: &str) -> String {
+    if detail.to_ascii_lowercase().contains("certificate") {
+        detail.push_str(&format!(
+            " (if the {who} uses an internal CA, set TARGET_CA_CERT to its PEM file)"
+        ));
+    }
+    detail
+}
+
 pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut source = err;
     while let Some(next) = source.source() {

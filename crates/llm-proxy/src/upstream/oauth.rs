@@ -434,10 +434,7 @@ impl TokenSource {
                 host: self.host.clone(),
             };
         }
-        let mut detail = super::root_cause(err);
-        if detail.to_ascii_lowercase().contains("certificate") {
-            detail.push_str(" (if the token server uses an internal CA, set TARGET_CA_CERT)");
-        }
+        let detail = super::with_ca_hint(super::root_cause(err), "token server");
         TokenError::Unreachable {
             host: self.host.clone(),
             detail,
