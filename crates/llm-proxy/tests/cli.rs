@@ -266,3 +266,47 @@ fn a_port_in_use_is_named_with_how_to_choose_another() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_corporate_http_proxy_from_the_environment_is_used() {
+    use std::io::{Read, Write};
+    // A stand-in for the corporate proxy: it records the request line and answers a model list.
+    let corporate = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let corporate_addr = corporate.local_addr().unwrap();
+    let (seen_tx, seen_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut socket, _) = corporate.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let n = socket.read(&mut buf).unwrap();
+        let _ = seen_tx.send(
+            String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        let body = r#"{"object":"list","data":[]}"#;
+        let _ = write!(
+            socket,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+    });
+    let dir = temp_dir("http-proxy");
+    let mut command = command(&dir);
+    command
+        .env("TARGET_ENDPOINT", "http://llm.corp.invalid/v1")
+        .env("PROXY_ACCESS_TOKEN", "corp-proxy-test-token")
+        .env("HTTP_PROXY", format!("http://{corporate_addr}"));
+    let running = Running::start(command);
+    assert_eq!(
+        get(&running.addr(), "/v1/models", "corp-proxy-test-token"),
+        200
+    );
+    let request_line = seen_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        request_line,
+        "GET http://llm.corp.invalid/v1/models HTTP/1.1"
+    );
+    assert!(running.terminate().status.success());
+}
