@@ -13,8 +13,8 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::config::{
-    AccessToken, ClientAuth, Config, CredentialConfig, Limits, OAuthConfig, TargetConfig,
-    UpstreamConfig, default_data_dir,
+    AccessToken, ClientAuth, Config, CredentialConfig, Limits, LogConfig, OAuthConfig,
+    TargetConfig, UpstreamConfig, default_data_dir,
 };
 
 /// An OpenAI-compatible proxy on localhost that forwards to your company's LLM endpoint.
@@ -179,6 +179,34 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub max_request_body_mb: u64,
 
+    /// Store request and response bodies in the log (false: metadata only)
+    #[arg(long = "log-bodies", env = "LOG_BODIES", value_name = "LOG_BODIES",
+          default_value_t = true, action = clap::ArgAction::Set)]
+    pub log_bodies: bool,
+
+    /// Longest body stored in the log, in KB (longer ones are cut with a mark)
+    #[arg(long = "log-body-max-kb", env = "LOG_BODY_MAX_KB", value_name = "LOG_BODY_MAX_KB",
+          default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=102_400))]
+    pub log_body_max_kb: u64,
+
+    /// Most API calls kept in the log
+    #[arg(long = "log-max-entries", env = "LOG_MAX_ENTRIES", value_name = "LOG_MAX_ENTRIES",
+          default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_max_entries: u64,
+
+    /// Days API calls and events are kept
+    #[arg(long = "log-max-age-days", env = "LOG_MAX_AGE_DAYS", value_name = "LOG_MAX_AGE_DAYS",
+          default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_max_age_days: u64,
+
+    /// Serve /metrics without the access token
+    #[arg(
+        long = "metrics-public",
+        env = "METRICS_PUBLIC",
+        value_name = "METRICS_PUBLIC"
+    )]
+    pub metrics_public: bool,
+
     /// Seconds in-flight requests and streams may take to finish at shutdown
     #[arg(
         long = "shutdown-grace",
@@ -261,6 +289,13 @@ impl Args {
                 max_request_body_bytes: (self.max_request_body_mb * 1024 * 1024) as usize,
                 shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
             },
+            logging: LogConfig {
+                bodies: self.log_bodies,
+                body_max_bytes: (self.log_body_max_kb * 1024) as usize,
+                max_entries: self.log_max_entries as usize,
+                max_age: Duration::from_secs(self.log_max_age_days * 24 * 3600),
+            },
+            metrics_public: self.metrics_public,
         })
     }
 

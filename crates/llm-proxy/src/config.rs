@@ -31,6 +31,31 @@ pub struct Config {
     /// Where logs and state live.
     pub data_dir: PathBuf,
     pub limits: Limits,
+    pub logging: LogConfig,
+    /// Serve `/metrics` without the access token (for a Prometheus without bearer support).
+    pub metrics_public: bool,
+}
+
+/// What the request log keeps, and for how long.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Store request and response bodies; off for users who may not keep prompts.
+    pub bodies: bool,
+    /// Longest body stored; longer ones are cut with a visible mark.
+    pub body_max_bytes: usize,
+    pub max_entries: usize,
+    pub max_age: Duration,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            bodies: true,
+            body_max_bytes: 256 * 1024,
+            max_entries: 10_000,
+            max_age: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
 }
 
 /// The token clients present. `generated` decides whether the banner may print it in full: a
@@ -186,6 +211,8 @@ impl Config {
             upstream: UpstreamConfig::Placeholder,
             data_dir: default_data_dir(),
             limits: Limits::default(),
+            logging: LogConfig::default(),
+            metrics_public: false,
         }
     }
 

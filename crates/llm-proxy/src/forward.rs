@@ -2,7 +2,7 @@
 //! come: a JSON exchange read whole, a stream of events relayed as it arrives, and any other
 //! `/v1` request passed through with its body streamed both ways.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, Limited};
 use serde::de::IgnoredAny;
 
 use crate::error::ProxyError;
+use crate::logs::record::UpstreamTime;
 use crate::request::check_declared_length;
 use crate::upstream::{OutgoingBody, UpstreamClient, UpstreamError, headers, sse, target_error};
 
@@ -31,6 +32,7 @@ pub async fn json_exchange(
     out: Outgoing<'_>,
     body: Bytes,
 ) -> Result<Response, ProxyError> {
+    let sent = Instant::now();
     let exchange = async {
         let response = up
             .send(
@@ -50,7 +52,7 @@ pub async fn json_exchange(
         .map_err(|_| up.timeout_error())??;
     if !status.is_success() {
         let body = target_error::classify(up, status, &bytes)?;
-        return Ok(build(status, headers, Body::from(body)));
+        return Ok(build(sent, status, headers, Body::from(body)));
     }
     if serde_json::from_slice::<IgnoredAny>(&bytes).is_err() {
         return Err(up
@@ -60,7 +62,7 @@ pub async fn json_exchange(
             ))
             .into());
     }
-    Ok(build(status, headers, Body::from(bytes)))
+    Ok(build(sent, status, headers, Body::from(bytes)))
 }
 
 /// A request with `"stream": true`. Events are relayed as the target sends them; the target's
@@ -71,6 +73,7 @@ pub async fn event_stream(
     body: Bytes,
     idle_timeout: Duration,
 ) -> Result<Response, ProxyError> {
+    let sent = Instant::now();
     let response = tokio::time::timeout(
         up.request_timeout(),
         up.send(
@@ -97,16 +100,16 @@ pub async fn event_stream(
             .map_err(|e| up.transport_error(&e))?;
         if !status.is_success() {
             let body = target_error::classify(up, status, &bytes)?;
-            return Ok(build(status, headers, Body::from(body)));
+            return Ok(build(sent, status, headers, Body::from(body)));
         }
-        return Ok(build(status, headers, Body::from(bytes)));
+        return Ok(build(sent, status, headers, Body::from(bytes)));
     }
     let mut headers = headers::returned_response_headers(response.headers());
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Tells nginx-style buffering proxies in front of us (containers) to pass events at once.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     let events = sse::relay(response.bytes_stream(), idle_timeout, up.host().to_owned());
-    Ok(build(status, headers, Body::from_stream(events)))
+    Ok(build(sent, status, headers, Body::from_stream(events)))
 }
 
 /// Any other `/v1` request (files, audio, images, batches...): method, path, query, headers and
@@ -120,6 +123,7 @@ pub async fn pass_through(
     check_declared_length(out.headers, limit)?;
     let body_stream = Limited::new(body, limit).into_data_stream();
     let body = OutgoingBody::Stream(reqwest::Body::wrap_stream(body_stream));
+    let sent = Instant::now();
     let response = tokio::time::timeout(
         up.request_timeout(),
         up.send(out.method, out.path_and_query, out.headers, body),
@@ -138,17 +142,22 @@ pub async fn pass_through(
             .map_err(|_| up.timeout_error())?
             .map_err(|e| up.transport_error(&e))?;
         let body = target_error::classify(up, status, &bytes)?;
-        return Ok(build(status, headers, Body::from(body)));
+        return Ok(build(sent, status, headers, Body::from(body)));
     }
     Ok(build(
+        sent,
         status,
         headers,
         Body::from_stream(response.bytes_stream()),
     ))
 }
 
-fn build(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
+/// The response to the client, noting for the log how long the target took.
+fn build(sent: Instant, status: StatusCode, headers: HeaderMap, body: Body) -> Response {
     let mut response = Response::new(body);
+    response
+        .extensions_mut()
+        .insert(UpstreamTime(sent.elapsed()));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response

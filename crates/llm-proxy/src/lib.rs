@@ -23,10 +23,13 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod forward;
+pub mod logs;
+pub mod metrics;
 pub mod placeholder;
 pub mod request;
 pub mod routes;
 pub mod server;
+pub mod stats;
 pub mod upstream;
 
 pub use config::Config;

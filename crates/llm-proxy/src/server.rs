@@ -20,11 +20,14 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::require_access_token;
+use crate::auth::{Sessions, require_access_token, require_dashboard_access};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, UpstreamConfig};
 use crate::error::{method_not_allowed, not_found};
-use crate::routes::{health, openai};
+use crate::logs::recorder::record_call;
+use crate::logs::{Level, LogStore};
+use crate::metrics::Metrics;
+use crate::routes::{dashboard, health, openai};
 use crate::upstream::UpstreamClient;
 
 /// Shared by every request of one server. Cloning is one `Arc` increment.
@@ -37,15 +40,22 @@ struct Inner {
     config: Config,
     /// `None` in placeholder mode.
     upstream: Option<UpstreamClient>,
+    log: LogStore,
+    sessions: Sessions,
     started: Instant,
 }
 
 impl AppState {
     pub fn new(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let log = LogStore::open(
+            &config.data_dir,
+            &config.logging,
+            Arc::new(Metrics::default()),
+        );
         let upstream = match &config.upstream {
             UpstreamConfig::Placeholder => None,
             UpstreamConfig::Target(target) => Some(
-                UpstreamClient::new(target, &config.limits, clock)
+                UpstreamClient::new(target, &config.limits, clock, Arc::new(log.clone()))
                     .map_err(|e| StartError::Client(e.to_string()))?,
             ),
         };
@@ -53,9 +63,19 @@ impl AppState {
             inner: Arc::new(Inner {
                 config,
                 upstream,
+                log,
+                sessions: Sessions::default(),
                 started: Instant::now(),
             }),
         })
+    }
+
+    pub fn log(&self) -> &LogStore {
+        &self.inner.log
+    }
+
+    pub fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
     }
 
     pub fn config(&self) -> &Config {
@@ -95,13 +115,35 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(any(openai::pass_through))
         .method_not_allowed_fallback(method_not_allowed)
+        // Layers wrap from the inside out: the recorder is outermost, so calls refused for a
+        // missing token are recorded too.
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_access_token,
-        ));
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), record_call));
+    let api = Router::new()
+        .route("/config", get(dashboard::config))
+        .route("/logs", get(dashboard::logs).delete(dashboard::clear_logs))
+        .route("/logs/api-calls", get(dashboard::api_calls))
+        .route("/logs/api-calls/{id}", get(dashboard::api_call))
+        .route("/logs/server-events", get(dashboard::server_events))
+        .route("/stats", get(dashboard::stats))
+        .route("/events", get(dashboard::events))
+        .route("/logout", post(dashboard::logout))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_dashboard_access,
+        ))
+        // Logging in is the one call that cannot need a session.
+        .route("/login", post(dashboard::login));
     Router::new()
         .route("/health", get(health::health))
+        .route("/metrics", get(dashboard::metrics))
         .nest("/v1", v1)
+        .nest("/api", api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -205,6 +247,8 @@ pub fn serve_with_clock(
         .upstream()
         .and_then(|up| up.token_source())
         .map(|source| tokio::spawn(source.clone().run(shutdown.clone())));
+    let log = state.log().clone();
+    log.event(Level::Info, startup_summary(state.config(), &base_url));
     let app = router(state);
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
@@ -212,6 +256,8 @@ pub fn serve_with_clock(
         if let Some(refresher) = refresher {
             refresher.abort();
         }
+        log.event(Level::Info, "proxy stopped");
+        log.close().await;
     });
     Ok(ServerHandle {
         local_addr,
@@ -219,6 +265,29 @@ pub fn serve_with_clock(
         shutdown,
         task,
     })
+}
+
+/// The effective configuration, without secrets, for the server events.
+fn startup_summary(config: &Config, base_url: &str) -> String {
+    let limits = &config.limits;
+    format!(
+        "proxy started at {base_url}/v1: {}; limits: connect {} s, request {} s, stream idle {} s, body {} MB, \
+         shutdown grace {} s; logs in {} ({}; keep {} entries, {} days)",
+        config.mode_description(),
+        limits.connect_timeout.as_secs(),
+        limits.request_timeout.as_secs(),
+        limits.stream_idle_timeout.as_secs(),
+        limits.max_request_body_bytes / (1024 * 1024),
+        limits.shutdown_grace.as_secs(),
+        config.data_dir.display(),
+        if config.logging.bodies {
+            "with bodies"
+        } else {
+            "metadata only"
+        },
+        config.logging.max_entries,
+        config.logging.max_age.as_secs() / 86_400,
+    )
 }
 
 /// Accepts connections until shutdown, each served on its own task. The tasks live in a

@@ -1,4 +1,5 @@
 //! HTTP routes: thin handlers that extract, call the domain code, and answer.
 
+pub mod dashboard;
 pub mod health;
 pub mod openai;

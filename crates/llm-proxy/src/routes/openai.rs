@@ -1,26 +1,25 @@
 //! The `/v1` surface: the operations the proxy understands, and everything else passed through.
 
 use axum::extract::{OriginalUri, Path, Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 
 use crate::error::ProxyError;
 use crate::forward::{self, Outgoing};
+use crate::logs::record::CallNotes;
 use crate::placeholder;
-use crate::request::{Operation, peek, read_body};
+use crate::request::{Operation, Peeked, peek, read_body};
 use crate::server::AppState;
 
-pub async fn chat_completions(
-    state: State<AppState>,
-    request: Request,
-) -> Result<Response, ProxyError> {
+pub async fn chat_completions(state: State<AppState>, request: Request) -> Response {
     operation(state, request, Operation::ChatCompletions).await
 }
 
-pub async fn completions(state: State<AppState>, request: Request) -> Result<Response, ProxyError> {
+pub async fn completions(state: State<AppState>, request: Request) -> Response {
     operation(state, request, Operation::Completions).await
 }
 
-pub async fn embeddings(state: State<AppState>, request: Request) -> Result<Response, ProxyError> {
+pub async fn embeddings(state: State<AppState>, request: Request) -> Response {
     operation(state, request, Operation::Embeddings).await
 }
 
@@ -77,28 +76,56 @@ pub async fn pass_through(
     .await
 }
 
-async fn operation(
-    State(state): State<AppState>,
-    request: Request,
-    op: Operation,
-) -> Result<Response, ProxyError> {
+/// The three JSON operations: read and check the body, then answer locally or forward. The
+/// response carries [`CallNotes`] for the request log, errors included.
+async fn operation(State(state): State<AppState>, request: Request, op: Operation) -> Response {
     let limits = &state.config().limits;
     let (parts, body) = request.into_parts();
-    let body = read_body(&parts.headers, body, limits.max_request_body_bytes).await?;
-    let peeked = peek(&body, op)?;
+    let body = match read_body(&parts.headers, body, limits.max_request_body_bytes).await {
+        Ok(body) => body,
+        Err(error) => return error.into_response(),
+    };
+    let (result, model, stream) = match peek(&body, op) {
+        Err(error) => (Err(error), None, false),
+        Ok(peeked) => {
+            let answer = answer(&state, &parts, &body, &peeked, op).await;
+            (answer, Some(peeked.model), peeked.stream)
+        }
+    };
+    let mut response = result.into_response();
+    response.extensions_mut().insert(CallNotes {
+        model,
+        stream,
+        request_body: body,
+    });
+    response
+}
+
+async fn answer(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: &Bytes,
+    peeked: &Peeked<'_>,
+    op: Operation,
+) -> Result<Response, ProxyError> {
     let Some(up) = state.upstream() else {
         return match op {
-            Operation::ChatCompletions => Ok(placeholder::chat_completion(&peeked)),
-            Operation::Completions => Ok(placeholder::completion(&peeked)),
-            Operation::Embeddings => placeholder::embeddings(&peeked, &body),
+            Operation::ChatCompletions => Ok(placeholder::chat_completion(peeked)),
+            Operation::Completions => Ok(placeholder::completion(peeked)),
+            Operation::Embeddings => placeholder::embeddings(peeked, body),
         };
     };
-    let streaming = peeked.stream && op != Operation::Embeddings;
-    let out = outgoing(&parts);
-    if streaming {
-        forward::event_stream(up, out, body, limits.stream_idle_timeout).await
+    let out = outgoing(parts);
+    if peeked.stream && op != Operation::Embeddings {
+        forward::event_stream(
+            up,
+            out,
+            body.clone(),
+            state.config().limits.stream_idle_timeout,
+        )
+        .await
     } else {
-        forward::json_exchange(up, out, body).await
+        forward::json_exchange(up, out, body.clone()).await
     }
 }
 

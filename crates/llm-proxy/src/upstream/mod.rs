@@ -18,7 +18,7 @@ use bytes::Bytes;
 use reqwest::redirect;
 
 pub use credential::Credential;
-pub use oauth::{TokenError, TokenSource, TokenStatus};
+pub use oauth::{TokenError, TokenObserver, TokenSource, TokenStatus};
 
 use crate::clock::Clock;
 use crate::config::{CredentialConfig, Limits, TargetConfig};
@@ -119,6 +119,7 @@ impl UpstreamClient {
         target: &TargetConfig,
         limits: &Limits,
         clock: Arc<dyn Clock>,
+        observer: Arc<dyn TokenObserver>,
     ) -> Result<Self, reqwest::Error> {
         let endpoint = target.endpoint.clone();
         let host = endpoint.host_str().unwrap_or_default().to_owned();
@@ -142,6 +143,7 @@ impl UpstreamClient {
                 oauth.clone(),
                 http.clone(),
                 clock,
+                observer,
             ))),
         };
         Ok(Self {

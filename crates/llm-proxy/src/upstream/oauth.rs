@@ -73,7 +73,14 @@ pub struct TokenStatus {
     pub client_auth: &'static str,
 }
 
+/// Told of every token fetch: the server events and metrics.
+pub trait TokenObserver: Send + Sync {
+    fn obtained(&self, lifetime: Duration, refresh_count: u64);
+    fn failed(&self, error: &TokenError, retry_in: Duration);
+}
+
 pub struct TokenSource {
+    observer: Arc<dyn TokenObserver>,
     config: OAuthConfig,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
@@ -117,13 +124,19 @@ impl std::fmt::Debug for TokenSource {
 }
 
 impl TokenSource {
-    pub fn new(config: OAuthConfig, http: reqwest::Client, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        config: OAuthConfig,
+        http: reqwest::Client,
+        clock: Arc<dyn Clock>,
+        observer: Arc<dyn TokenObserver>,
+    ) -> Self {
         let host = config
             .token_endpoint
             .host_str()
             .unwrap_or_default()
             .to_owned();
         Self {
+            observer,
             config,
             http,
             clock,
@@ -256,20 +269,20 @@ impl TokenSource {
         // Lifetimes and backoff count from when the request was sent: a token is never
         // believed to live longer than it does, however slow the token server was.
         let now = self.clock.now();
-        let result = self.fetch().await;
+        let result = self.fetch().await.and_then(|fetched| {
+            let mut header =
+                HeaderValue::from_str(&format!("Bearer {}", fetched.access_token.expose_secret()))
+                    .map_err(|_| {
+                        self.malformed("access_token contains characters not allowed in a header")
+                    })?;
+            header.set_sensitive(true);
+            Ok((fetched, header))
+        });
         let mut state = self.lock();
         match result {
-            Ok(fetched) => {
+            Ok((fetched, header)) => {
                 state.generation += 1;
                 let generation = state.generation;
-                let mut header = HeaderValue::from_str(&format!(
-                    "Bearer {}",
-                    fetched.access_token.expose_secret()
-                ))
-                .map_err(|_| {
-                    self.malformed("access_token contains characters not allowed in a header")
-                })?;
-                header.set_sensitive(true);
                 state.token = Some(Token {
                     header: header.clone(),
                     value: fetched.access_token,
@@ -283,11 +296,14 @@ impl TokenSource {
                 state.failures = 0;
                 state.retry_at = None;
                 state.warning = fetched.warning;
+                let refresh_count = state.refresh_count;
+                drop(state);
                 tracing::info!(
                     expires_in_s = fetched.lifetime.as_secs(),
-                    refresh = state.refresh_count,
+                    refresh = refresh_count,
                     "OAuth token obtained"
                 );
+                self.observer.obtained(fetched.lifetime, refresh_count);
                 Ok(Authorization { header, generation })
             }
             Err(error) => {
@@ -295,7 +311,9 @@ impl TokenSource {
                 let delay = backoff(state.failures);
                 state.retry_at = Some(now + delay);
                 state.last_error = Some(error.clone());
+                drop(state);
                 tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "OAuth token fetch failed");
+                self.observer.failed(&error, delay);
                 Err(error)
             }
         }

@@ -41,8 +41,17 @@ pub fn config(upstream: UpstreamConfig) -> Config {
     let mut config = Config::placeholder(0);
     config.access_token = AccessToken::supplied(ACCESS_TOKEN);
     config.upstream = upstream;
-    config.data_dir = std::env::temp_dir().join("llm-proxy-tests");
+    config.data_dir = unique_data_dir();
     config
+}
+
+/// A fresh data directory for one server, so tests never share a log database.
+pub fn unique_data_dir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("llm-proxy-tests/{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 pub fn target_config(endpoint: &str, key: Option<&str>) -> UpstreamConfig {

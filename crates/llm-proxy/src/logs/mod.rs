@@ -1,0 +1,575 @@
+//! The request log and server events: captured on the request path without waiting, written
+//! by one thread in batches to SQLite, served to the dashboard, and streamed live.
+//!
+//! Nothing here can slow or fail a request. Records go through a bounded queue: when it is full
+//! they are dropped and counted. When the database cannot be opened or written, the proxy keeps
+//! serving, the log keeps its recent entries in memory, and `/health` says what went wrong.
+
+pub mod record;
+pub mod recorder;
+mod sqlite;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use rusqlite::Connection;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{broadcast, oneshot};
+
+use self::record::{ApiCall, BodyPolicy, CallCapture, unix_ms};
+use crate::config::LogConfig;
+use crate::metrics::Metrics;
+use crate::stats::Stats;
+
+/// Records waiting for the writer. Beyond this the request path drops records rather than wait.
+const QUEUE_CAPACITY: usize = 8192;
+/// Records written in one transaction at most.
+const BATCH: usize = 512;
+/// Entries kept in memory: the fallback when the database fails, and the newest page.
+const MEMORY_ENTRIES: usize = 1000;
+const DATABASE_FILE: &str = "logs.sqlite3";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub const ALL: [Level; 4] = [Level::Debug, Level::Info, Level::Warn, Level::Error];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        match text.to_ascii_lowercase().as_str() {
+            "debug" => Self::Debug,
+            "warn" | "warning" => Self::Warn,
+            "error" => Self::Error,
+            _ => Self::Info,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerEvent {
+    pub id: i64,
+    /// Unix milliseconds.
+    pub time: i64,
+    pub level: Level,
+    pub message: String,
+}
+
+/// A page of `GET /api/logs/api-calls`: newest first, `before` an id to continue from.
+#[derive(Debug, Clone, Default)]
+pub struct CallQuery {
+    pub limit: usize,
+    pub before: Option<i64>,
+    pub model: Option<String>,
+    /// `2xx`, `4xx`, `5xx`...
+    pub status_class: Option<u16>,
+    pub text: Option<String>,
+}
+
+impl CallQuery {
+    fn status_range(&self) -> Option<(u16, u16)> {
+        self.status_class
+            .map(|class| (class * 100, class * 100 + 99))
+    }
+
+    fn matches(&self, call: &ApiCall) -> bool {
+        let text_matches = |text: &str| {
+            let needle = text.to_lowercase();
+            [
+                Some(call.path.as_str()),
+                call.model.as_deref(),
+                call.error.as_deref(),
+                call.request_body.as_deref(),
+                call.response_body.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .any(|field| field.to_lowercase().contains(&needle))
+        };
+        self.before.is_none_or(|before| call.id < before)
+            && self
+                .model
+                .as_ref()
+                .is_none_or(|m| call.model.as_ref() == Some(m))
+            && self
+                .status_range()
+                .is_none_or(|(low, high)| (low..=high).contains(&call.status))
+            && self.text.as_deref().is_none_or(text_matches)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EventQuery {
+    pub limit: usize,
+    pub min_level: Level,
+}
+
+/// Whether the database is in use, and why not.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreHealth {
+    pub ok: bool,
+    pub path: PathBuf,
+    pub error: Option<String>,
+    pub dropped_records: u64,
+}
+
+/// Something new, for `GET /api/events`.
+#[derive(Debug, Clone)]
+pub enum Live {
+    Call(Arc<Value>),
+    Event(Arc<ServerEvent>),
+    Cleared,
+}
+
+enum Message {
+    Call(Box<CallCapture>),
+    Event(Level, String, SystemTime),
+    Clear(oneshot::Sender<()>),
+    Stop,
+}
+
+/// The log. Cheap to clone; all clones share one writer.
+#[derive(Clone)]
+pub struct LogStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    queue: SyncSender<Message>,
+    dropped: AtomicU64,
+    view: Mutex<View>,
+    /// A second connection for the dashboard's reads; WAL lets them run beside the writer.
+    reader: Mutex<Option<Connection>>,
+    live: broadcast::Sender<Live>,
+    metrics: Arc<Metrics>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// What the writer keeps up to date for readers.
+struct View {
+    calls: VecDeque<ApiCall>,
+    events: VecDeque<ServerEvent>,
+    health: StoreHealth,
+    stats: Stats,
+}
+
+impl std::fmt::Debug for LogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStore").finish_non_exhaustive()
+    }
+}
+
+impl LogStore {
+    /// Opens (creating and migrating) the database in `data_dir` and starts the writer. Never
+    /// fails: a database that cannot be opened leaves the log in memory, and says so.
+    pub fn open(data_dir: &Path, config: &LogConfig, metrics: Arc<Metrics>) -> Self {
+        let path = data_dir.join(DATABASE_FILE);
+        let opened = std::fs::create_dir_all(data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))
+            .and_then(|()| {
+                let writer = sqlite::open(&path)
+                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+                let reader = sqlite::open(&path)
+                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+                Ok((writer, reader))
+            });
+        let mut stats = Stats::default();
+        let (writer_conn, reader_conn, error, ids) = match opened {
+            Ok((writer, reader)) => {
+                let ids = sqlite::last_ids(&writer).unwrap_or((0, 0));
+                let day_ago = unix_ms(SystemTime::now()) - 24 * 3600 * 1000;
+                for call in sqlite::calls_since(&writer, day_ago).unwrap_or_default() {
+                    stats.record(&call);
+                }
+                (Some(writer), Some(reader), None, ids)
+            }
+            Err(error) => (None, None, Some(error), (0, 0)),
+        };
+        let (queue, receiver) = std::sync::mpsc::sync_channel(QUEUE_CAPACITY);
+        let (live, _) = broadcast::channel(1024);
+        let shared = Arc::new(Shared {
+            queue,
+            dropped: AtomicU64::new(0),
+            view: Mutex::new(View {
+                calls: VecDeque::new(),
+                events: VecDeque::new(),
+                health: StoreHealth {
+                    ok: error.is_none(),
+                    path: path.clone(),
+                    error: error.clone(),
+                    dropped_records: 0,
+                },
+                stats,
+            }),
+            reader: Mutex::new(reader_conn),
+            live,
+            metrics,
+            writer: Mutex::new(None),
+        });
+        let writer = Writer {
+            shared: shared.clone(),
+            conn: writer_conn,
+            policy: BodyPolicy {
+                keep: config.bodies,
+                max_bytes: config.body_max_bytes,
+            },
+            max_entries: config.max_entries,
+            max_age_ms: config.max_age.as_millis() as i64,
+            next_call_id: ids.0 + 1,
+            next_event_id: ids.1 + 1,
+            reported_drops: 0,
+        };
+        let handle = std::thread::Builder::new()
+            .name("llm-proxy-log-writer".into())
+            .spawn(move || writer.run(receiver));
+        let store = Self { shared };
+        match handle {
+            Ok(handle) => *lock(&store.shared.writer) = Some(handle),
+            Err(e) => tracing::error!(error = %e, "cannot start the log writer thread"),
+        }
+        if let Some(error) = error {
+            store.event(
+                Level::Error,
+                format!("request log unavailable, keeping recent entries in memory only: {error}"),
+            );
+        }
+        store
+    }
+
+    /// Queues a call for recording; never waits.
+    pub fn record(&self, capture: CallCapture) {
+        self.send(Message::Call(Box::new(capture)));
+    }
+
+    /// A server event: logged now through `tracing`, stored by the writer.
+    pub fn event(&self, level: Level, message: impl Into<String>) {
+        let message = message.into();
+        match level {
+            Level::Debug => tracing::debug!(%message, "server event"),
+            Level::Info => tracing::info!(%message, "server event"),
+            Level::Warn => tracing::warn!(%message, "server event"),
+            Level::Error => tracing::error!(%message, "server event"),
+        }
+        self.send(Message::Event(level, message, SystemTime::now()));
+    }
+
+    fn send(&self, message: Message) {
+        match self.shared.queue.try_send(message) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    pub fn health(&self) -> StoreHealth {
+        let mut health = lock(&self.shared.view).health.clone();
+        health.dropped_records = self.shared.dropped.load(Ordering::Relaxed);
+        health
+    }
+
+    pub fn stats(&self) -> Value {
+        lock(&self.shared.view)
+            .stats
+            .snapshot(unix_ms(SystemTime::now()))
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Live> {
+        self.shared.live.subscribe()
+    }
+
+    pub async fn calls(&self, query: CallQuery) -> Vec<ApiCall> {
+        self.read(move |shared| {
+            if let Some(conn) = lock(&shared.reader).as_ref()
+                && let Ok(calls) = sqlite::calls(conn, &query)
+            {
+                return calls;
+            }
+            lock(&shared.view)
+                .calls
+                .iter()
+                .rev()
+                .filter(|c| query.matches(c))
+                .take(query.limit)
+                .cloned()
+                .collect()
+        })
+        .await
+    }
+
+    pub async fn call(&self, id: i64) -> Option<ApiCall> {
+        self.read(move |shared| {
+            if let Some(conn) = lock(&shared.reader).as_ref()
+                && let Ok(call) = sqlite::call(conn, id)
+            {
+                return call;
+            }
+            lock(&shared.view)
+                .calls
+                .iter()
+                .find(|c| c.id == id)
+                .cloned()
+        })
+        .await
+    }
+
+    pub async fn events(&self, query: EventQuery) -> Vec<ServerEvent> {
+        self.read(move |shared| {
+            if let Some(conn) = lock(&shared.reader).as_ref()
+                && let Ok(events) = sqlite::events(conn, &query)
+            {
+                return events;
+            }
+            let view = lock(&shared.view);
+            view.events
+                .iter()
+                .rev()
+                .filter(|e| e.level >= query.min_level)
+                .take(query.limit)
+                .cloned()
+                .collect()
+        })
+        .await
+    }
+
+    /// Deletes every call and event, once everything queued before has been written.
+    pub async fn clear(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.shared.queue.try_send(Message::Clear(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Writes what is queued and stops the writer.
+    pub async fn close(&self) {
+        let _ = self.shared.queue.try_send(Message::Stop);
+        let handle = lock(&self.shared.writer).take();
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Shared) -> T + Send + 'static,
+    ) -> T {
+        let shared = self.shared.clone();
+        match tokio::task::spawn_blocking(move || query(&shared)).await {
+            Ok(result) => result,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+}
+
+impl crate::upstream::TokenObserver for LogStore {
+    fn obtained(&self, lifetime: std::time::Duration, refresh_count: u64) {
+        self.metrics().token_refreshed();
+        self.event(
+            Level::Info,
+            format!(
+                "OAuth token obtained (#{refresh_count}, valid for {} s)",
+                lifetime.as_secs()
+            ),
+        );
+    }
+
+    fn failed(&self, error: &crate::upstream::TokenError, retry_in: std::time::Duration) {
+        self.metrics().token_failed();
+        self.event(
+            Level::Warn,
+            format!(
+                "OAuth token request failed: {error}; retrying in {:.1} s",
+                retry_in.as_secs_f64()
+            ),
+        );
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    shared: Arc<Shared>,
+    conn: Option<Connection>,
+    policy: BodyPolicy,
+    max_entries: usize,
+    max_age_ms: i64,
+    next_call_id: i64,
+    next_event_id: i64,
+    reported_drops: u64,
+}
+
+impl Writer {
+    fn run(mut self, receiver: Receiver<Message>) {
+        while let Ok(first) = receiver.recv() {
+            let mut batch = vec![first];
+            while batch.len() < BATCH {
+                match receiver.try_recv() {
+                    Ok(message) => batch.push(message),
+                    Err(_) => break,
+                }
+            }
+            let mut calls = Vec::new();
+            let mut events = Vec::new();
+            let mut stop = false;
+            for message in batch {
+                match message {
+                    Message::Call(capture) => {
+                        let mut call = ApiCall::from_capture(*capture, self.policy);
+                        call.id = self.next_call_id;
+                        self.next_call_id += 1;
+                        if let Some(message) = target_failure(&call) {
+                            events.push(self.new_event(Level::Warn, message, SystemTime::now()));
+                        }
+                        calls.push(call);
+                    }
+                    Message::Event(level, message, time) => {
+                        events.push(self.new_event(level, message, time))
+                    }
+                    Message::Clear(done) => {
+                        self.flush(std::mem::take(&mut calls), std::mem::take(&mut events));
+                        self.clear();
+                        let _ = done.send(());
+                    }
+                    Message::Stop => stop = true,
+                }
+            }
+            self.report_drops(&mut events);
+            self.flush(calls, events);
+            if stop {
+                break;
+            }
+        }
+    }
+
+    fn new_event(&mut self, level: Level, message: String, time: SystemTime) -> ServerEvent {
+        let event = ServerEvent {
+            id: self.next_event_id,
+            time: unix_ms(time),
+            level,
+            message,
+        };
+        self.next_event_id += 1;
+        event
+    }
+
+    /// Says once per batch how many records the full queue cost since the last report.
+    fn report_drops(&mut self, events: &mut Vec<ServerEvent>) {
+        let dropped = self.shared.dropped.load(Ordering::Relaxed);
+        if dropped > self.reported_drops {
+            let lost = dropped - self.reported_drops;
+            self.reported_drops = dropped;
+            self.shared.metrics.log_dropped(lost);
+            let message = format!(
+                "the log queue was full: {lost} records were dropped (requests were not affected)"
+            );
+            tracing::warn!(%message, "server event");
+            events.push(self.new_event(Level::Warn, message, SystemTime::now()));
+        }
+    }
+
+    fn flush(&mut self, calls: Vec<ApiCall>, mut events: Vec<ServerEvent>) {
+        if calls.is_empty() && events.is_empty() {
+            return;
+        }
+        if let Some(conn) = self.conn.as_mut() {
+            let cutoff = unix_ms(SystemTime::now()) - self.max_age_ms;
+            let written = sqlite::insert(conn, &calls, &events)
+                .and_then(|()| sqlite::retain(conn, self.max_entries, cutoff));
+            if let Err(error) = written {
+                self.conn = None;
+                *lock(&self.shared.reader) = None;
+                let message = format!(
+                    "writing the request log failed, keeping recent entries in memory only: {error}"
+                );
+                tracing::error!(%message, "server event");
+                events.push(self.new_event(Level::Error, message.clone(), SystemTime::now()));
+                let mut view = lock(&self.shared.view);
+                view.health.ok = false;
+                view.health.error = Some(message);
+            }
+        }
+        let summaries: Vec<Arc<Value>> = calls.iter().map(|c| Arc::new(c.summary())).collect();
+        {
+            let mut view = lock(&self.shared.view);
+            let memory_cap = self.max_entries.min(MEMORY_ENTRIES);
+            for call in calls {
+                view.stats.record(&call);
+                self.shared.metrics.observe(&call);
+                view.calls.push_back(call);
+                if view.calls.len() > memory_cap {
+                    view.calls.pop_front();
+                }
+            }
+            for event in &events {
+                view.events.push_back(event.clone());
+                if view.events.len() > memory_cap {
+                    view.events.pop_front();
+                }
+            }
+        }
+        for summary in summaries {
+            let _ = self.shared.live.send(Live::Call(summary));
+        }
+        for event in events {
+            let _ = self.shared.live.send(Live::Event(Arc::new(event)));
+        }
+    }
+
+    fn clear(&mut self) {
+        if let Some(conn) = &self.conn
+            && let Err(error) = sqlite::clear(conn)
+        {
+            tracing::error!(%error, "clearing the request log failed");
+        }
+        let mut view = lock(&self.shared.view);
+        view.calls.clear();
+        view.events.clear();
+        view.stats.clear();
+        drop(view);
+        let _ = self.shared.live.send(Live::Cleared);
+    }
+}
+
+/// A server event for a call the target failed: a 5xx, or a stream that broke.
+fn target_failure(call: &ApiCall) -> Option<String> {
+    let error = call.error.as_deref()?;
+    let target_side = call.status >= 500
+        || (call.stream && call.status < 400 && !error.contains("client disconnected"));
+    target_side.then(|| {
+        format!(
+            "target error on {} {} (HTTP {}): {error}",
+            call.method, call.path, call.status
+        )
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding these locks; if something did, the data is still usable.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

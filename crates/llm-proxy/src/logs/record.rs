@@ -1,0 +1,487 @@
+//! What is recorded of a call, and how a raw capture becomes a stored record.
+//!
+//! The request path only captures (cheap clones of `Bytes` and headers). Everything that costs
+//! (parsing bodies for usage, assembling a stream into one message, redacting, truncating)
+//! happens here, on the log writer's thread.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::http::{HeaderMap, Method};
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+/// Header values never stored, whoever sent them.
+const REDACTED_HEADERS: [&str; 5] = [
+    "authorization",
+    "api-key",
+    "x-api-key",
+    "cookie",
+    "proxy-authorization",
+];
+
+/// Set by a handler on its response: what it learnt of the request.
+#[derive(Debug, Clone)]
+pub struct CallNotes {
+    /// `None` when the body had no usable `model`.
+    pub model: Option<String>,
+    pub stream: bool,
+    pub request_body: Bytes,
+}
+
+/// Set by the forwarding code on its response: how long the target took to answer.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamTime(pub Duration);
+
+/// The raw material of one record, gathered on the request path.
+#[derive(Debug)]
+pub struct CallCapture {
+    pub started_at: SystemTime,
+    pub method: Method,
+    pub path: String,
+    pub request_headers: HeaderMap,
+    pub notes: Option<CallNotes>,
+    pub status: u16,
+    pub event_stream: bool,
+    pub ttfb: Option<Duration>,
+    pub total: Duration,
+    pub upstream: Option<Duration>,
+    /// The response as the client received it (up to the collection cap).
+    pub response: Vec<Bytes>,
+    pub response_complete: bool,
+    /// The client went away before the response was complete.
+    pub disconnected: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+}
+
+/// One API call as stored and served by the dashboard API.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiCall {
+    pub id: i64,
+    /// Unix milliseconds at which the request arrived.
+    pub time: i64,
+    pub method: String,
+    pub path: String,
+    pub model: Option<String>,
+    pub stream: bool,
+    pub client: Option<String>,
+    pub status: u16,
+    pub latency_ms: f64,
+    pub ttfb_ms: Option<f64>,
+    pub upstream_ms: Option<f64>,
+    pub usage: Option<Usage>,
+    /// Where `usage` came from: `response`, `stream` (its usage chunk), `estimated`, or `none`.
+    pub usage_source: &'static str,
+    pub request_headers: Value,
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+    pub chunk_count: Option<u32>,
+    pub error: Option<String>,
+    /// What normalization changed in the response, when it changed anything.
+    pub normalization: Option<Value>,
+}
+
+/// How the log treats bodies.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyPolicy {
+    pub keep: bool,
+    pub max_bytes: usize,
+}
+
+impl ApiCall {
+    pub fn from_capture(capture: CallCapture, policy: BodyPolicy) -> Self {
+        let response = join(&capture.response);
+        let notes = capture.notes.as_ref();
+        let request_json: Option<Value> =
+            notes.and_then(|n| serde_json::from_slice(&n.request_body).ok());
+        let (response_text, parsed) = if capture.event_stream {
+            let assembled = assemble_stream(&response);
+            (
+                Some(assembled.message.to_string()),
+                Parsed::Stream(assembled),
+            )
+        } else {
+            let value: Option<Value> = serde_json::from_slice(&response).ok();
+            (
+                Some(String::from_utf8_lossy(&response).into_owned()),
+                Parsed::Json(value),
+            )
+        };
+
+        let (mut usage, mut usage_source) = match &parsed {
+            Parsed::Json(Some(value)) => (usage_of(value), "response"),
+            Parsed::Stream(assembled) => (assembled.usage, "stream"),
+            Parsed::Json(None) => (None, "none"),
+        };
+        let success = (200..300).contains(&capture.status);
+        if usage.is_none() && success && notes.is_some() {
+            let prompt = request_json.as_ref().map(prompt_text_len).unwrap_or(0);
+            let completion = match &parsed {
+                Parsed::Json(Some(value)) => completion_text_len(value),
+                Parsed::Stream(assembled) => assembled.text_len,
+                Parsed::Json(None) => 0,
+            };
+            let (prompt, completion) = (estimate_tokens(prompt), estimate_tokens(completion));
+            usage = Some(Usage {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                total_tokens: prompt + completion,
+            });
+            usage_source = "estimated";
+        } else if usage.is_none() {
+            usage_source = "none";
+        }
+
+        let error = if capture.disconnected {
+            Some("the client disconnected before the response was complete".to_owned())
+        } else {
+            match &parsed {
+                Parsed::Json(Some(value)) if !success => error_message(value),
+                Parsed::Json(None) if !success => Some(format!("HTTP {}", capture.status)),
+                Parsed::Stream(assembled) => assembled.error.clone(),
+                _ => None,
+            }
+        };
+        let model = notes
+            .and_then(|n| n.model.clone())
+            .or_else(|| match &parsed {
+                Parsed::Json(Some(value)) => value
+                    .get("model")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                _ => None,
+            });
+        let client = capture
+            .request_headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = |text: Option<String>| {
+            if policy.keep {
+                text.map(|t| truncate(t, policy.max_bytes))
+            } else {
+                None
+            }
+        };
+        let request_body = notes.map(|n| String::from_utf8_lossy(&n.request_body).into_owned());
+        let response_body = if capture.response_complete || capture.event_stream {
+            response_text
+        } else {
+            response_text.map(|t| format!("{t}…[not recorded past this point]"))
+        };
+        Self {
+            id: 0,
+            time: unix_ms(capture.started_at),
+            method: capture.method.to_string(),
+            path: capture.path,
+            model,
+            stream: notes.is_some_and(|n| n.stream) || capture.event_stream,
+            client,
+            status: capture.status,
+            latency_ms: ms(capture.total),
+            ttfb_ms: capture.ttfb.map(ms),
+            upstream_ms: capture.upstream.map(ms),
+            usage,
+            usage_source,
+            request_headers: redacted_headers(&capture.request_headers),
+            request_body: body(request_body),
+            response_body: body(response_body),
+            chunk_count: match &parsed {
+                Parsed::Stream(assembled) => Some(assembled.chunks),
+                Parsed::Json(_) => None,
+            },
+            error,
+            normalization: None,
+        }
+    }
+
+    /// The row shown in the table: everything but headers and bodies.
+    pub fn summary(&self) -> Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(map) = value.as_object_mut() {
+            for key in ["requestHeaders", "requestBody", "responseBody"] {
+                map.remove(key);
+            }
+        }
+        value
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.status >= 400 || self.error.is_some()
+    }
+}
+
+enum Parsed {
+    Json(Option<Value>),
+    Stream(Assembled),
+}
+
+/// A stream put back together: the message the client saw, as one object.
+#[derive(Debug, Default)]
+pub struct Assembled {
+    pub message: Value,
+    pub usage: Option<Usage>,
+    pub chunks: u32,
+    pub error: Option<String>,
+    text_len: usize,
+}
+
+/// Rebuilds the message from `chat.completion.chunk` (or completion) events: content, reasoning
+/// and tool calls concatenated by index, the finish reason, the usage chunk and any error event.
+pub fn assemble_stream(body: &[u8]) -> Assembled {
+    let text = String::from_utf8_lossy(body);
+    let mut assembled = Assembled::default();
+    let mut content = String::new();
+    let mut reasoning = String::new();
+    let mut tool_calls: Vec<Map<String, Value>> = Vec::new();
+    let mut finish_reason = Value::Null;
+    for data in text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(str::trim)
+    {
+        if data == "[DONE]" {
+            continue;
+        }
+        let Ok(event) = serde_json::from_str::<Value>(data) else {
+            continue;
+        };
+        assembled.chunks += 1;
+        if let Some(message) = error_message(&event) {
+            assembled.error = Some(message);
+        }
+        if let Some(usage) = usage_of(&event) {
+            assembled.usage = Some(usage);
+        }
+        let Some(choice) = event.pointer("/choices/0") else {
+            continue;
+        };
+        let delta = choice.get("delta").unwrap_or(choice);
+        if let Some(piece) = delta
+            .get("content")
+            .or_else(|| delta.get("text"))
+            .and_then(Value::as_str)
+        {
+            content.push_str(piece);
+        }
+        if let Some(piece) = delta.get("reasoning_content").and_then(Value::as_str) {
+            reasoning.push_str(piece);
+        }
+        for call in delta
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let index = call.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
+            if tool_calls.len() <= index {
+                tool_calls.resize_with(index + 1, Map::new);
+            }
+            merge_tool_call(&mut tool_calls[index], call);
+        }
+        if let Some(reason) = choice.get("finish_reason").filter(|r| !r.is_null()) {
+            finish_reason = reason.clone();
+        }
+    }
+    assembled.text_len = content.chars().count() + reasoning.chars().count();
+    let mut message =
+        json!({"role": "assistant", "content": content, "finish_reason": finish_reason});
+    if !reasoning.is_empty() {
+        message["reasoning_content"] = json!(reasoning);
+    }
+    if !tool_calls.is_empty() {
+        message["tool_calls"] = Value::Array(tool_calls.into_iter().map(Value::Object).collect());
+    }
+    assembled.message = message;
+    assembled
+}
+
+fn merge_tool_call(into: &mut Map<String, Value>, delta: &Value) {
+    for key in ["id", "type"] {
+        if let Some(value) = delta.get(key).filter(|v| !v.is_null()) {
+            into.insert(key.to_owned(), value.clone());
+        }
+    }
+    let Some(function) = delta.get("function") else {
+        return;
+    };
+    let target = into
+        .entry("function")
+        .or_insert_with(|| json!({"name": "", "arguments": ""}));
+    for key in ["name", "arguments"] {
+        if let Some(piece) = function.get(key).and_then(Value::as_str) {
+            let existing = target[key].as_str().unwrap_or_default().to_owned();
+            target[key] = json!(existing + piece);
+        }
+    }
+}
+
+fn usage_of(value: &Value) -> Option<Usage> {
+    let usage = value.get("usage")?;
+    let prompt = usage.get("prompt_tokens").and_then(Value::as_u64)?;
+    let completion = usage
+        .get("completion_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let total = usage
+        .get("total_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(prompt + completion);
+    Some(Usage {
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        total_tokens: total,
+    })
+}
+
+fn error_message(value: &Value) -> Option<String> {
+    let error = value.get("error")?;
+    error
+        .get("message")
+        .and_then(Value::as_str)
+        .or_else(|| error.as_str())
+        .map(str::to_owned)
+}
+
+/// Characters of the text a request sends to the model (messages, prompt or input).
+fn prompt_text_len(request: &Value) -> usize {
+    ["messages", "prompt", "input"]
+        .iter()
+        .filter_map(|k| request.get(*k))
+        .map(string_chars)
+        .sum()
+}
+
+fn completion_text_len(response: &Value) -> usize {
+    response
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|choice| {
+            choice
+                .get("message")
+                .map_or_else(|| string_chars(&choice["text"]), string_chars)
+        })
+        .sum()
+}
+
+fn string_chars(value: &Value) -> usize {
+    match value {
+        Value::String(s) => s.chars().count(),
+        Value::Array(items) => items.iter().map(string_chars).sum(),
+        Value::Object(map) => map.values().map(string_chars).sum(),
+        _ => 0,
+    }
+}
+
+/// About four characters a token: the usual rule of thumb, used only when the target did not say.
+fn estimate_tokens(chars: usize) -> u64 {
+    (chars as u64).div_ceil(4)
+}
+
+fn redacted_headers(headers: &HeaderMap) -> Value {
+    let mut map = Map::new();
+    for (name, value) in headers {
+        let shown = if REDACTED_HEADERS.contains(&name.as_str()) {
+            "[redacted]".to_owned()
+        } else {
+            String::from_utf8_lossy(value.as_bytes()).into_owned()
+        };
+        map.insert(name.as_str().to_owned(), Value::String(shown));
+    }
+    Value::Object(map)
+}
+
+/// Cuts `text` at `max` bytes (on a character boundary) and says how much there was.
+pub fn truncate(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…[truncated: {} bytes in all]", &text[..cut], text.len())
+}
+
+fn join(chunks: &[Bytes]) -> Bytes {
+    match chunks {
+        [] => Bytes::new(),
+        [one] => one.clone(),
+        many => Bytes::from(many.concat()),
+    }
+}
+
+pub fn unix_ms(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_assembled_with_tool_calls_and_usage() {
+        let body = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get\",\"arguments\":\"{\\\"a\\\"\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\":1}\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7,\"total_tokens\":12}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let assembled = assemble_stream(body.as_bytes());
+        assert_eq!(assembled.chunks, 7);
+        assert_eq!(assembled.message["content"], "Hello");
+        assert_eq!(assembled.message["finish_reason"], "tool_calls");
+        assert_eq!(assembled.message["tool_calls"][0]["id"], "call_1");
+        assert_eq!(
+            assembled.message["tool_calls"][0]["function"]["arguments"],
+            "{\"a\":1}"
+        );
+        assert_eq!(
+            assembled.usage,
+            Some(Usage {
+                prompt_tokens: 5,
+                completion_tokens: 7,
+                total_tokens: 12
+            })
+        );
+    }
+
+    #[test]
+    fn truncation_is_visible_and_respects_characters() {
+        assert_eq!(truncate("short".into(), 10), "short");
+        let cut = truncate("ééééé".into(), 3);
+        assert_eq!(cut, "é…[truncated: 10 bytes in all]");
+    }
+
+    #[test]
+    fn credentials_in_headers_are_redacted() {
+        let mut headers = HeaderMap::new();
+        for name in REDACTED_HEADERS {
+            headers.insert(name, "secret-value".parse().unwrap());
+        }
+        headers.insert("user-agent", "OpenAI/Python".parse().unwrap());
+        let shown = redacted_headers(&headers).to_string();
+        assert!(!shown.contains("secret-value"));
+        assert!(shown.contains("OpenAI/Python"));
+    }
+}

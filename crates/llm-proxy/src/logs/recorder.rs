@@ -1,0 +1,142 @@
+//! The middleware that records every `/v1` call.
+//!
+//! It notes the request, lets the handler run, and wraps the response body so that what the
+//! client receives is seen as it passes: the time of the first byte, the bytes themselves (as
+//! cheap `Bytes` clones), and the end, whether the body finished or the client went away. The
+//! capture is queued for the log writer when the body is done; nothing is parsed here.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
+
+use axum::body::Body;
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+
+use super::LogStore;
+use super::record::{CallCapture, CallNotes, UpstreamTime};
+use crate::server::AppState;
+
+/// Response bytes kept for parsing usage and showing the body. Beyond this the record says
+/// the body was not recorded in full; the client still gets all of it.
+const COLLECT_LIMIT: usize = 8 * 1024 * 1024;
+
+pub async fn record_call(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let started_at = SystemTime::now();
+    let method = request.method().clone();
+    let uri = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().clone(), |o| o.0.clone());
+    let path = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    let request_headers = request.headers().clone();
+
+    let response = next.run(request).await;
+    let (mut parts, body) = response.into_parts();
+    let event_stream = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let capture = CallCapture {
+        started_at,
+        method,
+        path,
+        request_headers,
+        notes: parts.extensions.remove::<CallNotes>(),
+        status: parts.status.as_u16(),
+        event_stream,
+        ttfb: None,
+        total: started.elapsed(),
+        upstream: parts.extensions.remove::<UpstreamTime>().map(|t| t.0),
+        response: Vec::new(),
+        response_complete: true,
+        disconnected: false,
+    };
+    let body = Body::new(RecordedBody {
+        inner: body,
+        started,
+        collected: 0,
+        capture: Some(capture),
+        log: state.log().clone(),
+    });
+    Response::from_parts(parts, body)
+}
+
+/// A response body that records what passes through it.
+struct RecordedBody {
+    inner: Body,
+    started: Instant,
+    collected: usize,
+    /// Taken when the record is sent, so it is sent once.
+    capture: Option<CallCapture>,
+    log: LogStore,
+}
+
+impl RecordedBody {
+    fn finish(&mut self, disconnected: bool) {
+        if let Some(mut capture) = self.capture.take() {
+            capture.total = self.started.elapsed();
+            capture.disconnected = disconnected;
+            self.log.record(capture);
+        }
+    }
+}
+
+impl HttpBody for RecordedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(capture)) = (frame.data_ref(), this.capture.as_mut()) {
+                    if capture.ttfb.is_none() {
+                        capture.ttfb = Some(this.started.elapsed());
+                    }
+                    if this.collected + data.len() <= COLLECT_LIMIT {
+                        this.collected += data.len();
+                        capture.response.push(data.clone());
+                    } else {
+                        capture.response_complete = false;
+                    }
+                }
+                if this.inner.is_end_stream() {
+                    this.finish(false);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => this.finish(true),
+            Poll::Ready(None) => this.finish(false),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for RecordedBody {
+    /// Dropped before the end: the client went away (or the server is closing).
+    fn drop(&mut self) {
+        let complete = self.inner.is_end_stream();
+        self.finish(!complete);
+    }
+}

@@ -1,0 +1,283 @@
+//! The SQLite side of the log: schema and migrations, batched inserts, retention, and the
+//! queries behind the dashboard API. WAL mode, so the dashboard reads while the writer writes,
+//! and a process killed mid-write leaves a database that opens.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use serde_json::Value;
+
+use super::record::{ApiCall, Usage};
+use super::{CallQuery, EventQuery, Level, ServerEvent};
+
+/// Bumped with each migration; `PRAGMA user_version` records how far a file has come.
+const SCHEMA_VERSION: i64 = 1;
+
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // With WAL, NORMAL loses at most the last transactions on power loss, never consistency.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version < 1 {
+        conn.execute_batch(
+            "BEGIN;
+             CREATE TABLE IF NOT EXISTS api_calls (
+                 id INTEGER PRIMARY KEY,
+                 time_ms INTEGER NOT NULL,
+                 method TEXT NOT NULL,
+                 path TEXT NOT NULL,
+                 model TEXT,
+                 stream INTEGER NOT NULL,
+                 client TEXT,
+                 status INTEGER NOT NULL,
+                 latency_ms REAL NOT NULL,
+                 ttfb_ms REAL,
+                 upstream_ms REAL,
+                 prompt_tokens INTEGER,
+                 completion_tokens INTEGER,
+                 total_tokens INTEGER,
+                 usage_source TEXT NOT NULL,
+                 request_headers TEXT NOT NULL,
+                 request_body TEXT,
+                 response_body TEXT,
+                 chunk_count INTEGER,
+                 error TEXT,
+                 normalization TEXT
+             );
+             CREATE INDEX IF NOT EXISTS api_calls_time ON api_calls(time_ms);
+             CREATE INDEX IF NOT EXISTS api_calls_model ON api_calls(model);
+             CREATE TABLE IF NOT EXISTS server_events (
+                 id INTEGER PRIMARY KEY,
+                 time_ms INTEGER NOT NULL,
+                 level TEXT NOT NULL,
+                 message TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS server_events_time ON server_events(time_ms);
+             COMMIT;",
+        )?;
+    }
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// The highest ids stored, so new records continue the sequence after a restart.
+pub fn last_ids(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    let calls = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM api_calls", [], |r| {
+        r.get(0)
+    })?;
+    let events = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM server_events", [], |r| {
+        r.get(0)
+    })?;
+    Ok((calls, events))
+}
+
+pub fn insert(
+    conn: &mut Connection,
+    calls: &[ApiCall],
+    events: &[ServerEvent],
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut insert_call = tx.prepare_cached(
+            "INSERT INTO api_calls (id, time_ms, method, path, model, stream, client, status, latency_ms,
+                 ttfb_ms, upstream_ms, prompt_tokens, completion_tokens, total_tokens, usage_source,
+                 request_headers, request_body, response_body, chunk_count, error, normalization)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+        )?;
+        for call in calls {
+            insert_call.execute(params![
+                call.id,
+                call.time,
+                call.method,
+                call.path,
+                call.model,
+                call.stream,
+                call.client,
+                call.status,
+                call.latency_ms,
+                call.ttfb_ms,
+                call.upstream_ms,
+                call.usage.map(|u| u.prompt_tokens as i64),
+                call.usage.map(|u| u.completion_tokens as i64),
+                call.usage.map(|u| u.total_tokens as i64),
+                call.usage_source,
+                call.request_headers.to_string(),
+                call.request_body,
+                call.response_body,
+                call.chunk_count,
+                call.error,
+                call.normalization.as_ref().map(Value::to_string),
+            ])?;
+        }
+        let mut insert_event = tx.prepare_cached(
+            "INSERT INTO server_events (id, time_ms, level, message) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for event in events {
+            insert_event.execute(params![
+                event.id,
+                event.time,
+                event.level.as_str(),
+                event.message
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+/// Keeps the newest `max_entries` of each table and nothing older than `cutoff_ms`.
+pub fn retain(conn: &Connection, max_entries: usize, cutoff_ms: i64) -> rusqlite::Result<()> {
+    for table in ["api_calls", "server_events"] {
+        conn.execute(
+            &format!(
+                "DELETE FROM {table} WHERE time_ms < ?1
+                    OR id <= (SELECT id FROM {table} ORDER BY id DESC LIMIT 1 OFFSET ?2)"
+            ),
+            params![cutoff_ms, max_entries as i64],
+        )?;
+    }
+    Ok(())
+}
+
+pub fn clear(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("DELETE FROM api_calls; DELETE FROM server_events;")
+}
+
+const CALL_COLUMNS: &str =
+    "id, time_ms, method, path, model, stream, client, status, latency_ms, ttfb_ms,
+    upstream_ms, prompt_tokens, completion_tokens, total_tokens, usage_source, request_headers,
+    request_body, response_body, chunk_count, error, normalization";
+
+pub fn calls(conn: &Connection, query: &CallQuery) -> rusqlite::Result<Vec<ApiCall>> {
+    let mut clauses = Vec::new();
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(before) = query.before {
+        clauses.push("id < ?");
+        args.push(before.into());
+    }
+    if let Some(model) = &query.model {
+        clauses.push("model = ?");
+        args.push(model.clone().into());
+    }
+    if let Some((low, high)) = query.status_range() {
+        clauses.push("status BETWEEN ? AND ?");
+        args.push(i64::from(low).into());
+        args.push(i64::from(high).into());
+    }
+    if let Some(text) = &query.text {
+        let columns = ["path", "model", "error", "request_body", "response_body"];
+        clauses.push("(path LIKE ? ESCAPE '\\' OR model LIKE ? ESCAPE '\\' OR error LIKE ? ESCAPE '\\' OR request_body LIKE ? ESCAPE '\\' OR response_body LIKE ? ESCAPE '\\')");
+        let pattern = like_pattern(text);
+        args.extend(columns.iter().map(|_| pattern.clone().into()));
+    }
+    let mut sql = format!("SELECT {CALL_COLUMNS} FROM api_calls");
+    if !clauses.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&clauses.join(" AND "));
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    args.push((query.limit as i64).into());
+    let mut statement = conn.prepare(&sql)?;
+    let rows = statement.query_map(params_from_iter(args), call_from_row)?;
+    rows.collect()
+}
+
+pub fn call(conn: &Connection, id: i64) -> rusqlite::Result<Option<ApiCall>> {
+    conn.query_row(
+        &format!("SELECT {CALL_COLUMNS} FROM api_calls WHERE id = ?1"),
+        [id],
+        call_from_row,
+    )
+    .optional()
+}
+
+pub fn events(conn: &Connection, query: &EventQuery) -> rusqlite::Result<Vec<ServerEvent>> {
+    let levels: Vec<&str> = Level::ALL
+        .iter()
+        .filter(|l| **l >= query.min_level)
+        .map(|l| l.as_str())
+        .collect();
+    let placeholders = vec!["?"; levels.len()].join(", ");
+    let mut statement = conn.prepare(&format!(
+        "SELECT id, time_ms, level, message FROM server_events WHERE level IN ({placeholders}) ORDER BY id DESC LIMIT ?"
+    ))?;
+    let mut args: Vec<rusqlite::types::Value> =
+        levels.iter().map(|l| (*l).to_owned().into()).collect();
+    args.push((query.limit as i64).into());
+    let rows = statement.query_map(params_from_iter(args), |row| {
+        Ok(ServerEvent {
+            id: row.get(0)?,
+            time: row.get(1)?,
+            level: Level::parse(&row.get::<_, String>(2)?),
+            message: row.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Calls since `since_ms`, for seeding the live statistics after a restart.
+pub fn calls_since(conn: &Connection, since_ms: i64) -> rusqlite::Result<Vec<ApiCall>> {
+    let mut statement = conn.prepare(&format!(
+        "SELECT {CALL_COLUMNS} FROM api_calls WHERE time_ms >= ?1 ORDER BY id"
+    ))?;
+    let rows = statement.query_map([since_ms], call_from_row)?;
+    rows.collect()
+}
+
+fn call_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiCall> {
+    let prompt: Option<i64> = row.get(11)?;
+    let completion: Option<i64> = row.get(12)?;
+    let total: Option<i64> = row.get(13)?;
+    let usage = match (prompt, completion, total) {
+        (Some(p), Some(c), Some(t)) => Some(Usage {
+            prompt_tokens: p as u64,
+            completion_tokens: c as u64,
+            total_tokens: t as u64,
+        }),
+        _ => None,
+    };
+    let usage_source: String = row.get(14)?;
+    let headers: String = row.get(15)?;
+    let normalization: Option<String> = row.get(20)?;
+    Ok(ApiCall {
+        id: row.get(0)?,
+        time: row.get(1)?,
+        method: row.get(2)?,
+        path: row.get(3)?,
+        model: row.get(4)?,
+        stream: row.get(5)?,
+        client: row.get(6)?,
+        status: row.get(7)?,
+        latency_ms: row.get(8)?,
+        ttfb_ms: row.get(9)?,
+        upstream_ms: row.get(10)?,
+        usage,
+        usage_source: match usage_source.as_str() {
+            "response" => "response",
+            "stream" => "stream",
+            "estimated" => "estimated",
+            _ => "none",
+        },
+        request_headers: serde_json::from_str(&headers).unwrap_or(Value::Null),
+        request_body: row.get(16)?,
+        response_body: row.get(17)?,
+        chunk_count: row.get(18)?,
+        error: row.get(19)?,
+        normalization: normalization.and_then(|n| serde_json::from_str(&n).ok()),
+    })
+}
+
+/// `%text%` with LIKE's wildcards escaped, so a search for `50%` means what it says.
+fn like_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}

@@ -1,0 +1,213 @@
+//! Prometheus metrics, served at `/metrics` in the text exposition format.
+//!
+//! Calls are counted by the log writer after the response has gone, so updating the metrics
+//! costs the request nothing.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::logs::record::ApiCall;
+
+/// Distinct model labels kept before new models are counted as `other`: clients choose model
+/// names, and an unbounded label would grow the scrape without limit.
+const MAX_MODEL_LABELS: usize = 200;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    endpoint: String,
+    model: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    model: String,
+    kind: String,
+}
+
+type HistogramFamily = Family<EndpointLabels, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily,
+    ttfb: HistogramFamily,
+    tokens: Family<TokenLabels, Counter>,
+    target_errors: Counter,
+    token_refreshes: Counter,
+    token_refresh_failures: Counter,
+    log_dropped: Counter,
+    models_seen: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn seconds_histogram() -> Histogram {
+    // 1 ms to about 65 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("llm_proxy");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "API calls by endpoint, model and status",
+            requests.clone(),
+        );
+        let latency: HistogramFamily = Family::new_with_constructor(seconds_histogram);
+        registry.register(
+            "request_duration_seconds",
+            "Total time of API calls",
+            latency.clone(),
+        );
+        let ttfb: HistogramFamily = Family::new_with_constructor(seconds_histogram);
+        registry.register(
+            "time_to_first_byte_seconds",
+            "Time to the first byte of the response",
+            ttfb.clone(),
+        );
+        let tokens = Family::<TokenLabels, Counter>::default();
+        registry.register(
+            "tokens",
+            "Tokens by model and kind (prompt, completion)",
+            tokens.clone(),
+        );
+        let target_errors = Counter::default();
+        registry.register(
+            "target_errors",
+            "Calls the target failed (5xx, unreachable, timeouts)",
+            target_errors.clone(),
+        );
+        let token_refreshes = Counter::default();
+        registry.register(
+            "oauth_token_refreshes",
+            "OAuth tokens obtained",
+            token_refreshes.clone(),
+        );
+        let token_refresh_failures = Counter::default();
+        registry.register(
+            "oauth_token_failures",
+            "Failed OAuth token requests",
+            token_refresh_failures.clone(),
+        );
+        let log_dropped = Counter::default();
+        registry.register(
+            "log_records_dropped",
+            "Log records dropped because the log queue was full",
+            log_dropped.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            ttfb,
+            tokens,
+            target_errors,
+            token_refreshes,
+            token_refresh_failures,
+            log_dropped,
+            models_seen: std::sync::Mutex::new(std::collections::HashSet::new()),
+        }
+    }
+}
+
+impl Metrics {
+    pub fn observe(&self, call: &ApiCall) {
+        let endpoint = endpoint_label(&call.path);
+        let model = self.model_label(call.model.as_deref());
+        self.requests
+            .get_or_create(&RequestLabels {
+                endpoint: endpoint.clone(),
+                model: model.clone(),
+                status: call.status.to_string(),
+            })
+            .inc();
+        let labels = EndpointLabels { endpoint };
+        self.latency
+            .get_or_create(&labels)
+            .observe(call.latency_ms / 1000.0);
+        if let Some(ttfb) = call.ttfb_ms {
+            self.ttfb.get_or_create(&labels).observe(ttfb / 1000.0);
+        }
+        if let Some(usage) = call.usage {
+            self.tokens
+                .get_or_create(&TokenLabels {
+                    model: model.clone(),
+                    kind: "prompt".into(),
+                })
+                .inc_by(usage.prompt_tokens);
+            self.tokens
+                .get_or_create(&TokenLabels {
+                    model,
+                    kind: "completion".into(),
+                })
+                .inc_by(usage.completion_tokens);
+        }
+        if call.status >= 500 {
+            self.target_errors.inc();
+        }
+    }
+
+    pub fn token_refreshed(&self) {
+        self.token_refreshes.inc();
+    }
+
+    pub fn token_failed(&self) {
+        self.token_refresh_failures.inc();
+    }
+
+    pub fn log_dropped(&self, n: u64) {
+        self.log_dropped.inc_by(n);
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+
+    fn model_label(&self, model: Option<&str>) -> String {
+        let Some(model) = model else {
+            return "none".to_owned();
+        };
+        let mut seen = self
+            .models_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.contains(model) || seen.len() < MAX_MODEL_LABELS {
+            seen.insert(model.to_owned());
+            model.to_owned()
+        } else {
+            "other".to_owned()
+        }
+    }
+}
+
+/// The route, not the raw path: `/v1/models/{model}` and pass-through paths would otherwise
+/// each make a series.
+fn endpoint_label(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or_default();
+    match path {
+        "/v1/chat/completions" | "/v1/completions" | "/v1/embeddings" | "/v1/models" => {
+            path.to_owned()
+        }
+        p if p.starts_with("/v1/models/") => "/v1/models/{model}".to_owned(),
+        _ => "other".to_owned(),
+    }
+}
