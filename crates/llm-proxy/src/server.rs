@@ -42,6 +42,9 @@ struct Inner {
     upstream: Option<UpstreamClient>,
     log: LogStore,
     sessions: Sessions,
+    /// Cancelled when the server begins to stop: endless responses (the dashboard's event
+    /// stream) end on it instead of holding shutdown for the whole grace period.
+    shutdown: CancellationToken,
     started: Instant,
 }
 
@@ -65,6 +68,7 @@ impl AppState {
                 upstream,
                 log,
                 sessions: Sessions::default(),
+                shutdown: CancellationToken::new(),
                 started: Instant::now(),
             }),
         })
@@ -76,6 +80,10 @@ impl AppState {
 
     pub fn sessions(&self) -> &Sessions {
         &self.inner.sessions
+    }
+
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.inner.shutdown
     }
 
     pub fn config(&self) -> &Config {
@@ -240,7 +248,7 @@ pub fn serve_with_clock(
     let base_url = config.public_base_url(local_addr.port());
     let grace = config.limits.shutdown_grace;
     let state = AppState::new(config, clock)?;
-    let shutdown = CancellationToken::new();
+    let shutdown = state.shutdown_token().clone();
     // The token refresher lives exactly as long as the server. It starts before the first
     // request, so the token is usually there when that request comes.
     let refresher = state

@@ -199,8 +199,45 @@ async fn no_secret_reaches_logs_responses_or_health() {
             .unwrap(),
     )
     .await;
+    let mut data_dirs = Vec::new();
+    for proxy in [&proxy, &keyed] {
+        let config: serde_json::Value = proxy
+            .get("/api/config")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen.0.push_str(&config.to_string());
+        data_dirs.push(std::path::PathBuf::from(
+            config["dataDir"].as_str().unwrap(),
+        ));
+    }
+    let logged: serde_json::Value = proxy
+        .get("/api/logs")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    seen.0.push_str(&logged.to_string());
     proxy.handle.shutdown().await;
     keyed.handle.shutdown().await;
+    // Every stored byte: the log database and its write-ahead log.
+    let mut stored = String::new();
+    for dir in data_dirs {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            stored.push_str(&String::from_utf8_lossy(
+                &std::fs::read(entry.unwrap().path()).unwrap(),
+            ));
+        }
+    }
+    assert!(
+        stored.contains("/v1/chat/completions"),
+        "the log recorded the scenario"
+    );
 
     let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
     assert!(

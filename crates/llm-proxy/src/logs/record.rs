@@ -152,6 +152,13 @@ impl ApiCall {
         };
         let model = notes
             .and_then(|n| n.model.clone())
+            .or_else(|| {
+                request_json
+                    .as_ref()?
+                    .get("model")?
+                    .as_str()
+                    .map(str::to_owned)
+            })
             .or_else(|| match &parsed {
                 Parsed::Json(Some(value)) => value
                     .get("model")

@@ -281,3 +281,89 @@ fn like_pattern(text: &str) -> String {
         .replace('_', "\\_");
     format!("%{escaped}%")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::record::ApiCall;
+
+    fn call(id: i64, time: i64) -> ApiCall {
+        ApiCall {
+            id,
+            time,
+            method: "POST".into(),
+            path: "/v1/chat/completions".into(),
+            model: Some("m".into()),
+            stream: false,
+            client: None,
+            status: 200,
+            latency_ms: 1.0,
+            ttfb_ms: None,
+            upstream_ms: None,
+            usage: None,
+            usage_source: "none",
+            request_headers: Value::Null,
+            request_body: Some("50% off_sale".into()),
+            response_body: None,
+            chunk_count: None,
+            error: None,
+            normalization: None,
+        }
+    }
+
+    fn query() -> CallQuery {
+        CallQuery {
+            limit: 100,
+            ..CallQuery::default()
+        }
+    }
+
+    #[test]
+    fn retention_drops_entries_past_the_age_and_the_count() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        let calls: Vec<ApiCall> = (1..=6).map(|id| call(id, id * 1000)).collect();
+        insert(&mut conn, &calls, &[]).unwrap();
+        // Older than 2500 ms goes (ids 1 and 2); then only the newest 3 stay.
+        retain(&conn, 3, 2500).unwrap();
+        let ids: Vec<i64> = super::calls(&conn, &query())
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids, vec![6, 5, 4]);
+    }
+
+    #[test]
+    fn text_search_takes_like_wildcards_literally() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        insert(&mut conn, &[call(1, 1)], &[]).unwrap();
+        let find = |text: &str| {
+            super::calls(
+                &conn,
+                &CallQuery {
+                    text: Some(text.into()),
+                    ..query()
+                },
+            )
+            .unwrap()
+            .len()
+        };
+        assert_eq!(find("50%"), 1);
+        assert_eq!(find("off_sale"), 1);
+        assert_eq!(find("5_%"), 0);
+        assert_eq!(find("%"), 1);
+    }
+
+    #[test]
+    fn migration_is_idempotent() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        migrate(&conn).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+}

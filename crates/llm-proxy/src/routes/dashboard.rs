@@ -211,32 +211,48 @@ pub async fn stats(State(state): State<AppState>) -> Json<Value> {
 pub async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let receiver = state.log().subscribe();
-    let log = state.log().clone();
-    let mut ticks = tokio::time::interval(STATS_TICK);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let stream = futures_util::stream::unfold(
-        (receiver, ticks, log),
-        |(mut receiver, mut ticks, log)| async move {
-            loop {
-                let event = tokio::select! {
-                    _ = ticks.tick() => Event::default().event("stats").json_data(log.stats()),
-                    received = receiver.recv() => match received {
-                        Ok(Live::Call(call)) => Event::default().event("call").json_data(&*call),
-                        Ok(Live::Event(event)) => Event::default().event("serverEvent").json_data(&*event),
-                        Ok(Live::Cleared) => Ok(Event::default().event("cleared").data("{}")),
-                        // A slow reader missed some: tell it to reload rather than show a gap.
-                        Err(RecvError::Lagged(missed)) => Ok(Event::default().event("lagged").data(missed.to_string())),
-                        Err(RecvError::Closed) => return None,
-                    },
-                };
-                if let Ok(event) = event {
-                    return Some((Ok(event), (receiver, ticks, log)));
-                }
-            }
-        },
-    );
+    let feed = Feed {
+        receiver: state.log().subscribe(),
+        ticks: tokio::time::interval(STATS_TICK),
+        log: state.log().clone(),
+        shutdown: state.shutdown_token().clone(),
+    };
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        let event = feed.next().await?;
+        Some((Ok(event), feed))
+    });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// One subscriber's view of the live log.
+struct Feed {
+    receiver: tokio::sync::broadcast::Receiver<Live>,
+    ticks: tokio::time::Interval,
+    log: crate::logs::LogStore,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl Feed {
+    /// The next event to send; `None` ends the stream (the server is stopping).
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            let event = tokio::select! {
+                () = self.shutdown.cancelled() => return None,
+                _ = self.ticks.tick() => Event::default().event("stats").json_data(self.log.stats()),
+                received = self.receiver.recv() => match received {
+                    Ok(Live::Call(call)) => Event::default().event("call").json_data(&*call),
+                    Ok(Live::Event(event)) => Event::default().event("serverEvent").json_data(&*event),
+                    Ok(Live::Cleared) => Ok(Event::default().event("cleared").data("{}")),
+                    // A slow reader missed some: tell it to reload rather than show a gap.
+                    Err(RecvError::Lagged(missed)) => Ok(Event::default().event("lagged").data(missed.to_string())),
+                    Err(RecvError::Closed) => return None,
+                },
+            };
+            if let Ok(event) = event {
+                return Some(event);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

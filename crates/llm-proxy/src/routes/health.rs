@@ -24,6 +24,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "status": "healthy",
         "oauth": oauth,
+        "logStore": state.log().health(),
         "mode": mode,
         "target": target,
         "auth": auth,

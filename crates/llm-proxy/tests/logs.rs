@@ -1,0 +1,782 @@
+//! The request log, server events, stats and metrics through the dashboard API: what is
+//! recorded, what is never stored, paging and filters, persistence, retention, a store that
+//! cannot be written, the live event stream, and auth on every route.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "in tests a failure should panic"
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::StreamExt;
+use llm_proxy::config::{Config, UpstreamConfig};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// `GET /api/events`, read event by event.
+struct LiveFeed {
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl LiveFeed {
+    async fn open(proxy: &TestProxy) -> Self {
+        let response = proxy.get("/api/events").send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        let mut feed = Self {
+            body: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        };
+        // The first stats tick comes at once: the subscription is in place after it.
+        feed.next("stats").await;
+        feed
+    }
+
+    /// The data of the next event named `name`, skipping others.
+    async fn next(&mut self, name: &str) -> Value {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                while let Some(end) = self.buffer.find("\n\n") {
+                    let event: String = self.buffer.drain(..end + 2).collect();
+                    let kind = event
+                        .lines()
+                        .find_map(|l| l.strip_prefix("event: "))
+                        .unwrap_or_default();
+                    let data: String = event
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("data: "))
+                        .collect();
+                    if kind == name {
+                        return serde_json::from_str(&data).unwrap();
+                    }
+                }
+                let chunk = self.body.next().await.expect("event stream ended").unwrap();
+                self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no {name} event"))
+    }
+
+    async fn calls(&mut self, n: usize) -> Vec<Value> {
+        let mut calls = Vec::new();
+        for _ in 0..n {
+            calls.push(self.next("call").await);
+        }
+        calls
+    }
+}
+
+fn chat(model: &str, content: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": content}]})
+}
+
+async fn detail(proxy: &TestProxy, id: &Value) -> Value {
+    proxy
+        .get(&format!("/api/logs/api-calls/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_call_is_recorded_with_every_field() {
+    let proxy = TestProxy::placeholder().await;
+    let mut feed = LiveFeed::open(&proxy).await;
+    let body = chat("gpt-4o", "record me");
+    proxy
+        .post("/v1/chat/completions", &body)
+        .header("user-agent", "OpenAI/Python 3.57.0")
+        .send()
+        .await
+        .unwrap();
+    let summary = feed.calls(1).await.remove(0);
+    assert_eq!(summary["path"], "/v1/chat/completions");
+    assert!(
+        summary.get("requestBody").is_none(),
+        "the live summary leaves bodies out"
+    );
+
+    let call = detail(&proxy, &summary["id"]).await;
+    assert_eq!(call["method"], "POST");
+    assert_eq!(call["model"], "gpt-4o");
+    assert_eq!(call["stream"], false);
+    assert_eq!(call["client"], "OpenAI/Python 3.57.0");
+    assert_eq!(call["status"], 200);
+    assert!(call["latencyMs"].as_f64().unwrap() > 0.0);
+    assert!(call["ttfbMs"].as_f64().unwrap() <= call["latencyMs"].as_f64().unwrap());
+    assert_eq!(call["usageSource"], "response");
+    assert!(call["usage"]["totalTokens"].as_u64().unwrap() > 0);
+    assert_eq!(call["requestHeaders"]["authorization"], "[redacted]");
+    assert_eq!(
+        serde_json::from_str::<Value>(call["requestBody"].as_str().unwrap()).unwrap(),
+        body
+    );
+    let response: Value = serde_json::from_str(call["responseBody"].as_str().unwrap()).unwrap();
+    assert!(
+        response["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("record me")
+    );
+    assert!(call["error"].is_null());
+    assert!(call["time"].as_i64().unwrap() > 1_700_000_000_000);
+}
+
+#[tokio::test]
+async fn streams_are_recorded_assembled_with_usage_from_the_stream_or_estimated() {
+    let proxy = TestProxy::placeholder().await;
+    let mut feed = LiveFeed::open(&proxy).await;
+    let with_usage = json!({"model": "m", "stream": true, "stream_options": {"include_usage": true},
+                            "messages": [{"role": "user", "content": "stream this"}]});
+    proxy
+        .post("/v1/chat/completions", &with_usage)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let without = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "and this"}]});
+    proxy
+        .post("/v1/chat/completions", &without)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let calls = feed.calls(2).await;
+
+    let first = detail(&proxy, &calls[0]["id"]).await;
+    assert_eq!(first["stream"], true);
+    assert_eq!(first["usageSource"], "stream");
+    assert!(first["chunkCount"].as_u64().unwrap() > 5);
+    let message: Value = serde_json::from_str(first["responseBody"].as_str().unwrap()).unwrap();
+    assert!(message["content"].as_str().unwrap().contains("stream this"));
+    assert_eq!(message["finish_reason"], "stop");
+
+    let second = detail(&proxy, &calls[1]["id"]).await;
+    assert_eq!(second["usageSource"], "estimated");
+    assert!(second["usage"]["completionTokens"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn target_failures_are_recorded_and_reported_as_server_events() {
+    let proxy = TestProxy::forwarding(&refused_target().await, |_| {}).await;
+    let mut feed = LiveFeed::open(&proxy).await;
+    proxy
+        .post("/v1/chat/completions", &chat("m", "x"))
+        .send()
+        .await
+        .unwrap();
+    let call = feed.calls(1).await.remove(0);
+    assert_eq!(call["status"], 502);
+    assert!(
+        call["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not connect")
+    );
+    let event = feed.next("serverEvent").await;
+    assert_eq!(event["level"], "warn");
+    assert!(event["message"].as_str().unwrap().contains("target error"));
+    let events: Value = proxy
+        .get("/api/logs/server-events?level=warn")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events = events["data"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .all(|e| e["level"] == "warn" || e["level"] == "error")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["message"].as_str().unwrap().contains("target error"))
+    );
+}
+
+#[tokio::test]
+async fn no_secret_is_stored_in_any_byte_of_the_database() {
+    let target = MockTarget::start().await;
+    let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
+    let mut feed = LiveFeed::open(&proxy).await;
+    proxy
+        .post("/v1/chat/completions", &chat("m", "x"))
+        .header("x-api-key", ACCESS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let wrong = "sk-mistyped-client-key-31337";
+    proxy
+        .http
+        .post(format!("{}/v1/chat/completions", proxy.url))
+        .bearer_auth(wrong)
+        .json(&chat("m", "y"))
+        .send()
+        .await
+        .unwrap();
+    proxy
+        .post("/v1/chat/completions", &chat("m", "z"))
+        .header("cookie", "llm_proxy_session=abc; other=1")
+        .send()
+        .await
+        .unwrap();
+    let calls = feed.calls(3).await;
+    assert_eq!(calls[1]["status"], 401, "refused calls are recorded too");
+    let data_dir = proxy_data_dir(&proxy).await;
+    proxy.handle.shutdown().await;
+
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(&data_dir).unwrap() {
+        stored.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    assert!(stored.len() > 4096, "the database holds the calls");
+    for secret in [ACCESS_TOKEN, TARGET_KEY, wrong, "llm_proxy_session=abc"] {
+        assert!(
+            memchr::memmem::find(&stored, secret.as_bytes()).is_none(),
+            "{secret} was stored"
+        );
+    }
+}
+
+async fn proxy_data_dir(proxy: &TestProxy) -> std::path::PathBuf {
+    let config: Value = proxy
+        .get("/api/config")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    std::path::PathBuf::from(config["dataDir"].as_str().unwrap())
+}
+
+#[tokio::test]
+async fn bodies_are_capped_visibly_or_not_kept_at_all() {
+    let mut capped = config(UpstreamConfig::Placeholder);
+    capped.logging.body_max_bytes = 1024;
+    let proxy = TestProxy::start(capped).await;
+    let mut feed = LiveFeed::open(&proxy).await;
+    proxy
+        .post("/v1/chat/completions", &chat("m", &"long ".repeat(1000)))
+        .send()
+        .await
+        .unwrap();
+    let call = detail(&proxy, &feed.calls(1).await[0]["id"]).await;
+    let body = call["requestBody"].as_str().unwrap();
+    assert!(body.len() < 1200, "{}", body.len());
+    assert!(body.contains("…[truncated: "), "{body}");
+
+    let mut metadata_only = config(UpstreamConfig::Placeholder);
+    metadata_only.logging.bodies = false;
+    let proxy = TestProxy::start(metadata_only).await;
+    let mut feed = LiveFeed::open(&proxy).await;
+    proxy
+        .post("/v1/chat/completions", &chat("m", "private prompt"))
+        .send()
+        .await
+        .unwrap();
+    let call = detail(&proxy, &feed.calls(1).await[0]["id"]).await;
+    assert!(call["requestBody"].is_null() && call["responseBody"].is_null());
+    assert_eq!(
+        call["usageSource"], "response",
+        "usage is still read from the body"
+    );
+}
+
+#[tokio::test]
+async fn retention_keeps_the_newest_entries() {
+    let mut small = config(UpstreamConfig::Placeholder);
+    small.logging.max_entries = 5;
+    let proxy = TestProxy::start(small).await;
+    let mut feed = LiveFeed::open(&proxy).await;
+    for i in 0..8 {
+        proxy
+            .post("/v1/chat/completions", &chat("m", &format!("n{i}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    let live = feed.calls(8).await;
+    let listed: Value = proxy
+        .get("/api/logs/api-calls?limit=100")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&Value> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["id"])
+        .collect();
+    let newest: Vec<&Value> = live.iter().rev().take(5).map(|c| &c["id"]).collect();
+    assert_eq!(ids, newest);
+}
+
+#[tokio::test]
+async fn logs_survive_a_restart_with_the_same_data_dir() {
+    let dir = unique_data_dir();
+    let mut first = config(UpstreamConfig::Placeholder);
+    first.data_dir = dir.clone();
+    let proxy = TestProxy::start(first).await;
+    let mut feed = LiveFeed::open(&proxy).await;
+    proxy
+        .post(
+            "/v1/chat/completions",
+            &chat("persist-model", "remember me"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let before = feed.calls(1).await.remove(0);
+    proxy.handle.shutdown().await;
+
+    let mut second = config(UpstreamConfig::Placeholder);
+    second.data_dir = dir;
+    let proxy = TestProxy::start(second).await;
+    let listed: Value = proxy
+        .get("/api/logs/api-calls")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let found = &listed["data"][0];
+    assert_eq!(found["id"], before["id"]);
+    assert_eq!(found["model"], "persist-model");
+    let stats: Value = proxy
+        .get("/api/stats")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stats["windows"]["24h"]["requests"], 1,
+        "stats are rebuilt from the stored calls"
+    );
+
+    let mut feed = LiveFeed::open(&proxy).await;
+    proxy
+        .post("/v1/chat/completions", &chat("m", "again"))
+        .send()
+        .await
+        .unwrap();
+    let after = feed.calls(1).await.remove(0);
+    assert!(
+        after["id"].as_i64().unwrap() > before["id"].as_i64().unwrap(),
+        "ids continue after a restart"
+    );
+    let events: Value = proxy
+        .get("/api/logs/server-events")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let messages: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.starts_with("proxy stopped")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .filter(|m| m.starts_with("proxy started"))
+            .count()
+            >= 2,
+        "{messages:?}"
+    );
+}
+
+/// A data directory that cannot exist (it would be inside a regular file), and a database
+/// file that is not a database: the proxy serves regardless and says why the log is in memory.
+#[tokio::test]
+async fn a_store_that_cannot_be_opened_leaves_the_proxy_serving() {
+    let blocker = unique_data_dir();
+    std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+    std::fs::write(&blocker, "a file, not a directory").unwrap();
+    let corrupt = unique_data_dir();
+    std::fs::create_dir_all(&corrupt).unwrap();
+    std::fs::write(corrupt.join("logs.sqlite3"), vec![0x5a; 8192]).unwrap();
+
+    for data_dir in [blocker.join("data"), corrupt] {
+        let mut config: Config = config(UpstreamConfig::Placeholder);
+        config.data_dir = data_dir;
+        let proxy = TestProxy::start(config).await;
+        let mut feed = LiveFeed::open(&proxy).await;
+        let response = proxy
+            .post("/v1/chat/completions", &chat("m", "still served"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let live = feed.calls(1).await.remove(0);
+
+        let health: Value = proxy
+            .http
+            .get(format!("{}/health", proxy.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(health["logStore"]["ok"], false);
+        assert!(
+            health["logStore"]["error"]
+                .as_str()
+                .unwrap()
+                .contains("cannot")
+        );
+        let listed: Value = proxy
+            .get("/api/logs/api-calls")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            listed["data"][0]["id"], live["id"],
+            "recent entries are kept in memory"
+        );
+        let events: Value = proxy
+            .get("/api/logs/server-events?level=error")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            events["data"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("memory")
+        );
+    }
+}
+
+#[tokio::test]
+async fn paging_and_filters() {
+    let proxy = TestProxy::placeholder().await;
+    let mut feed = LiveFeed::open(&proxy).await;
+    for i in 0..9 {
+        let model = if i % 3 == 0 { "alpha" } else { "beta" };
+        proxy
+            .post("/v1/chat/completions", &chat(model, &format!("needle-{i}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    for _ in 0..3 {
+        proxy
+            .post("/v1/chat/completions", &json!({"model": "alpha"}))
+            .send()
+            .await
+            .unwrap();
+    }
+    feed.calls(12).await;
+
+    let mut cursor: Option<i64> = None;
+    let mut seen = Vec::new();
+    loop {
+        let path = match cursor {
+            Some(c) => format!("/api/logs/api-calls?limit=5&cursor={c}"),
+            None => "/api/logs/api-calls?limit=5".to_owned(),
+        };
+        let page: Value = proxy.get(&path).send().await.unwrap().json().await.unwrap();
+        seen.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_i64().unwrap()),
+        );
+        match page["nextCursor"].as_i64() {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 12);
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first, no repeats: {seen:?}"
+    );
+
+    let count = |query: &'static str| {
+        let proxy = &proxy;
+        async move {
+            let page: Value = proxy
+                .get(&format!("/api/logs/api-calls?{query}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page["data"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(count("model=alpha").await, 6);
+    assert_eq!(count("status=4xx").await, 3);
+    assert_eq!(count("status=2xx&model=beta").await, 6);
+    assert_eq!(count("q=needle-4").await, 1);
+    assert_eq!(count("q=NEEDLE").await, 9);
+    let bad = proxy
+        .get("/api/logs/api-calls?status=abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_envelope(&bad.json().await.unwrap());
+}
+
+#[tokio::test]
+async fn the_original_logs_shape_and_clearing() {
+    let proxy = TestProxy::placeholder().await;
+    let mut feed = LiveFeed::open(&proxy).await;
+    proxy
+        .post("/v1/chat/completions", &chat("m", "x"))
+        .send()
+        .await
+        .unwrap();
+    feed.calls(1).await;
+    let logs: Value = proxy
+        .get("/api/logs")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(logs["apiCalls"].as_array().unwrap().len(), 1);
+    assert!(!logs["serverEvents"].as_array().unwrap().is_empty());
+
+    let cleared = proxy
+        .http
+        .delete(format!("{}/api/logs", proxy.url))
+        .bearer_auth(ACCESS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), StatusCode::OK);
+    let logs: Value = proxy
+        .get("/api/logs")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(logs["apiCalls"].as_array().unwrap().is_empty());
+    let stats: Value = proxy
+        .get("/api/stats")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["totals"]["requests"], 0);
+}
+
+#[tokio::test]
+async fn stats_and_metrics_count_calls_by_model() {
+    let proxy = TestProxy::placeholder().await;
+    let mut feed = LiveFeed::open(&proxy).await;
+    for model in ["a", "a", "b"] {
+        proxy
+            .post("/v1/chat/completions", &chat(model, "x"))
+            .send()
+            .await
+            .unwrap();
+    }
+    proxy
+        .post("/v1/chat/completions", &json!({"model": "a"}))
+        .send()
+        .await
+        .unwrap();
+    feed.calls(4).await;
+    let stats: Value = proxy
+        .get("/api/stats")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let minute = &stats["windows"]["1m"];
+    assert_eq!(minute["requests"], 4);
+    assert_eq!(minute["errors"], 1);
+    assert_eq!(minute["errorRate"], 0.25);
+    assert!(minute["latencyMs"]["p50"].as_f64().unwrap() > 0.0);
+    assert_eq!(stats["models"][0]["model"], "a");
+    assert_eq!(stats["models"][0]["requests"], 3);
+    assert!(stats["totals"]["promptTokens"].as_u64().unwrap() > 0);
+
+    let metrics = proxy
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"llm_proxy_requests_total{endpoint="/v1/chat/completions",model="a",status="200"} 2"#
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"status="400"} 1"#));
+    assert!(metrics.contains("llm_proxy_request_duration_seconds_bucket"));
+    assert!(metrics.contains(r#"llm_proxy_tokens_total{model="b",kind="prompt"}"#));
+    assert!(metrics.contains("llm_proxy_log_records_dropped_total 0"));
+}
+
+#[tokio::test]
+async fn every_api_route_and_metrics_need_the_token_or_a_session() {
+    let proxy = TestProxy::placeholder().await;
+    let routes = [
+        ("GET", "/api/config"),
+        ("GET", "/api/logs"),
+        ("DELETE", "/api/logs"),
+        ("GET", "/api/logs/api-calls"),
+        ("GET", "/api/logs/api-calls/1"),
+        ("GET", "/api/logs/server-events"),
+        ("GET", "/api/stats"),
+        ("GET", "/api/events"),
+        ("POST", "/api/logout"),
+        ("GET", "/metrics"),
+    ];
+    let send = |method: &str, path: &str| {
+        proxy
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", proxy.url))
+    };
+    for (method, path) in routes {
+        let response = send(method, path).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}"
+        );
+        assert_envelope(&response.json().await.unwrap());
+        let wrong = send(method, path)
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+
+    let refused = proxy
+        .http
+        .post(format!("{}/api/login", proxy.url))
+        .json(&json!({"token": "wrong"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(!refused.headers().contains_key("set-cookie"));
+    let login = proxy
+        .http
+        .post(format!("{}/api/login", proxy.url))
+        .json(&json!({"token": ACCESS_TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains(ACCESS_TOKEN),
+        "the session is not the token"
+    );
+    let session = cookie.split(';').next().unwrap().to_owned();
+    for (method, path) in routes
+        .iter()
+        .filter(|(_, p)| *p != "/api/logout" && *p != "/api/events")
+    {
+        let response = send(method, path)
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with a session"
+        );
+    }
+    let logout = send("POST", "/api/logout")
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::OK);
+    let after = send("GET", "/api/config")
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED, "logged out");
+
+    let config: Value = proxy
+        .get("/api/config")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["secrets"]["accessToken"], "set");
+    assert!(!config.to_string().contains(ACCESS_TOKEN));
+
+    let mut public = common::config(UpstreamConfig::Placeholder);
+    public.metrics_public = true;
+    let public = TestProxy::start(public).await;
+    let response = public
+        .http
+        .get(format!("{}/metrics", public.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
