@@ -141,6 +141,11 @@ fn help_lists_every_variable() {
         "OAUTH_AUDIENCE",
         "OAUTH_CLIENT_AUTH",
         "TARGET_CA_CERT",
+        "LOG_BODIES",
+        "LOG_BODY_MAX_KB",
+        "LOG_MAX_ENTRIES",
+        "LOG_MAX_AGE_DAYS",
+        "METRICS_PUBLIC",
     ] {
         assert!(help.contains(var), "--help does not mention {var}");
     }
