@@ -1,6 +1,8 @@
 // Starts the real `llm-proxy` binary for the SDK tests: one in placeholder mode, and one that
 // forwards to it (the first plays the company target, its token the target API key).
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -11,7 +13,15 @@ const bin = process.env.LLM_PROXY_BIN ?? path.join(root, 'target/debug/llm-proxy
 export async function startProxy(token, env = {}) {
   const child = spawn(bin, [], {
     cwd: '/',
-    env: { PATH: process.env.PATH, PROXY_PORT: '0', PROXY_ACCESS_TOKEN: token, LOG_LEVEL: 'warn', ...env },
+    env: {
+      PATH: process.env.PATH,
+      PROXY_PORT: '0',
+      PROXY_ACCESS_TOKEN: token,
+      // A fresh log for every run: the tests must not see each other's calls.
+      PROXY_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'llm-proxy-e2e-')),
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout });

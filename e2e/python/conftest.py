@@ -9,6 +9,7 @@ import os
 import pathlib
 import queue
 import subprocess
+import tempfile
 import threading
 
 import pytest
@@ -24,6 +25,8 @@ class Proxy:
             "PATH": os.environ.get("PATH", ""),
             "PROXY_PORT": "0",
             "PROXY_ACCESS_TOKEN": token,
+            # A fresh log for every run: the tests must not see each other's calls.
+            "PROXY_DATA_DIR": tempfile.mkdtemp(prefix="llm-proxy-e2e-"),
             "LOG_LEVEL": "warn",
             **env,
         }

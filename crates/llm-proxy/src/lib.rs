@@ -30,6 +30,7 @@ pub mod request;
 pub mod routes;
 pub mod server;
 pub mod stats;
+pub mod ui;
 pub mod upstream;
 
 pub use config::Config;

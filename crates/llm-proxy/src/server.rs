@@ -28,6 +28,7 @@ use crate::logs::recorder::record_call;
 use crate::logs::{Level, LogStore};
 use crate::metrics::Metrics;
 use crate::routes::{dashboard, health, openai};
+use crate::ui;
 use crate::upstream::UpstreamClient;
 
 /// Shared by every request of one server. Cloning is one `Arc` increment.
@@ -45,11 +46,17 @@ struct Inner {
     /// Cancelled when the server begins to stop: endless responses (the dashboard's event
     /// stream) end on it instead of holding shutdown for the whole grace period.
     shutdown: CancellationToken,
+    /// Where the server listens (the real port when 0 was asked for).
+    local_addr: SocketAddr,
     started: Instant,
 }
 
 impl AppState {
-    pub fn new(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+    pub fn new(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        local_addr: SocketAddr,
+    ) -> Result<Self, StartError> {
         let log = LogStore::open(
             &config.data_dir,
             &config.logging,
@@ -69,6 +76,7 @@ impl AppState {
                 log,
                 sessions: Sessions::default(),
                 shutdown: CancellationToken::new(),
+                local_addr,
                 started: Instant::now(),
             }),
         })
@@ -84,6 +92,17 @@ impl AppState {
 
     pub fn shutdown_token(&self) -> &CancellationToken {
         &self.inner.shutdown
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// The URL users are told to use, with the port actually bound.
+    pub fn public_base_url(&self) -> String {
+        self.inner
+            .config
+            .public_base_url(self.inner.local_addr.port())
     }
 
     pub fn config(&self) -> &Config {
@@ -146,13 +165,14 @@ pub fn router(state: AppState) -> Router {
             require_dashboard_access,
         ))
         // Logging in is the one call that cannot need a session.
-        .route("/login", post(dashboard::login));
+        .route("/login", post(dashboard::login))
+        .route("/session", get(dashboard::session));
     Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(dashboard::metrics))
         .nest("/v1", v1)
         .nest("/api", api)
-        .fallback(not_found)
+        .fallback(ui::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
@@ -247,7 +267,7 @@ pub fn serve_with_clock(
     })?;
     let base_url = config.public_base_url(local_addr.port());
     let grace = config.limits.shutdown_grace;
-    let state = AppState::new(config, clock)?;
+    let state = AppState::new(config, clock, local_addr)?;
     let shutdown = state.shutdown_token().clone();
     // The token refresher lives exactly as long as the server. It starts before the first
     // request, so the token is usually there when that request comes.

@@ -450,3 +450,73 @@ async fn oversized_bodies_are_413_by_declared_length_and_while_reading() {
         .unwrap();
     assert_eq!(small.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_dashboard_is_served_without_a_token_under_a_strict_csp() {
+    let proxy = TestProxy::placeholder().await;
+    let page = proxy
+        .http
+        .get(format!("{}/", proxy.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<script type=\"module\" src=\"app.js\">"));
+    // Everything the page loads is its own, from this server.
+    assert!(!html.contains("http://") && !html.contains("https://"));
+
+    for (path, content_type) in [
+        ("/app.js", "text/javascript"),
+        ("/views/calls.js", "text/javascript"),
+        ("/style.css", "text/css"),
+    ] {
+        let asset = proxy
+            .http
+            .get(format!("{}{path}", proxy.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(asset.status(), StatusCode::OK, "{path}");
+        assert!(
+            asset.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(content_type),
+            "{path}"
+        );
+        assert_eq!(asset.headers()["x-content-type-options"], "nosniff");
+    }
+    let session: Value = proxy
+        .http
+        .get(format!("{}/api/session", proxy.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(session["authenticated"], false);
+    let missing = proxy
+        .http
+        .get(format!("{}/views/nope.js", proxy.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}

@@ -28,7 +28,7 @@ const STATS_TICK: Duration = Duration::from_secs(5);
 /// The effective configuration. Secrets appear only as `set` or `not set`.
 pub async fn config(State(state): State<AppState>) -> Json<Value> {
     let config = state.config();
-    let base_url = config.public_base_url(config.port);
+    let base_url = state.public_base_url();
     let set = |present: bool| if present { "set" } else { "not set" };
     let (mode, target, auth, key, client_secret, oauth) = match &config.upstream {
         UpstreamConfig::Placeholder => ("placeholder", None, "none", false, false, Value::Null),
@@ -57,8 +57,8 @@ pub async fn config(State(state): State<AppState>) -> Json<Value> {
     let limits = &config.limits;
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "port": config.port,
-        "host": config.host.to_string(),
+        "port": state.local_addr().port(),
+        "host": state.local_addr().ip().to_string(),
         "baseUrl": base_url,
         "apiBaseUrl": format!("{base_url}/v1"),
         "mode": mode,
@@ -282,6 +282,14 @@ pub async fn login(
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     Ok(response)
+}
+
+/// Whether this browser is logged in: lets the page decide to show the login form without
+/// provoking a 401.
+pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
+    let by_session = auth::session_cookie(&headers).is_some_and(|s| state.sessions().is_valid(s));
+    let authenticated = by_session || auth::check(&headers, state.access_token()).is_ok();
+    Json(json!({"authenticated": authenticated}))
 }
 
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
