@@ -1,7 +1,9 @@
 //! Sending a client's request to the target and its answer back, in the three ways requests
 //! come: a JSON exchange read whole, a stream of events relayed as it arrives, and any other
-//! `/v1` request passed through with its body streamed both ways.
+//! `/v1` request passed through with its body streamed both ways. The first two normalize what
+//! the target says into OpenAI's shapes (`crate::normalize`); the third passes bytes.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -9,12 +11,15 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
-use serde::de::IgnoredAny;
+use serde_json::Value;
 
 use crate::error::ProxyError;
-use crate::logs::record::UpstreamTime;
+use crate::logs::record::{NormalizationNote, UpstreamTime};
+use crate::normalize::stream::{Framing, Output, Transcoder};
+use crate::normalize::{self, Expected, NormalizeError, RequestContext};
 use crate::request::check_declared_length;
-use crate::upstream::{OutgoingBody, UpstreamClient, UpstreamError, headers, sse, target_error};
+use crate::upstream::sse::{self, RelayOptions};
+use crate::upstream::{OutgoingBody, UpstreamClient, UpstreamError, headers, target_error};
 
 /// What the client sent, less its body.
 pub struct Outgoing<'a> {
@@ -24,13 +29,20 @@ pub struct Outgoing<'a> {
     pub headers: &'a HeaderMap,
 }
 
-/// A JSON request answered with one JSON body. The target's success body is checked to be
-/// JSON (a cut or garbled body is a 502, never a 200 the client cannot parse) and otherwise
-/// passed on untouched.
+/// What the client expects back, for normalization.
+pub struct Expectation {
+    pub expected: Expected,
+    pub context: RequestContext,
+}
+
+/// A request answered with one JSON body. The target's answer is normalized to the expected
+/// OpenAI shape (a body that needs nothing passes as the target's bytes); a cut, garbled or
+/// unrecognisable body is a 502, never a 200 the client cannot parse.
 pub async fn json_exchange(
     up: &UpstreamClient,
     out: Outgoing<'_>,
     body: Bytes,
+    expect: &Expectation,
 ) -> Result<Response, ProxyError> {
     let sent = Instant::now();
     let exchange = async {
@@ -43,35 +55,53 @@ pub async fn json_exchange(
             )
             .await?;
         let status = response.status();
+        let framing = framing_of(response.headers());
         let headers = headers::returned_response_headers(response.headers());
         let bytes = response.bytes().await.map_err(|e| up.transport_error(&e))?;
-        Ok::<_, UpstreamError>((status, headers, bytes))
+        Ok::<_, UpstreamError>((status, framing, headers, bytes))
     };
-    let (status, headers, bytes) = tokio::time::timeout(up.request_timeout(), exchange)
-        .await
-        .map_err(|_| up.timeout_error())??;
+    let (status, framing, mut headers, bytes) =
+        tokio::time::timeout(up.request_timeout(), exchange)
+            .await
+            .map_err(|_| up.timeout_error())??;
     if !status.is_success() {
-        let body = target_error::classify(up, status, &bytes)?;
-        return Ok(build(sent, status, headers, Body::from(body)));
+        let (status, body) = target_error::classify(up, status, &bytes)?;
+        return Ok(build(
+            sent,
+            status,
+            json_headers(headers),
+            Body::from(body),
+            None,
+        ));
     }
-    if serde_json::from_slice::<IgnoredAny>(&bytes).is_err() {
-        return Err(up
-            .malformed(format!(
-                "expected a JSON body, got {} bytes that are not JSON",
-                bytes.len()
-            ))
-            .into());
-    }
-    Ok(build(sent, status, headers, Body::from(bytes)))
+    let note = Arc::new(OnceLock::new());
+    let body = match (framing, expect.expected) {
+        // The client did not ask to stream, but the target streamed: one answer from the chunks.
+        (Some(framing), Expected::ChatCompletion) => {
+            let chunks = transcode_all(framing, &bytes, &expect.context, &note)
+                .ok_or_else(|| up.malformed("the stream ended before the answer was complete"))?;
+            let answer = normalize::assemble_chunks(&chunks, &expect.context.model);
+            record(&note, "assembled one response from a stream");
+            Bytes::from(serde_json::to_vec(&answer).unwrap_or_default())
+        }
+        _ => normalized(up, &bytes, expect, &note)?,
+    };
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(build(sent, status, headers, Body::from(body), Some(note)))
 }
 
-/// A request with `"stream": true`. Events are relayed as the target sends them; the target's
-/// errors before the stream starts are answered like any other error.
+/// A request with `"stream": true`. Events are relayed as the target sends them, repaired or
+/// transcoded when they are not OpenAI's; a target that answered with one body gets its answer
+/// turned into a proper stream. Errors before the stream starts are answered like any other.
 pub async fn event_stream(
     up: &UpstreamClient,
     out: Outgoing<'_>,
     body: Bytes,
     idle_timeout: Duration,
+    expect: &Expectation,
 ) -> Result<Response, ProxyError> {
     let sent = Instant::now();
     let response = tokio::time::timeout(
@@ -86,30 +116,60 @@ pub async fn event_stream(
     .await
     .map_err(|_| up.timeout_error())??;
     let status = response.status();
-    let is_event_stream = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    if !status.is_success() || !is_event_stream {
+    let framing = framing_of(response.headers());
+    let mut headers = headers::returned_response_headers(response.headers());
+    let note = Arc::new(OnceLock::new());
+    let Some(framing) = framing.filter(|_| status.is_success()) else {
         // An error, or a target that answered a stream request with one body: read it whole.
-        let headers = headers::returned_response_headers(response.headers());
         let bytes = tokio::time::timeout(up.request_timeout(), response.bytes())
             .await
             .map_err(|_| up.timeout_error())?
             .map_err(|e| up.transport_error(&e))?;
         if !status.is_success() {
-            let body = target_error::classify(up, status, &bytes)?;
-            return Ok(build(sent, status, headers, Body::from(body)));
+            let (status, body) = target_error::classify(up, status, &bytes)?;
+            return Ok(build(
+                sent,
+                status,
+                json_headers(headers),
+                Body::from(body),
+                None,
+            ));
         }
-        return Ok(build(sent, status, headers, Body::from(bytes)));
-    }
-    let mut headers = headers::returned_response_headers(response.headers());
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // Tells nginx-style buffering proxies in front of us (containers) to pass events at once.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    let events = sse::relay(response.bytes_stream(), idle_timeout, up.host().to_owned());
-    Ok(build(sent, status, headers, Body::from_stream(events)))
+        let body = synthesize_stream(up, &bytes, expect, &note)?;
+        return Ok(build(
+            sent,
+            status,
+            event_stream_headers(headers),
+            Body::from(body),
+            Some(note),
+        ));
+    };
+    // Chat streams are checked event by event; completion streams pass as they are.
+    let transcoder = (expect.expected == Expected::ChatCompletion)
+        .then(|| Transcoder::new(framing, &expect.context));
+    let framing_for_relay = if transcoder.is_some() {
+        framing
+    } else {
+        Framing::Sse
+    };
+    headers = event_stream_headers(headers);
+    let events = sse::relay(
+        response.bytes_stream(),
+        RelayOptions {
+            idle_timeout,
+            host: up.host().to_owned(),
+            framing: framing_for_relay,
+            transcoder,
+            note: Some(note.clone()),
+        },
+    );
+    Ok(build(
+        sent,
+        status,
+        headers,
+        Body::from_stream(events),
+        Some(note),
+    ))
 }
 
 /// Any other `/v1` request (files, audio, images, batches...): method, path, query, headers and
@@ -122,8 +182,8 @@ pub async fn pass_through(
 ) -> Result<Response, ProxyError> {
     check_declared_length(out.headers, limit)?;
     let body_stream = Limited::new(body, limit).into_data_stream();
-    let body = OutgoingBody::Stream(reqwest::Body::wrap_stream(body_stream));
     let sent = Instant::now();
+    let body = OutgoingBody::Stream(reqwest::Body::wrap_stream(body_stream));
     let response = tokio::time::timeout(
         up.request_timeout(),
         up.send(out.method, out.path_and_query, out.headers, body),
@@ -141,24 +201,172 @@ pub async fn pass_through(
             .await
             .map_err(|_| up.timeout_error())?
             .map_err(|e| up.transport_error(&e))?;
-        let body = target_error::classify(up, status, &bytes)?;
-        return Ok(build(sent, status, headers, Body::from(body)));
+        let (status, body) = target_error::classify(up, status, &bytes)?;
+        return Ok(build(
+            sent,
+            status,
+            json_headers(headers),
+            Body::from(body),
+            None,
+        ));
     }
     Ok(build(
         sent,
         status,
         headers,
         Body::from_stream(response.bytes_stream()),
+        None,
     ))
 }
 
-/// The response to the client, noting for the log how long the target took.
-fn build(sent: Instant, status: StatusCode, headers: HeaderMap, body: Body) -> Response {
+/// A success body in the expected shape, or the reason it cannot be one.
+fn normalized(
+    up: &UpstreamClient,
+    bytes: &Bytes,
+    expect: &Expectation,
+    note: &Arc<OnceLock<Value>>,
+) -> Result<Bytes, UpstreamError> {
+    match normalize::response(bytes, expect.expected, &expect.context) {
+        Ok(normalized) => {
+            if let Some(changes) = normalized.changes {
+                let _ = note.set(serde_json::to_value(changes).unwrap_or_default());
+            }
+            Ok(normalized.body)
+        }
+        Err(NormalizeError::NotJson) => Err(up.malformed(format!(
+            "expected a JSON body, got {} bytes that are not JSON",
+            bytes.len()
+        ))),
+        Err(err @ NormalizeError::Unrecognized(_)) => Err(up.malformed(err.to_string())),
+    }
+}
+
+/// The SSE body for a client that asked to stream, from a target's single JSON answer.
+fn synthesize_stream(
+    up: &UpstreamClient,
+    bytes: &Bytes,
+    expect: &Expectation,
+    note: &Arc<OnceLock<Value>>,
+) -> Result<Bytes, UpstreamError> {
+    let body = normalized(up, bytes, expect, note)?;
+    let answer: Value = serde_json::from_slice(&body).map_err(|e| up.malformed(e.to_string()))?;
+    let chunks: Vec<Value> = match expect.expected {
+        Expected::ChatCompletion => {
+            normalize::chunks_from_completion(&answer, expect.context.include_usage)
+        }
+        // A completion as one chunk: the whole text with its finish reason.
+        _ => vec![answer],
+    };
+    let mut out = Vec::new();
+    for chunk in &chunks {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(&serde_json::to_vec(chunk).unwrap_or_default());
+        out.extend_from_slice(b"\n\n");
+    }
+    out.extend_from_slice(b"data: [DONE]\n\n");
+    record(note, "synthesized a stream from one response");
+    Ok(Bytes::from(out))
+}
+
+/// Every chunk of a whole stream body, transcoded to OpenAI chunks; `None` when the stream
+/// ended before its answer was complete.
+fn transcode_all(
+    framing: Framing,
+    bytes: &[u8],
+    context: &RequestContext,
+    note: &Arc<OnceLock<Value>>,
+) -> Option<Vec<Value>> {
+    let mut transcoder = Transcoder::new(framing, context);
+    let separator: &[u8] = if framing == Framing::Sse {
+        b"\n\n"
+    } else {
+        b"\n"
+    };
+    let normalized_text = String::from_utf8_lossy(bytes).replace("\r\n", "\n");
+    let mut sse = Vec::new();
+    let mut start = 0;
+    let text = normalized_text.as_bytes();
+    while start < text.len() {
+        let end = memchr::memmem::find(&text[start..], separator)
+            .map_or(text.len(), |at| start + at + separator.len());
+        let event = &text[start..end];
+        match transcoder.event(event) {
+            Output::Unchanged if framing == Framing::Sse => sse.extend_from_slice(event),
+            Output::Unchanged => {
+                sse.extend_from_slice(b"data: ");
+                sse.extend_from_slice(event.trim_ascii());
+                sse.extend_from_slice(b"\n\n");
+            }
+            Output::Replace(out) => sse.extend_from_slice(&out),
+        }
+        start = end;
+    }
+    if !transcoder.terminated() {
+        sse.extend_from_slice(&transcoder.finish()?);
+    }
+    if let Some(changes) = transcoder.changes() {
+        let _ = note.set(serde_json::to_value(changes).unwrap_or_default());
+    }
+    let text = String::from_utf8_lossy(&sse);
+    Some(
+        text.split("\n\n")
+            .filter_map(|event| event.strip_prefix("data: "))
+            .filter(|data| *data != "[DONE]")
+            .filter_map(|data| serde_json::from_str(data).ok())
+            .collect(),
+    )
+}
+
+/// Adds `what` to the recorded changes (or starts them).
+fn record(note: &Arc<OnceLock<Value>>, what: &str) {
+    if note.get().is_none() {
+        let _ = note.set(serde_json::json!({"format": "openai", "changed": [what]}));
+    }
+}
+
+fn framing_of(headers: &HeaderMap) -> Option<Framing> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Framing::from_content_type)
+}
+
+fn json_headers(mut headers: HeaderMap) -> HeaderMap {
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers
+}
+
+fn event_stream_headers(mut headers: HeaderMap) -> HeaderMap {
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tells nginx-style buffering proxies in front of us (containers) to pass events at once.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    headers
+}
+
+/// The response to the client, noting for the log how long the target took and what
+/// normalization changed.
+fn build(
+    sent: Instant,
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Body,
+    note: Option<Arc<OnceLock<Value>>>,
+) -> Response {
     let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
     response
         .extensions_mut()
         .insert(UpstreamTime(sent.elapsed()));
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
+    if let Some(note) = note {
+        response.extensions_mut().insert(NormalizationNote(note));
+    }
     response
 }

@@ -25,6 +25,7 @@ pub mod error;
 pub mod forward;
 pub mod logs;
 pub mod metrics;
+pub mod normalize;
 pub mod placeholder;
 pub mod request;
 pub mod routes;

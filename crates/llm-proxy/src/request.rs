@@ -81,6 +81,8 @@ pub struct RequestView<'a> {
     stream: Option<bool>,
     #[serde(default)]
     stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    encoding_format: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +99,8 @@ pub struct Peeked<'a> {
     pub include_usage: bool,
     /// The raw JSON of the required input (`messages`, `prompt` or `input`).
     pub input: &'a RawValue,
+    /// Embeddings only: the client wants base64 vectors.
+    pub base64: bool,
 }
 
 /// Checks that the body is a JSON object with a string `model` and the operation's input,
@@ -144,6 +148,7 @@ pub fn peek(body: &[u8], operation: Operation) -> Result<Peeked<'_>, ProxyError>
             .and_then(|o| o.include_usage)
             .unwrap_or(false),
         input,
+        base64: view.encoding_format.as_deref() == Some("base64"),
     })
 }
 

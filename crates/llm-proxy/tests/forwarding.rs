@@ -271,10 +271,7 @@ async fn streams_are_relayed_event_by_event() {
 #[tokio::test]
 async fn the_first_event_arrives_before_the_stream_ends() {
     let target = MockTarget::start().await;
-    target.always(Reply::Sse(
-        vec!["data: {\"first\":true}\n\n".into()],
-        SseEnd::Hang,
-    ));
+    target.always(Reply::Sse(vec![format!("data: {CHUNK}\n\n")], SseEnd::Hang));
     let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
     let response = proxy
         .post("/v1/chat/completions", &chat(true))
@@ -287,14 +284,14 @@ async fn the_first_event_arrives_before_the_stream_ends() {
         .expect("first event was held back");
     assert_eq!(
         first.unwrap().unwrap(),
-        Bytes::from_static(b"data: {\"first\":true}\n\n")
+        Bytes::from(format!("data: {CHUNK}\n\n"))
     );
 }
 
 #[tokio::test]
 async fn a_client_that_disconnects_cancels_the_upstream_stream() {
     let target = MockTarget::start().await;
-    target.always(Reply::Sse(vec!["data: {\"n\":1}\n\n".into()], SseEnd::Hang));
+    target.always(Reply::Sse(vec![format!("data: {CHUNK}\n\n")], SseEnd::Hang));
     let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
     let response = proxy
         .post("/v1/chat/completions", &chat(true))
@@ -311,12 +308,13 @@ async fn a_client_that_disconnects_cancels_the_upstream_stream() {
 async fn a_cut_stream_ends_with_an_error_event() {
     // One whole event and half of the next in chunked encoding, then the connection closes
     // without the final chunk: what a target that crashes mid-answer looks like on the wire.
-    let target = raw_target(
-        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n\
-          f\r\ndata: {\"n\":1}\n\n\r\n\
-          e\r\ndata: {\"partia\r\n",
-    )
-    .await;
+    let first = format!("data: {CHUNK}\n\n");
+    let wire = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n\
+         {:x}\r\n{first}\r\ne\r\ndata: {{\"partia\r\n",
+        first.len()
+    );
+    let target = raw_target(Box::leak(wire.into_bytes().into_boxed_slice())).await;
     let proxy = TestProxy::forwarding(&target, |_| {}).await;
     let response = proxy
         .post("/v1/chat/completions", &chat(true))
@@ -327,7 +325,7 @@ async fn a_cut_stream_ends_with_an_error_event() {
     let body = response.text().await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     let events = sse_data(&body);
-    assert_eq!(events[0], "{\"n\":1}", "{body}");
+    assert_eq!(events[0], CHUNK, "{body}");
     assert_eq!(events.len(), 2, "{body}");
     let error: Value = serde_json::from_str(&events[1]).unwrap();
     assert_eq!(assert_envelope(&error)["code"], "upstream_stream_error");
@@ -336,7 +334,7 @@ async fn a_cut_stream_ends_with_an_error_event() {
 #[tokio::test]
 async fn a_silent_stream_is_ended_after_the_idle_limit() {
     let target = MockTarget::start().await;
-    target.always(Reply::Sse(vec!["data: {\"n\":1}\n\n".into()], SseEnd::Hang));
+    target.always(Reply::Sse(vec![format!("data: {CHUNK}\n\n")], SseEnd::Hang));
     let proxy = TestProxy::forwarding(&target.url(), |l| {
         l.stream_idle_timeout = Duration::from_millis(300)
     })
@@ -413,11 +411,11 @@ async fn foreign_error_bodies_are_wrapped_4xx_kept_5xx_as_502() {
             "Traceback",
         ),
         (
-            429,
+            418,
             "application/json",
-            r#"{"error":"rate limited, slow down"}"#,
-            429,
-            "rate limited, slow down",
+            r#"{"message":"teapot, not a model"}"#,
+            418,
+            "teapot, not a model",
         ),
         (
             422,
@@ -547,16 +545,36 @@ async fn malformed_and_cut_bodies_are_502() {
 }
 
 #[tokio::test]
-async fn a_stream_request_answered_with_one_body_is_passed_on() {
+async fn a_stream_request_answered_with_one_body_becomes_a_proper_stream() {
     let target = MockTarget::start().await;
     let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
-    let body = proxy
-        .post("/v1/chat/completions", &chat(true))
+    let mut request = chat(true);
+    request["stream_options"] = json!({"include_usage": true});
+    let response = proxy
+        .post("/v1/chat/completions", &request)
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
-    assert_eq!(body, fixture("openai/chat-completion.json"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let body = response.text().await.unwrap();
+    let events = sse_data(&body);
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    for chunk in &chunks {
+        assert_schema("CreateChatCompletionStreamResponse", chunk);
+    }
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "Hello! How can I assist you today?");
+    assert_eq!(chunks.last().unwrap()["usage"]["total_tokens"], 28);
 }

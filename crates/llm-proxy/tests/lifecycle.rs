@@ -64,7 +64,7 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
     let target = MockTarget::start().await;
     // The target sends one event, then waits; the test releases the rest after shutdown began.
     target.always(Reply::Sse(
-        vec!["data: {\"n\":1}\n\n".into()],
+        vec![format!("data: {CHUNK}\n\n")],
         SseEnd::DoneOnRelease,
     ));
     let proxy = TestProxy::forwarding(&target.url(), |l| {
@@ -79,7 +79,7 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
     let mut body = response.bytes_stream();
     assert_eq!(
         body.next().await.unwrap().unwrap(),
-        Bytes::from_static(b"data: {\"n\":1}\n\n")
+        Bytes::from(format!("data: {CHUNK}\n\n"))
     );
 
     let url = proxy.url.clone();
@@ -119,7 +119,7 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
 #[tokio::test]
 async fn a_stream_outliving_the_grace_period_is_closed() {
     let target = MockTarget::start().await;
-    target.always(Reply::Sse(vec!["data: {\"n\":1}\n\n".into()], SseEnd::Hang));
+    target.always(Reply::Sse(vec![format!("data: {CHUNK}\n\n")], SseEnd::Hang));
     let proxy = TestProxy::forwarding(&target.url(), |l| {
         l.shutdown_grace = Duration::from_millis(200)
     })

@@ -271,7 +271,7 @@ async fn a_401_from_the_target_drops_the_token_and_replays_once() {
 
     // A stream request too: the replay happens before anything reaches the client.
     setup.target.always(Reply::Sse(
-        vec!["data: {\"n\":1}\n\n".into(), "data: [DONE]\n\n".into()],
+        vec![format!("data: {CHUNK}\n\n"), "data: [DONE]\n\n".into()],
         SseEnd::Close,
     ));
     setup.tokens.revoke(&second);
@@ -287,7 +287,7 @@ async fn a_401_from_the_target_drops_the_token_and_replays_once() {
     assert_eq!(stream.status(), StatusCode::OK);
     assert_eq!(
         stream.text().await.unwrap(),
-        "data: {\"n\":1}\n\ndata: [DONE]\n\n"
+        format!("data: {CHUNK}\n\ndata: [DONE]\n\n")
     );
     assert_eq!(setup.tokens.issued().len(), 3);
 }

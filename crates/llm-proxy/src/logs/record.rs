@@ -33,6 +33,11 @@ pub struct CallNotes {
 #[derive(Debug, Clone, Copy)]
 pub struct UpstreamTime(pub Duration);
 
+/// Set by the forwarding code: what normalization changed. Filled when known, which for a
+/// stream is only at its end, hence the shared cell.
+#[derive(Debug, Clone)]
+pub struct NormalizationNote(pub std::sync::Arc<std::sync::OnceLock<Value>>);
+
 /// The raw material of one record, gathered on the request path.
 #[derive(Debug)]
 pub struct CallCapture {
@@ -51,6 +56,7 @@ pub struct CallCapture {
     pub response_complete: bool,
     /// The client went away before the response was complete.
     pub disconnected: bool,
+    pub normalization: Option<NormalizationNote>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -206,7 +212,7 @@ impl ApiCall {
                 Parsed::Json(_) => None,
             },
             error,
-            normalization: None,
+            normalization: capture.normalization.and_then(|note| note.0.get().cloned()),
         }
     }
 

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
 use super::LogStore;
-use super::record::{CallCapture, CallNotes, UpstreamTime};
+use super::record::{CallCapture, CallNotes, NormalizationNote, UpstreamTime};
 use crate::server::AppState;
 
 /// Response bytes kept for parsing usage and showing the body. Beyond this the record says
@@ -59,6 +59,7 @@ pub async fn record_call(State(state): State<AppState>, request: Request, next: 
         response: Vec::new(),
         response_complete: true,
         disconnected: false,
+        normalization: parts.extensions.remove::<NormalizationNote>(),
     };
     let body = Body::new(RecordedBody {
         inner: body,

@@ -5,8 +5,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use crate::error::ProxyError;
-use crate::forward::{self, Outgoing};
+use crate::forward::{self, Expectation, Outgoing};
 use crate::logs::record::CallNotes;
+use crate::normalize::{Expected, RequestContext};
 use crate::placeholder;
 use crate::request::{Operation, Peeked, peek, read_body};
 use crate::server::AppState;
@@ -32,7 +33,7 @@ pub async fn list_models(
         Some(up) => {
             let (parts, _) = request.into_parts();
             let out = outgoing(&parts);
-            forward::json_exchange(up, out, bytes::Bytes::new()).await
+            forward::json_exchange(up, out, Bytes::new(), &listing(Expected::Models)).await
         }
     }
 }
@@ -46,7 +47,13 @@ pub async fn get_model(
         None => placeholder::get_model(&model),
         Some(up) => {
             let (parts, _) = request.into_parts();
-            forward::json_exchange(up, outgoing(&parts), bytes::Bytes::new()).await
+            forward::json_exchange(
+                up,
+                outgoing(&parts),
+                Bytes::new(),
+                &listing(Expected::Model),
+            )
+            .await
         }
     }
 }
@@ -115,17 +122,36 @@ async fn answer(
             Operation::Embeddings => placeholder::embeddings(peeked, body),
         };
     };
+    let expect = Expectation {
+        expected: match op {
+            Operation::ChatCompletions => Expected::ChatCompletion,
+            Operation::Completions => Expected::Completion,
+            Operation::Embeddings => Expected::Embeddings {
+                base64: peeked.base64,
+            },
+        },
+        context: RequestContext {
+            model: peeked.model.clone(),
+            include_usage: peeked.include_usage,
+        },
+    };
     let out = outgoing(parts);
     if peeked.stream && op != Operation::Embeddings {
-        forward::event_stream(
-            up,
-            out,
-            body.clone(),
-            state.config().limits.stream_idle_timeout,
-        )
-        .await
+        let idle = state.config().limits.stream_idle_timeout;
+        forward::event_stream(up, out, body.clone(), idle, &expect).await
     } else {
-        forward::json_exchange(up, out, body.clone()).await
+        forward::json_exchange(up, out, body.clone(), &expect).await
+    }
+}
+
+/// Expectations for the model endpoints, which have no request body.
+fn listing(expected: Expected) -> Expectation {
+    Expectation {
+        expected,
+        context: RequestContext {
+            model: String::new(),
+            include_usage: false,
+        },
     }
 }
 

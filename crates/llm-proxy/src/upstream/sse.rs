@@ -1,18 +1,23 @@
-//! Relays a target's server-sent events to the client, event by event as they arrive.
+//! Relays a target's stream to the client, event by event as it arrives.
 //!
-//! Bytes pass through untouched. The relay only finds event boundaries (a blank line), so that
-//! a client never receives half an event, and watches for three ways a stream can go wrong:
-//! the connection breaks, the target falls silent past the idle limit, or the stream ends
-//! without `data: [DONE]`. Each ends the stream with one last OpenAI error event, so a client
-//! sees an error instead of a silently truncated answer.
+//! The relay finds event boundaries (a blank line for server-sent events, a newline for
+//! NDJSON) so that a client never receives half an event. An OpenAI stream that needs no repair
+//! passes as the target's own bytes; otherwise a [`Transcoder`] repairs or translates each
+//! event. The relay watches for three ways a stream can go wrong: the connection breaks, the
+//! target falls silent past the idle limit, or the stream ends before its answer is complete.
+//! Each ends the stream with one last OpenAI error event, so a client sees an error instead of
+//! a silently truncated answer.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt, stream};
 use memchr::memmem;
+use serde_json::Value;
 
 use crate::error::ErrorBody;
+use crate::normalize::stream::{Framing, Output, Transcoder};
 
 /// Where a stream stands; kept by the relay between chunks.
 struct Relay<S> {
@@ -20,9 +25,22 @@ struct Relay<S> {
     /// Bytes of an event whose end has not arrived yet.
     pending: BytesMut,
     idle_timeout: Duration,
+    framing: Framing,
+    transcoder: Option<Transcoder>,
+    /// Where the transcoder's record of changes goes when the stream is over (the call log).
+    note: Option<Arc<OnceLock<Value>>>,
     done_seen: bool,
     finished: bool,
     host: String,
+}
+
+/// How to relay one stream.
+pub struct RelayOptions {
+    pub idle_timeout: Duration,
+    pub host: String,
+    pub framing: Framing,
+    pub transcoder: Option<Transcoder>,
+    pub note: Option<Arc<OnceLock<Value>>>,
 }
 
 /// Wraps the target's byte stream. The returned stream never yields an error: failures become
@@ -30,8 +48,7 @@ struct Relay<S> {
 /// otherwise see.
 pub fn relay<S, E>(
     upstream: S,
-    idle_timeout: Duration,
-    host: String,
+    options: RelayOptions,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
@@ -40,10 +57,13 @@ where
     let state = Relay {
         upstream,
         pending: BytesMut::new(),
-        idle_timeout,
+        idle_timeout: options.idle_timeout,
+        framing: options.framing,
+        transcoder: options.transcoder,
+        note: options.note,
         done_seen: false,
         finished: false,
-        host,
+        host: options.host,
     };
     stream::unfold(state, |mut relay| async move {
         loop {
@@ -52,8 +72,10 @@ where
             }
             match tokio::time::timeout(relay.idle_timeout, relay.upstream.next()).await {
                 Ok(Some(Ok(chunk))) => {
-                    if let Some(events) = relay.complete_events(chunk) {
-                        return Some((Ok(events), relay));
+                    if let Some(events) = relay.complete_events(chunk)
+                        && let Some(out) = relay.transcode(events)
+                    {
+                        return Some((Ok(out), relay));
                     }
                 }
                 Ok(Some(Err(err))) => {
@@ -64,23 +86,11 @@ where
                     );
                     return Some((Ok(relay.fail(message)), relay));
                 }
-                Ok(None) if relay.done_seen || relay.only_whitespace_pending() => {
-                    relay.finished = true;
-                    if relay.done_seen {
-                        return None;
-                    }
-                    let message = format!(
-                        "The stream from the target {} ended without [DONE]",
-                        relay.host
-                    );
-                    return Some((Ok(relay.fail(message)), relay));
-                }
                 Ok(None) => {
-                    let message = format!(
-                        "The stream from the target {} ended in the middle of an event",
-                        relay.host
-                    );
-                    return Some((Ok(relay.fail(message)), relay));
+                    if let Some(out) = relay.end() {
+                        return Some((Ok(out), relay));
+                    }
+                    return None;
                 }
                 Err(_) => {
                     let message = format!(
@@ -99,17 +109,117 @@ impl<S> Relay<S> {
     /// Returns the complete events now available, or `None` when the chunk ended inside an
     /// event. The common case, a chunk holding whole events, passes without a copy.
     fn complete_events(&mut self, chunk: Bytes) -> Option<Bytes> {
-        let ready = if self.pending.is_empty() && ends_with_boundary(&chunk) {
+        let ready = if self.pending.is_empty() && ends_with_boundary(&chunk, self.framing) {
             chunk
         } else {
             self.pending.extend_from_slice(&chunk);
-            let end = last_boundary_end(&self.pending)?;
+            let end = last_boundary_end(&self.pending, self.framing)?;
             self.pending.split_to(end).freeze()
         };
-        if !self.done_seen && memmem::find(&ready, b"[DONE]").is_some() {
+        if self.transcoder.is_none() && !self.done_seen && memmem::find(&ready, b"[DONE]").is_some()
+        {
             self.done_seen = true;
         }
         Some(ready)
+    }
+
+    /// The bytes to send for `events`: the same bytes when nothing needed changing, `None`
+    /// when nothing is left to send.
+    fn transcode(&mut self, events: Bytes) -> Option<Bytes> {
+        let Some(transcoder) = self.transcoder.as_mut() else {
+            return Some(events);
+        };
+        let mut rebuilt: Option<Vec<u8>> = None;
+        let mut start = 0;
+        for end in boundaries(&events, self.framing) {
+            let event = &events[start..end];
+            let output = transcoder.event(event);
+            match (output, self.framing) {
+                (Output::Unchanged, Framing::Sse) => {
+                    if let Some(out) = rebuilt.as_mut() {
+                        out.extend_from_slice(event);
+                    }
+                }
+                (Output::Unchanged, Framing::Ndjson) => {
+                    let out = rebuilt.get_or_insert_with(|| events[..start].to_vec());
+                    out.extend_from_slice(b"data: ");
+                    out.extend_from_slice(event.trim_ascii());
+                    out.extend_from_slice(b"\n\n");
+                }
+                (Output::Replace(bytes), _) => {
+                    let out = rebuilt.get_or_insert_with(|| events[..start].to_vec());
+                    out.extend_from_slice(&bytes);
+                }
+            }
+            start = end;
+            if transcoder.terminated() {
+                // Nothing may follow [DONE] or an error: stop reading from the target.
+                self.finished = true;
+                self.record();
+                break;
+            }
+        }
+        let out = match rebuilt {
+            None => events,
+            Some(bytes) => Bytes::from(bytes),
+        };
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// The target closed the stream cleanly: close it for the client, or report that it
+    /// ended before its answer was complete.
+    fn end(&mut self) -> Option<Bytes> {
+        self.finished = true;
+        if self.transcoder.is_some() {
+            let mut out = Vec::new();
+            if self.framing == Framing::Ndjson && !self.only_whitespace_pending() {
+                // A last line without its newline is still a whole line.
+                let last = self.pending.split().freeze();
+                if let Some(bytes) = self.transcode(last) {
+                    out.extend_from_slice(&bytes);
+                }
+            }
+            let closing = self.transcoder.as_mut().and_then(Transcoder::finish);
+            self.record();
+            return match closing {
+                Some(bytes) => {
+                    out.extend_from_slice(&bytes);
+                    (!out.is_empty()).then(|| Bytes::from(out))
+                }
+                None => {
+                    let message = format!(
+                        "The stream from the target {} ended before the answer was complete",
+                        self.host
+                    );
+                    out.extend_from_slice(&self.fail(message));
+                    Some(Bytes::from(out))
+                }
+            };
+        }
+        if self.done_seen {
+            return None;
+        }
+        let message = if self.only_whitespace_pending() {
+            format!(
+                "The stream from the target {} ended without [DONE]",
+                self.host
+            )
+        } else {
+            format!(
+                "The stream from the target {} ended in the middle of an event",
+                self.host
+            )
+        };
+        Some(self.fail(message))
+    }
+
+    fn record(&mut self) {
+        if let (Some(note), Some(changes)) = (
+            &self.note,
+            self.transcoder.as_ref().and_then(Transcoder::changes),
+        ) {
+            let _ = note.set(serde_json::to_value(changes).unwrap_or_default());
+        }
     }
 
     fn only_whitespace_pending(&self) -> bool {
@@ -121,6 +231,7 @@ impl<S> Relay<S> {
     fn fail(&mut self, message: String) -> Bytes {
         self.finished = true;
         self.pending.clear();
+        self.record();
         tracing::warn!(%message, "stream from target failed");
         error_event(&ErrorBody::new(
             message,
@@ -141,29 +252,69 @@ pub fn error_event(body: &ErrorBody<'_>) -> Bytes {
     Bytes::from(out)
 }
 
-fn ends_with_boundary(bytes: &[u8]) -> bool {
-    bytes.ends_with(b"\n\n") || bytes.ends_with(b"\r\n\r\n") || bytes.ends_with(b"\r\r")
+fn separators(framing: Framing) -> &'static [&'static [u8]] {
+    match framing {
+        Framing::Sse => &[b"\n\n", b"\r\n\r\n", b"\r\r"],
+        Framing::Ndjson => &[b"\n"],
+    }
 }
 
-/// End of the last complete event: just past the last blank line, whichever line endings the
-/// target uses (SSE allows `\n`, `\r\n` and `\r`).
-fn last_boundary_end(bytes: &[u8]) -> Option<usize> {
-    [&b"\n\n"[..], b"\r\n\r\n", b"\r\r"]
+fn ends_with_boundary(bytes: &[u8], framing: Framing) -> bool {
+    separators(framing).iter().any(|sep| bytes.ends_with(sep))
+}
+
+/// End of the last complete event: just past the last blank line (or newline, for NDJSON),
+/// whichever line endings the target uses (SSE allows `\n`, `\r\n` and `\r`).
+fn last_boundary_end(bytes: &[u8], framing: Framing) -> Option<usize> {
+    separators(framing)
         .iter()
         .filter_map(|sep| memmem::rfind(bytes, sep).map(|at| at + sep.len()))
         .max()
+}
+
+/// The end of each event in `bytes` (which ends on a boundary), boundary included.
+fn boundaries(bytes: &[u8], framing: Framing) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut from = 0;
+    while from < bytes.len() {
+        let next = separators(framing)
+            .iter()
+            .filter_map(|sep| memmem::find(&bytes[from..], sep).map(|at| from + at + sep.len()))
+            .min();
+        match next {
+            Some(end) => {
+                ends.push(end);
+                from = end;
+            }
+            None => {
+                ends.push(bytes.len());
+                break;
+            }
+        }
+    }
+    ends
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn options(idle_timeout: Duration) -> RelayOptions {
+        RelayOptions {
+            idle_timeout,
+            host: "target.test".into(),
+            framing: Framing::Sse,
+            transcoder: None,
+            note: None,
+        }
+    }
+
     async fn run(chunks: Vec<Result<&'static str, &'static str>>) -> Vec<String> {
         let upstream = stream::iter(chunks.into_iter().map(|c| {
             c.map(|s| Bytes::from_static(s.as_bytes()))
                 .map_err(std::io::Error::other)
         }));
-        relay(upstream, Duration::from_secs(5), "target.test".into())
+        relay(upstream, options(Duration::from_secs(5)))
             .map(|r| String::from_utf8(r.unwrap().to_vec()).unwrap())
             .collect()
             .await
@@ -230,7 +381,7 @@ mod tests {
             b"data: {}\n\n",
         ))])
         .chain(stream::pending());
-        let out: Vec<Bytes> = relay(Box::pin(upstream), Duration::from_secs(30), "t".into())
+        let out: Vec<Bytes> = relay(Box::pin(upstream), options(Duration::from_secs(30)))
             .map(|r| r.unwrap())
             .collect()
             .await;

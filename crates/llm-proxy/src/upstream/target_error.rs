@@ -14,21 +14,30 @@ use super::{UpstreamClient, UpstreamError};
 /// Longest excerpt of a foreign error body quoted to the client.
 const EXCERPT_CHARS: usize = 300;
 
+/// The status and body to answer with: an OpenAI envelope as the target sent it, a foreign
+/// error shape translated (`crate::normalize::errors`), or else an error quoting the body.
 pub fn classify(
     client: &UpstreamClient,
     status: StatusCode,
     body: &Bytes,
-) -> Result<Bytes, UpstreamError> {
+) -> Result<(StatusCode, Bytes), UpstreamError> {
     let text = String::from_utf8_lossy(body);
     let redacted = client.redact(&text);
     let parsed: Option<Value> = serde_json::from_str(&redacted).ok();
     if let Some(value) = &parsed
         && is_openai_envelope(value)
     {
-        return Ok(match redacted {
+        let body = match redacted {
             std::borrow::Cow::Borrowed(_) => body.clone(),
             std::borrow::Cow::Owned(clean) => Bytes::from(clean),
-        });
+        };
+        return Ok((status, body));
+    }
+    if let Some(translated) = parsed
+        .as_ref()
+        .and_then(|value| crate::normalize::errors::translate(status, value))
+    {
+        return Ok((translated.status, Bytes::from(translated.body.to_string())));
     }
     let excerpt = match &parsed {
         Some(value) => json_message(value).unwrap_or_else(|| excerpt_of(&redacted)),

@@ -28,6 +28,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+/// A valid OpenAI chunk, which the proxy relays byte for byte.
+pub const CHUNK: &str = "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":null}]}";
+
 pub const ACCESS_TOKEN: &str = "test-access-token-0123456789";
 pub const TARGET_KEY: &str = "sk-target-key-should-never-leak-42";
 

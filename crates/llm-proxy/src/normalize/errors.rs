@@ -1,0 +1,181 @@
+//! Error bodies in foreign shapes, made OpenAI's envelope with the status kept and the type and
+//! code mapped, because the SDKs pick their exception from the status and tools read the code.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+/// A target error translated: the status to answer with and the envelope.
+#[derive(Debug, PartialEq)]
+pub struct Translated {
+    pub status: StatusCode,
+    pub body: Value,
+    pub format: &'static str,
+}
+
+/// Recognises Anthropic, Google, vLLM, TGI, Azure and plain-string errors. `None` when the body
+/// is none of these (HTML, text, unknown JSON): the caller quotes an excerpt instead.
+pub fn translate(status: StatusCode, value: &Value) -> Option<Translated> {
+    let (format, message, foreign_type, param, code) =
+        if value.get("type").and_then(Value::as_str) == Some("error") {
+            let e = &value["error"];
+            (
+                "anthropic",
+                e["message"].as_str()?.to_owned(),
+                e["type"].as_str().map(str::to_owned),
+                None,
+                None,
+            )
+        } else if value.get("object").and_then(Value::as_str) == Some("error") {
+            (
+                "vllm",
+                value["message"].as_str()?.to_owned(),
+                value["type"].as_str().map(str::to_owned),
+                value["param"].as_str().map(str::to_owned),
+                None,
+            )
+        } else if let Some(e) = value.get("error").filter(|e| e.is_object()) {
+            let message = e["message"].as_str()?.to_owned();
+            let format = if e.get("status").is_some_and(Value::is_string) {
+                "google"
+            } else {
+                "openai-like"
+            };
+            let foreign_type = e["type"]
+                .as_str()
+                .or_else(|| e["status"].as_str())
+                .map(str::to_owned);
+            (
+                format,
+                message,
+                foreign_type,
+                e["param"].as_str().map(str::to_owned),
+                e["code"].as_str().map(str::to_owned),
+            )
+        } else if let Some(message) = value.get("error").and_then(Value::as_str) {
+            (
+                "plain",
+                message.to_owned(),
+                value["error_type"].as_str().map(str::to_owned),
+                None,
+                None,
+            )
+        } else {
+            return None;
+        };
+    let status = match status.as_u16() {
+        // Anthropic's "overloaded": a 503 is what clients know to retry.
+        529 => StatusCode::SERVICE_UNAVAILABLE,
+        _ if foreign_type.as_deref() == Some("overloaded_error") => StatusCode::SERVICE_UNAVAILABLE,
+        _ => status,
+    };
+    let (kind, mapped_code) = classify(status, foreign_type.as_deref(), &message);
+    Some(Translated {
+        status,
+        body: json!({"error": {"message": message, "type": kind, "param": param, "code": code.or(mapped_code.map(str::to_owned))}}),
+        format,
+    })
+}
+
+/// OpenAI's `type` and `code` for an error, from its status, the foreign type and the words.
+fn classify(
+    status: StatusCode,
+    foreign_type: Option<&str>,
+    message: &str,
+) -> (&'static str, Option<&'static str>) {
+    let lower = message.to_ascii_lowercase();
+    let context = [
+        "context length",
+        "context window",
+        "maximum context",
+        "prompt is too long",
+        "too many tokens",
+        "max_tokens",
+        "input is too long",
+    ];
+    if context.iter().any(|needle| lower.contains(needle)) && status.is_client_error() {
+        return ("invalid_request_error", Some("context_length_exceeded"));
+    }
+    match (
+        status.as_u16(),
+        foreign_type
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .as_str(),
+    ) {
+        (429, _) | (_, "rate_limit_error" | "resource_exhausted" | "throttlingexception") => {
+            ("rate_limit_error", Some("rate_limit_exceeded"))
+        }
+        (401, _) | (_, "authentication_error" | "unauthenticated") => {
+            ("invalid_request_error", Some("invalid_api_key"))
+        }
+        (403, _) | (_, "permission_error" | "permission_denied") => {
+            ("invalid_request_error", Some("permission_denied"))
+        }
+        (404, _) | (_, "not_found_error" | "not_found") => {
+            ("invalid_request_error", Some("model_not_found"))
+        }
+        (413, _) | (_, "request_too_large") => ("invalid_request_error", Some("request_too_large")),
+        (503, _) | (_, "overloaded_error" | "unavailable" | "unavailable_error") => {
+            ("server_error", Some("overloaded"))
+        }
+        (s, _) if s >= 500 => ("server_error", None),
+        _ => ("invalid_request_error", None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(status: u16, body: Value) -> Translated {
+        translate(StatusCode::from_u16(status).unwrap(), &body).expect("recognised")
+    }
+
+    #[test]
+    fn anthropic_overloaded_becomes_503_server_error() {
+        let t = check(
+            529,
+            json!({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}),
+        );
+        assert_eq!(t.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(t.body["error"]["type"], "server_error");
+        assert_eq!(t.body["error"]["message"], "Overloaded");
+    }
+
+    #[test]
+    fn google_and_vllm_and_plain_shapes() {
+        let google = check(
+            429,
+            json!({"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED"}}),
+        );
+        assert_eq!(google.body["error"]["code"], "rate_limit_exceeded");
+        assert_eq!(google.format, "google");
+        let vllm = check(
+            400,
+            json!({"object":"error","message":"This model's maximum context length is 4096 tokens","type":"BadRequestError","param":null,"code":400}),
+        );
+        assert_eq!(vllm.body["error"]["code"], "context_length_exceeded");
+        let plain = check(404, json!({"error":"model 'x' not found"}));
+        assert_eq!(plain.body["error"]["code"], "model_not_found");
+        let azure = check(
+            400,
+            json!({"error":{"message":"The response was filtered","type":null,"param":"prompt","code":"content_filter","status":400}}),
+        );
+        assert_eq!(azure.body["error"]["type"], "invalid_request_error");
+        assert_eq!(azure.body["error"]["code"], "content_filter");
+        assert_eq!(azure.body["error"]["param"], "prompt");
+        let numeric = check(
+            400,
+            json!({"error":{"code":400,"message":"bad","type":"invalid_request_error"}}),
+        );
+        assert!(
+            numeric.body["error"]["code"].is_null(),
+            "integer codes become strings or null"
+        );
+    }
+
+    #[test]
+    fn unknown_json_is_left_to_the_caller() {
+        assert!(translate(StatusCode::BAD_GATEWAY, &json!({"detail": "x"})).is_none());
+    }
+}

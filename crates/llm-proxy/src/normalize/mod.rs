@@ -1,0 +1,196 @@
+//! Turns whatever the target answers into OpenAI's exact response shapes.
+//!
+//! Formats are detected by shape, with no configuration: OpenAI and its near relatives (vLLM,
+//! llama.cpp, Azure, old TGI) are repaired in place; Anthropic Messages, Gemini, Cohere, TGI,
+//! Ollama and Bedrock Converse are translated. A body that needs nothing is passed on as the
+//! target's own bytes: the repair pass doubles as the validator, and only a body it changed is
+//! serialized again. What was changed is recorded for the request log.
+
+mod chat;
+pub mod errors;
+mod other;
+pub mod stream;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::Value;
+
+pub use chat::{assemble_chunks, chunks_from_completion};
+
+/// What normalization did to one response, for the request log.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Changes {
+    /// The format detected: `openai`, `anthropic`, `gemini`, `cohere-v2`, ...
+    pub format: &'static str,
+    /// What was filled in or mapped, in words.
+    pub changed: Vec<String>,
+}
+
+impl Changes {
+    fn new(format: &'static str) -> Self {
+        Self {
+            format,
+            changed: Vec::new(),
+        }
+    }
+
+    pub fn note(&mut self, what: impl Into<String>) {
+        let what = what.into();
+        if !self.changed.contains(&what) {
+            self.changed.push(what);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty()
+    }
+}
+
+/// Which OpenAI response the client expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    ChatCompletion,
+    Completion,
+    Embeddings { base64: bool },
+    Models,
+    Model,
+}
+
+/// A response body fit for the client, and what it took.
+#[derive(Debug)]
+pub struct Normalized {
+    pub body: Bytes,
+    /// `None` when the target's bytes passed unchanged.
+    pub changes: Option<Changes>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NormalizeError {
+    #[error("the body is not JSON")]
+    NotJson,
+    #[error("the body is JSON in a shape this proxy does not recognise ({0})")]
+    Unrecognized(String),
+}
+
+/// Context a translation needs: what the client asked for.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub model: String,
+    pub include_usage: bool,
+}
+
+/// Normalizes a successful non-streaming body.
+pub fn response(
+    body: &Bytes,
+    expected: Expected,
+    context: &RequestContext,
+) -> Result<Normalized, NormalizeError> {
+    let mut value: Value = serde_json::from_slice(body).map_err(|_| NormalizeError::NotJson)?;
+    let changes = match expected {
+        Expected::ChatCompletion => chat::normalize(&mut value, &context.model)?,
+        Expected::Completion => other::completion(&mut value, &context.model)?,
+        Expected::Embeddings { base64 } => other::embeddings(&mut value, &context.model, base64)?,
+        Expected::Models => other::models(&mut value)?,
+        Expected::Model => other::model(&mut value)?,
+    };
+    if changes.is_empty() {
+        return Ok(Normalized {
+            body: body.clone(),
+            changes: None,
+        });
+    }
+    let body =
+        serde_json::to_vec(&value).map_err(|e| NormalizeError::Unrecognized(e.to_string()))?;
+    Ok(Normalized {
+        body: Bytes::from(body),
+        changes: Some(changes),
+    })
+}
+
+/// A short description of a JSON value's shape, for error messages: its top-level keys.
+fn shape_of(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let keys: Vec<&str> = map.keys().take(8).map(String::as_str).collect();
+            format!("keys: {}", keys.join(", "))
+        }
+        Value::Array(items) => format!("an array of {}", items.len()),
+        other => format!("a {}", type_name(other)),
+    }
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Whether `value` is a non-empty string (ids must be).
+fn has_text(value: Option<&Value>) -> bool {
+    value.and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+}
+
+/// Maps every finish reason spelling seen in the wild to OpenAI's.
+pub fn finish_reason(raw: &str) -> &'static str {
+    match raw.to_ascii_lowercase().as_str() {
+        "stop" | "eos" | "eos_token" | "end_turn" | "complete" | "stop_sequence" | "end"
+        | "finished" | "pause_turn" => "stop",
+        "length" | "max_tokens" | "model_length" | "max_output_tokens" => "length",
+        "tool_calls" | "tool_use" | "tool_call" | "function_call" | "tool" => "tool_calls",
+        "content_filter"
+        | "safety"
+        | "content_filtered"
+        | "refusal"
+        | "recitation"
+        | "blocklist"
+        | "prohibited_content"
+        | "spii"
+        | "guardrail_intervened"
+        | "image_safety" => "content_filter",
+        _ => "stop",
+    }
+}
+
+/// A fresh id with OpenAI's prefix for the kind of object.
+pub fn new_id(prefix: &str) -> String {
+    crate::placeholder::new_id(prefix)
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finish_reasons_are_mapped() {
+        for (raw, expected) in [
+            ("eos_token", "stop"),
+            ("end_turn", "stop"),
+            ("STOP", "stop"),
+            ("COMPLETE", "stop"),
+            ("stop_sequence", "stop"),
+            ("MAX_TOKENS", "length"),
+            ("max_tokens", "length"),
+            ("length", "length"),
+            ("tool_use", "tool_calls"),
+            ("TOOL_CALL", "tool_calls"),
+            ("function_call", "tool_calls"),
+            ("SAFETY", "content_filter"),
+            ("content_filtered", "content_filter"),
+            ("refusal", "content_filter"),
+        ] {
+            assert_eq!(finish_reason(raw), expected, "{raw}");
+        }
+    }
+}

@@ -1,0 +1,907 @@
+//! Streams: OpenAI chunks repaired event by event, foreign streams (Anthropic SSE, Gemini
+//! `alt=sse`, Ollama NDJSON, TGI `generate_stream`, Cohere) transcoded into
+//! `chat.completion.chunk` events with one id, the role first, text, tool calls, the finish
+//! reason, a usage chunk when the client asked for it, and `data: [DONE]`.
+//!
+//! The transcoder sees one whole event at a time (the relay finds the boundaries), so what it
+//! emits does not depend on how the network split the bytes.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use super::{Changes, RequestContext, finish_reason, new_id, unix_now};
+
+/// How events are delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Server-sent events: blocks separated by a blank line.
+    Sse,
+    /// One JSON object per line (Ollama).
+    Ndjson,
+}
+
+impl Framing {
+    pub fn from_content_type(content_type: &str) -> Option<Self> {
+        let content_type = content_type.to_ascii_lowercase();
+        if content_type.starts_with("text/event-stream") {
+            Some(Self::Sse)
+        } else if content_type.contains("ndjson")
+            || content_type.contains("jsonl")
+            || content_type.contains("json-seq")
+        {
+            Some(Self::Ndjson)
+        } else {
+            None
+        }
+    }
+}
+
+/// What to send for one input event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Output {
+    /// The event was already valid OpenAI: send the target's bytes.
+    Unchanged,
+    /// Send these bytes instead (possibly nothing).
+    Replace(Vec<u8>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    OpenAi,
+    Anthropic,
+    Gemini,
+    Ollama,
+    Tgi,
+    CohereV2,
+    CohereV1,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+            Self::Ollama => "ollama",
+            Self::Tgi => "tgi",
+            Self::CohereV2 => "cohere-v2",
+            Self::CohereV1 => "cohere-v1",
+        }
+    }
+}
+
+pub struct Transcoder {
+    framing: Framing,
+    format: Option<Format>,
+    include_usage: bool,
+    id: String,
+    created: u64,
+    model: String,
+    role_sent: bool,
+    finish_sent: bool,
+    /// `[DONE]` (or an error event) has been sent: nothing may follow.
+    terminated: bool,
+    usage: Option<Value>,
+    /// Foreign content block or call index to the OpenAI tool call index.
+    tool_index: HashMap<u64, u64>,
+    next_tool: u64,
+    /// Whether repairing the last OpenAI chunk changed it (notes are deduplicated, so they
+    /// cannot tell a second change of the same kind).
+    repaired_last: bool,
+    changes: Changes,
+}
+
+impl Transcoder {
+    pub fn new(framing: Framing, context: &RequestContext) -> Self {
+        Self {
+            framing,
+            format: None,
+            include_usage: context.include_usage,
+            id: new_id("chatcmpl-"),
+            created: unix_now(),
+            model: context.model.clone(),
+            role_sent: false,
+            finish_sent: false,
+            terminated: false,
+            usage: None,
+            tool_index: HashMap::new(),
+            next_tool: 0,
+            repaired_last: false,
+            changes: Changes::new("openai"),
+        }
+    }
+
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// What was changed, once the stream is over; `None` when nothing was.
+    pub fn changes(&self) -> Option<Changes> {
+        (!self.changes.is_empty()).then(|| self.changes.clone())
+    }
+
+    /// Whether the stream has ended properly (`[DONE]` sent) or with an error event.
+    pub fn terminated(&self) -> bool {
+        self.terminated
+    }
+
+    /// One complete event, as framed on the wire.
+    pub fn event(&mut self, raw: &[u8]) -> Output {
+        if self.terminated {
+            return Output::Replace(Vec::new());
+        }
+        let text = String::from_utf8_lossy(raw);
+        let (name, data) = match self.framing {
+            Framing::Sse => parse_sse(&text),
+            Framing::Ndjson => (None, Some(text.trim().to_owned())),
+        };
+        let Some(data) = data.filter(|d| !d.is_empty()) else {
+            // Comments, keep-alives and blank lines pass as they are on SSE; on NDJSON they go.
+            return if self.framing == Framing::Sse && self.format == Some(Format::OpenAi) {
+                Output::Unchanged
+            } else {
+                Output::Replace(Vec::new())
+            };
+        };
+        if data == "[DONE]" {
+            self.terminated = true;
+            if self.framing == Framing::Sse && self.format.is_none_or(|f| f == Format::OpenAi) {
+                return Output::Unchanged;
+            }
+            return Output::Replace(self.closing());
+        }
+        let Ok(value) = serde_json::from_str::<Value>(&data) else {
+            self.changes.note("dropped an event that was not JSON");
+            return Output::Replace(Vec::new());
+        };
+        if self.format.is_none() {
+            let format = detect(name.as_deref(), &value);
+            self.format = Some(format);
+            self.changes.format = format.name();
+            if format != Format::OpenAi {
+                self.changes
+                    .note(format!("transcoded a {} stream", format.name()));
+            }
+            if self.framing == Framing::Ndjson && format == Format::OpenAi {
+                self.changes.note("reframed NDJSON as server-sent events");
+            }
+        }
+        let mut out = Vec::new();
+        match self.format.unwrap_or(Format::OpenAi) {
+            Format::OpenAi => return self.openai(value),
+            Format::Anthropic => self.anthropic(name.as_deref(), &value, &mut out),
+            Format::Gemini => self.gemini(&value, &mut out),
+            Format::Ollama => self.ollama(&value, &mut out),
+            Format::Tgi => self.tgi(&value, &mut out),
+            Format::CohereV2 => self.cohere_v2(&value, &mut out),
+            Format::CohereV1 => self.cohere_v1(&value, &mut out),
+        }
+        Output::Replace(out)
+    }
+
+    /// At a clean end of the target's stream: what to send to close it properly, or `None`
+    /// when it ended too early to be complete (the caller reports the cut).
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        if self.terminated {
+            return Some(Vec::new());
+        }
+        if !self.finish_sent {
+            return None;
+        }
+        if self.format == Some(Format::OpenAi) {
+            self.changes.note("added the missing data: [DONE]");
+        }
+        Some(self.closing())
+    }
+
+    /// The usage chunk (when asked for) and `[DONE]`.
+    fn closing(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if !self.finish_sent && self.format != Some(Format::OpenAi) {
+            self.push_finish("stop", &mut out);
+        }
+        if self.include_usage && self.format != Some(Format::OpenAi) {
+            let usage = self.usage.take().unwrap_or_else(
+                || json!({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}),
+            );
+            let mut chunk = self.chunk_with(json!([]));
+            chunk["usage"] = usage;
+            push_event(&mut out, &chunk);
+        }
+        out.extend_from_slice(b"data: [DONE]\n\n");
+        self.terminated = true;
+        out
+    }
+
+    fn chunk_with(&self, choices: Value) -> Value {
+        json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+               "system_fingerprint": null, "choices": choices})
+    }
+
+    /// The first chunk of every stream: the role, with empty content.
+    fn push_role(&mut self, out: &mut Vec<u8>) {
+        if !self.role_sent {
+            self.role_sent = true;
+            let role = self.chunk_with(json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]));
+            push_event(out, &role);
+        }
+    }
+
+    fn push_delta(&mut self, delta: Value, out: &mut Vec<u8>) {
+        self.push_role(out);
+        let chunk = self.chunk_with(
+            json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": null}]),
+        );
+        push_event(out, &chunk);
+    }
+
+    fn push_text(&mut self, text: &str, out: &mut Vec<u8>) {
+        if !text.is_empty() {
+            self.push_delta(json!({"content": text}), out);
+        }
+    }
+
+    fn push_finish(&mut self, reason: &str, out: &mut Vec<u8>) {
+        if self.finish_sent {
+            return;
+        }
+        self.push_role(out);
+        self.finish_sent = true;
+        let chunk = self.chunk_with(
+            json!([{"index": 0, "delta": {}, "logprobs": null, "finish_reason": reason}]),
+        );
+        push_event(out, &chunk);
+    }
+
+    fn push_error(&mut self, message: &str, kind: &str, out: &mut Vec<u8>) {
+        let error =
+            json!({"error": {"message": message, "type": kind, "param": null, "code": null}});
+        push_event(out, &error);
+        self.terminated = true;
+        self.changes.note("translated an error event");
+    }
+
+    /// A new tool call: id and name, then argument fragments under the same index.
+    fn push_tool_start(
+        &mut self,
+        key: u64,
+        id: Option<&str>,
+        name: &str,
+        arguments: &str,
+        out: &mut Vec<u8>,
+    ) {
+        let index = self.next_tool;
+        self.next_tool += 1;
+        self.tool_index.insert(key, index);
+        let id = id.map_or_else(|| new_id("call_"), str::to_owned);
+        self.push_delta(
+            json!({"tool_calls": [{"index": index, "id": id, "type": "function", "function": {"name": name, "arguments": arguments}}]}),
+            out,
+        );
+    }
+
+    fn push_tool_arguments(&mut self, key: u64, fragment: &str, out: &mut Vec<u8>) {
+        if fragment.is_empty() {
+            return;
+        }
+        let index = self.tool_index.get(&key).copied().unwrap_or(0);
+        self.push_delta(
+            json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}),
+            out,
+        );
+    }
+
+    fn set_usage(&mut self, prompt: Option<u64>, completion: Option<u64>) {
+        let current = self
+            .usage
+            .clone()
+            .unwrap_or_else(|| json!({"prompt_tokens": 0, "completion_tokens": 0}));
+        let p = prompt.unwrap_or_else(|| current["prompt_tokens"].as_u64().unwrap_or(0));
+        let c = completion.unwrap_or_else(|| current["completion_tokens"].as_u64().unwrap_or(0));
+        self.usage =
+            Some(json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}));
+    }
+
+    /// An OpenAI chunk: passed on as it is unless something needs repair.
+    fn openai(&mut self, mut value: Value) -> Output {
+        if value.get("error").is_some() && value.get("choices").is_none() {
+            self.terminated = true;
+            let Some(error) = value.get_mut("error").and_then(Value::as_object_mut) else {
+                let message = value["error"].as_str().unwrap_or("error").to_owned();
+                let mut out = Vec::new();
+                self.push_error(&message, "server_error", &mut out);
+                return Output::Replace(out);
+            };
+            let mut changed = false;
+            for key in ["type", "param", "code"] {
+                if !error.contains_key(key) {
+                    error.insert(key.into(), Value::Null);
+                    changed = true;
+                }
+            }
+            if !changed {
+                return Output::Unchanged;
+            }
+            let mut out = Vec::new();
+            push_event(&mut out, &value);
+            return Output::Replace(out);
+        }
+        // Azure's first chunk: no id, no object, no choices, only prompt filter results.
+        if value["choices"].as_array().is_some_and(Vec::is_empty)
+            && value["id"].as_str().is_none_or(str::is_empty)
+            && value.get("usage").is_none_or(Value::is_null)
+        {
+            self.changes
+                .note("dropped an empty chunk without an id (Azure prompt filter results)");
+            return Output::Replace(Vec::new());
+        }
+        let before = self.changes.changed.len();
+        self.repair_chunk(&mut value);
+        if let Some(choices) = value["choices"].as_array()
+            && choices.iter().any(|c| c["finish_reason"].is_string())
+        {
+            self.finish_sent = true;
+        }
+        self.role_sent = true;
+        if self.changes.changed.len() == before && !self.repaired_last {
+            return Output::Unchanged;
+        }
+        let mut out = Vec::new();
+        push_event(&mut out, &value);
+        Output::Replace(out)
+    }
+}
+
+// `repaired_last` tracks whether the last chunk repair changed anything, separately from the
+// notes (which are deduplicated and so cannot tell a second change of the same kind).
+impl Transcoder {
+    fn repair_chunk(&mut self, value: &mut Value) {
+        self.repaired_last = false;
+        let Some(chunk) = value.as_object_mut() else {
+            return;
+        };
+        let note = |changes: &mut Changes, repaired: &mut bool, what: &str| {
+            changes.note(what);
+            *repaired = true;
+        };
+        let mut repaired = false;
+        match chunk.get("id").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() => {
+                if self.id.starts_with("chatcmpl-") && !self.role_sent {
+                    self.id = id.to_owned();
+                }
+            }
+            _ => {
+                chunk.insert("id".into(), json!(self.id));
+                note(&mut self.changes, &mut repaired, "filled chunk id");
+            }
+        }
+        if chunk.get("object").and_then(Value::as_str) != Some("chat.completion.chunk") {
+            chunk.insert("object".into(), json!("chat.completion.chunk"));
+            note(&mut self.changes, &mut repaired, "set chunk object");
+        }
+        if !chunk.get("created").is_some_and(Value::is_u64) {
+            chunk.insert("created".into(), json!(self.created));
+            note(&mut self.changes, &mut repaired, "filled chunk created");
+        }
+        match chunk.get("model").and_then(Value::as_str) {
+            Some(model) if !model.is_empty() => self.model = model.to_owned(),
+            _ => {
+                chunk.insert("model".into(), json!(self.model));
+                note(&mut self.changes, &mut repaired, "filled chunk model");
+            }
+        }
+        if chunk
+            .get("system_fingerprint")
+            .is_some_and(|v| !v.is_string() && !v.is_null())
+        {
+            chunk.remove("system_fingerprint");
+            note(
+                &mut self.changes,
+                &mut repaired,
+                "dropped an invalid system_fingerprint",
+            );
+        }
+        if !chunk.get("choices").is_some_and(Value::is_array) {
+            chunk.insert("choices".into(), json!([]));
+            note(&mut self.changes, &mut repaired, "filled chunk choices");
+        }
+        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
+            self.usage = Some(usage.clone());
+        }
+        let Some(Value::Array(choices)) = chunk.get_mut("choices") else {
+            return;
+        };
+        for (i, choice) in choices.iter_mut().enumerate() {
+            let Some(choice) = choice.as_object_mut() else {
+                continue;
+            };
+            if !choice.get("index").is_some_and(Value::is_u64) {
+                choice.insert("index".into(), json!(i));
+                note(&mut self.changes, &mut repaired, "filled choice index");
+            }
+            if !choice.get("delta").is_some_and(Value::is_object) {
+                let content = choice.remove("text").or_else(|| {
+                    choice
+                        .get("message")
+                        .and_then(|m| m.get("content"))
+                        .cloned()
+                });
+                choice.remove("message");
+                choice.insert(
+                    "delta".into(),
+                    json!({"content": content.unwrap_or(Value::Null)}),
+                );
+                note(&mut self.changes, &mut repaired, "built delta from text");
+            }
+            match choice.get("finish_reason") {
+                None => {
+                    choice.insert("finish_reason".into(), Value::Null);
+                    note(
+                        &mut self.changes,
+                        &mut repaired,
+                        "filled finish_reason: null",
+                    );
+                }
+                Some(Value::String(raw)) => {
+                    let mapped = finish_reason(raw);
+                    if mapped != raw {
+                        let what = format!("mapped finish_reason {raw} to {mapped}");
+                        choice.insert("finish_reason".into(), json!(mapped));
+                        note(&mut self.changes, &mut repaired, &what);
+                    }
+                }
+                Some(Value::Null) => {}
+                Some(_) => {
+                    choice.insert("finish_reason".into(), Value::Null);
+                    note(
+                        &mut self.changes,
+                        &mut repaired,
+                        "replaced an invalid finish_reason",
+                    );
+                }
+            }
+            let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for key in ["tool_calls", "function_call", "annotations"] {
+                if delta.get(key).is_some_and(Value::is_null) {
+                    delta.remove(key);
+                    note(
+                        &mut self.changes,
+                        &mut repaired,
+                        &format!("removed delta.{key}: null"),
+                    );
+                }
+            }
+            if let Some(Value::Array(parts)) = delta.get("content") {
+                let text: String = parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .collect();
+                delta.insert("content".into(), json!(text));
+                note(
+                    &mut self.changes,
+                    &mut repaired,
+                    "joined delta content parts",
+                );
+            }
+            if let Some(reasoning) = delta.get("reasoning").filter(|r| r.is_string()).cloned()
+                && !delta.contains_key("reasoning_content")
+            {
+                delta.insert("reasoning_content".into(), reasoning);
+                note(
+                    &mut self.changes,
+                    &mut repaired,
+                    "copied reasoning to reasoning_content",
+                );
+            }
+            if let Some(Value::Array(calls)) = delta.get_mut("tool_calls") {
+                for (j, call) in calls.iter_mut().enumerate() {
+                    let Some(call) = call.as_object_mut() else {
+                        continue;
+                    };
+                    if !call.get("index").is_some_and(Value::is_u64) {
+                        call.insert("index".into(), json!(j));
+                        note(&mut self.changes, &mut repaired, "filled tool call index");
+                    }
+                    if let Some(function) = call.get_mut("function").and_then(Value::as_object_mut)
+                        && let Some(arguments) = function
+                            .get("arguments")
+                            .filter(|a| !a.is_string() && !a.is_null())
+                            .cloned()
+                    {
+                        function.insert("arguments".into(), json!(arguments.to_string()));
+                        note(
+                            &mut self.changes,
+                            &mut repaired,
+                            "serialized tool call arguments",
+                        );
+                    }
+                }
+            }
+        }
+        self.repaired_last = repaired;
+    }
+
+    fn anthropic(&mut self, name: Option<&str>, value: &Value, out: &mut Vec<u8>) {
+        let kind = value["type"].as_str().or(name).unwrap_or_default();
+        match kind {
+            "message_start" => {
+                let message = &value["message"];
+                if let Some(model) = message["model"].as_str() {
+                    self.model = model.to_owned();
+                }
+                let u = &message["usage"];
+                let prompt = u["input_tokens"].as_u64().unwrap_or(0)
+                    + u["cache_read_input_tokens"].as_u64().unwrap_or(0)
+                    + u["cache_creation_input_tokens"].as_u64().unwrap_or(0);
+                self.set_usage(Some(prompt), u["output_tokens"].as_u64());
+                self.push_role(out);
+            }
+            "content_block_start" => {
+                let block = &value["content_block"];
+                let index = value["index"].as_u64().unwrap_or(0);
+                match block["type"].as_str() {
+                    Some("tool_use") => {
+                        let input = &block["input"];
+                        let arguments = if input.as_object().is_some_and(|o| !o.is_empty()) {
+                            input.to_string()
+                        } else {
+                            String::new()
+                        };
+                        self.push_tool_start(
+                            index,
+                            block["id"].as_str(),
+                            block["name"].as_str().unwrap_or_default(),
+                            &arguments,
+                            out,
+                        );
+                    }
+                    Some("text") => {
+                        let text = block["text"].as_str().unwrap_or_default().to_owned();
+                        self.push_text(&text, out);
+                    }
+                    _ => {}
+                }
+            }
+            "content_block_delta" => {
+                let delta = &value["delta"];
+                let index = value["index"].as_u64().unwrap_or(0);
+                match delta["type"].as_str() {
+                    Some("text_delta") => {
+                        let text = delta["text"].as_str().unwrap_or_default().to_owned();
+                        self.push_text(&text, out);
+                    }
+                    Some("input_json_delta") => {
+                        let fragment = delta["partial_json"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned();
+                        self.push_tool_arguments(index, &fragment, out);
+                    }
+                    Some("thinking_delta") => {
+                        let thinking = delta["thinking"].as_str().unwrap_or_default().to_owned();
+                        if !thinking.is_empty() {
+                            self.push_delta(json!({"reasoning_content": thinking}), out);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "message_delta" => {
+                if let Some(output) = value
+                    .pointer("/usage/output_tokens")
+                    .and_then(Value::as_u64)
+                {
+                    self.set_usage(None, Some(output));
+                }
+                if let Some(reason) = value.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    self.push_finish(finish_reason(reason), out);
+                }
+            }
+            "message_stop" => out.extend(self.closing()),
+            "error" => {
+                let message = value
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the target reported an error");
+                self.push_error(message, "server_error", out);
+            }
+            _ => {}
+        }
+    }
+
+    fn gemini(&mut self, value: &Value, out: &mut Vec<u8>) {
+        if let Some(message) = value.pointer("/error/message").and_then(Value::as_str) {
+            self.push_error(message, "server_error", out);
+            return;
+        }
+        if let Some(model) = value["modelVersion"].as_str() {
+            self.model = model.to_owned();
+        }
+        let u = &value["usageMetadata"];
+        if u.is_object() {
+            self.set_usage(
+                u["promptTokenCount"].as_u64(),
+                u["candidatesTokenCount"].as_u64(),
+            );
+        }
+        if let Some(reason) = value
+            .pointer("/promptFeedback/blockReason")
+            .and_then(Value::as_str)
+        {
+            self.push_delta(
+                json!({"refusal": format!("The prompt was blocked ({reason}).")}),
+                out,
+            );
+            self.push_finish("content_filter", out);
+            return;
+        }
+        let Some(candidate) = value["candidates"].get(0) else {
+            return;
+        };
+        let mut called = false;
+        for part in candidate
+            .pointer("/content/parts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(call) = part.get("functionCall") {
+                called = true;
+                let key = 1_000_000 + self.next_tool;
+                let arguments = call["args"].to_string();
+                self.push_tool_start(
+                    key,
+                    call["id"].as_str(),
+                    call["name"].as_str().unwrap_or_default(),
+                    &arguments,
+                    out,
+                );
+            } else if let Some(text) = part["text"].as_str() {
+                let text = text.to_owned();
+                if part["thought"] == true {
+                    if !text.is_empty() {
+                        self.push_delta(json!({"reasoning_content": text}), out);
+                    }
+                } else {
+                    self.push_text(&text, out);
+                }
+            }
+        }
+        if let Some(reason) = candidate["finishReason"].as_str() {
+            let reason = if called || self.next_tool > 0 {
+                "tool_calls"
+            } else {
+                finish_reason(reason)
+            };
+            self.push_finish(reason, out);
+        }
+    }
+
+    fn ollama(&mut self, value: &Value, out: &mut Vec<u8>) {
+        if let Some(message) = value["error"].as_str() {
+            self.push_error(message, "server_error", out);
+            return;
+        }
+        if let Some(model) = value["model"].as_str() {
+            self.model = model.to_owned();
+        }
+        let message = &value["message"];
+        if let Some(thinking) = message["thinking"]
+            .as_str()
+            .or_else(|| value["thinking"].as_str())
+            .filter(|t| !t.is_empty())
+        {
+            self.push_delta(json!({"reasoning_content": thinking}), out);
+        }
+        let text = message["content"]
+            .as_str()
+            .or_else(|| value["response"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        self.push_text(&text, out);
+        for call in message["tool_calls"].as_array().into_iter().flatten() {
+            let key = 1_000_000 + self.next_tool;
+            let arguments = match &call["function"]["arguments"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            self.push_tool_start(
+                key,
+                call["id"].as_str(),
+                call["function"]["name"].as_str().unwrap_or_default(),
+                &arguments,
+                out,
+            );
+        }
+        if value["done"] == true {
+            self.set_usage(
+                value["prompt_eval_count"].as_u64(),
+                value["eval_count"].as_u64(),
+            );
+            let reason = if self.next_tool > 0 {
+                "tool_calls"
+            } else {
+                finish_reason(value["done_reason"].as_str().unwrap_or("stop"))
+            };
+            self.push_finish(reason, out);
+            out.extend(self.closing());
+        }
+    }
+
+    fn tgi(&mut self, value: &Value, out: &mut Vec<u8>) {
+        if let Some(message) = value["error"].as_str() {
+            self.push_error(message, "server_error", out);
+            return;
+        }
+        let token = &value["token"];
+        if token["special"] != true {
+            let text = token["text"].as_str().unwrap_or_default().to_owned();
+            self.push_text(&text, out);
+        }
+        let details = &value["details"];
+        if details.is_object() {
+            self.set_usage(None, details["generated_tokens"].as_u64());
+            self.push_finish(
+                finish_reason(details["finish_reason"].as_str().unwrap_or("stop")),
+                out,
+            );
+        }
+    }
+
+    fn cohere_v2(&mut self, value: &Value, out: &mut Vec<u8>) {
+        let delta = &value["delta"];
+        match value["type"].as_str().unwrap_or_default() {
+            "message-start" => {
+                if let Some(id) = value["id"].as_str() {
+                    self.id = id.to_owned();
+                }
+                self.push_role(out);
+            }
+            "content-delta" => {
+                let text = delta
+                    .pointer("/message/content/text")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                self.push_text(&text, out);
+            }
+            "tool-call-start" => {
+                let call = &delta["message"]["tool_calls"];
+                let key = value["index"].as_u64().unwrap_or(self.next_tool);
+                let arguments = call["function"]["arguments"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                self.push_tool_start(
+                    key,
+                    call["id"].as_str(),
+                    call["function"]["name"].as_str().unwrap_or_default(),
+                    &arguments,
+                    out,
+                );
+            }
+            "tool-call-delta" => {
+                let key = value["index"].as_u64().unwrap_or(0);
+                let fragment = delta
+                    .pointer("/message/tool_calls/function/arguments")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                self.push_tool_arguments(key, &fragment, out);
+            }
+            "message-end" => {
+                let tokens = delta
+                    .pointer("/usage/tokens")
+                    .or_else(|| delta.pointer("/usage/billed_units"))
+                    .cloned()
+                    .unwrap_or_default();
+                self.set_usage(
+                    tokens["input_tokens"].as_u64(),
+                    tokens["output_tokens"].as_u64(),
+                );
+                let reason = if self.next_tool > 0 {
+                    "tool_calls"
+                } else {
+                    finish_reason(delta["finish_reason"].as_str().unwrap_or("COMPLETE"))
+                };
+                self.push_finish(reason, out);
+                out.extend(self.closing());
+            }
+            _ => {}
+        }
+    }
+
+    fn cohere_v1(&mut self, value: &Value, out: &mut Vec<u8>) {
+        match value["event_type"].as_str().unwrap_or_default() {
+            "text-generation" => {
+                let text = value["text"].as_str().unwrap_or_default().to_owned();
+                self.push_text(&text, out);
+            }
+            "stream-end" => {
+                let tokens = value
+                    .pointer("/response/meta/tokens")
+                    .cloned()
+                    .unwrap_or_default();
+                self.set_usage(
+                    tokens["input_tokens"].as_u64(),
+                    tokens["output_tokens"].as_u64(),
+                );
+                self.push_finish(
+                    finish_reason(value["finish_reason"].as_str().unwrap_or("COMPLETE")),
+                    out,
+                );
+                out.extend(self.closing());
+            }
+            _ => {}
+        }
+    }
+}
+
+fn detect(name: Option<&str>, value: &Value) -> Format {
+    let kind = value["type"].as_str().unwrap_or_default();
+    if name
+        .is_some_and(|n| n.starts_with("message_") || n.starts_with("content_block") || n == "ping")
+        || kind.starts_with("message_")
+        || kind.starts_with("content_block")
+        || (kind == "error" && value["error"].is_object())
+    {
+        Format::Anthropic
+    } else if value.get("choices").is_some()
+        || value
+            .get("object")
+            .is_some_and(|o| o == "chat.completion.chunk")
+    {
+        Format::OpenAi
+    } else if value.get("candidates").is_some()
+        || value.get("usageMetadata").is_some()
+        || value.get("promptFeedback").is_some()
+    {
+        Format::Gemini
+    } else if value.get("done").is_some()
+        || (value.get("error").is_some_and(Value::is_string) && value.get("error_type").is_none())
+    {
+        Format::Ollama
+    } else if value.get("token").is_some() || value.get("error_type").is_some() {
+        Format::Tgi
+    } else if kind.contains('-')
+        && (kind.starts_with("message") || kind.starts_with("content") || kind.starts_with("tool"))
+    {
+        Format::CohereV2
+    } else if value.get("event_type").is_some() {
+        Format::CohereV1
+    } else {
+        Format::OpenAi
+    }
+}
+
+/// The event name and the joined `data:` lines of one SSE block.
+fn parse_sse(block: &str) -> (Option<String>, Option<String>) {
+    let mut name = None;
+    let mut data: Option<String> = None;
+    for line in block.lines() {
+        if let Some(value) = line.strip_prefix("event:") {
+            name = Some(value.trim().to_owned());
+        } else if let Some(value) = line.strip_prefix("data:") {
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match &mut data {
+                Some(existing) => {
+                    existing.push('\n');
+                    existing.push_str(value);
+                }
+                None => data = Some(value.to_owned()),
+            }
+        }
+    }
+    (name, data.map(|d| d.trim().to_owned()))
+}
+
+fn push_event(out: &mut Vec<u8>, value: &Value) {
+    out.extend_from_slice(b"data: ");
+    // Serializing a Value into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+    out.extend_from_slice(b"\n\n");
+}
