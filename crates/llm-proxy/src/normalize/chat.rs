@@ -242,28 +242,8 @@ fn repair_tool_call(call: &mut Value, changes: &mut Changes) {
 }
 
 fn repair_usage(body: &mut Map<String, Value>, changes: &mut Changes) {
-    let valid_number = |u: &Map<String, Value>, key: &str| u.get(key).is_some_and(Value::is_u64);
     match body.get_mut("usage") {
-        Some(Value::Object(usage)) => {
-            for key in ["prompt_tokens", "completion_tokens"] {
-                if !valid_number(usage, key) {
-                    usage.insert(key.into(), json!(0));
-                    changes.note(format!("filled usage.{key}"));
-                }
-            }
-            if !valid_number(usage, "total_tokens") {
-                let total = usage["prompt_tokens"].as_u64().unwrap_or(0)
-                    + usage["completion_tokens"].as_u64().unwrap_or(0);
-                usage.insert("total_tokens".into(), json!(total));
-                changes.note("filled usage.total_tokens");
-            }
-            for key in ["prompt_tokens_details", "completion_tokens_details"] {
-                if usage.get(key).is_some_and(|v| !v.is_object()) {
-                    usage.remove(key);
-                    changes.note(format!("removed usage.{key}: null"));
-                }
-            }
-        }
+        Some(usage) if !usage.is_null() => super::repair_usage(usage, changes),
         _ => {
             body.insert(
                 "usage".into(),

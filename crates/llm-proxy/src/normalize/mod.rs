@@ -130,6 +130,46 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
+/// Makes `usage` a valid `CompletionUsage` object: the three counts as whole numbers (the total
+/// computed when missing), token details only as objects of whole numbers.
+fn repair_usage(usage: &mut Value, changes: &mut Changes) {
+    if !usage.is_object() {
+        *usage = serde_json::json!({});
+        changes.note("replaced usage that was not an object");
+    }
+    let Some(map) = usage.as_object_mut() else {
+        return;
+    };
+    for key in ["prompt_tokens", "completion_tokens"] {
+        if !map.get(key).is_some_and(Value::is_u64) {
+            map.insert(key.into(), serde_json::json!(0));
+            changes.note(format!("filled usage.{key}"));
+        }
+    }
+    if !map.get("total_tokens").is_some_and(Value::is_u64) {
+        let total = map["prompt_tokens"].as_u64().unwrap_or(0)
+            + map["completion_tokens"].as_u64().unwrap_or(0);
+        map.insert("total_tokens".into(), serde_json::json!(total));
+        changes.note("filled usage.total_tokens");
+    }
+    for key in ["prompt_tokens_details", "completion_tokens_details"] {
+        match map.get_mut(key) {
+            None => {}
+            Some(Value::Object(details)) => {
+                let before = details.len();
+                details.retain(|_, v| v.is_u64());
+                if details.len() != before {
+                    changes.note(format!("removed invalid usage.{key} entries"));
+                }
+            }
+            Some(_) => {
+                map.remove(key);
+                changes.note(format!("removed usage.{key} that was not an object"));
+            }
+        }
+    }
+}
+
 /// Whether `value` is a non-empty string (ids must be).
 fn has_text(value: Option<&Value>) -> bool {
     value.and_then(Value::as_str).is_some_and(|s| !s.is_empty())

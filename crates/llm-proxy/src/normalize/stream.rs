@@ -305,26 +305,17 @@ impl Transcoder {
 
     /// An OpenAI chunk: passed on as it is unless something needs repair.
     fn openai(&mut self, mut value: Value) -> Output {
-        if value.get("error").is_some() && value.get("choices").is_none() {
+        // Any event with an error ends the stream: clients raise on an `error` key, so it must
+        // be OpenAI's envelope exactly, and nothing may follow it.
+        if value.get("error").is_some_and(|e| !e.is_null()) {
             self.terminated = true;
-            let Some(error) = value.get_mut("error").and_then(Value::as_object_mut) else {
-                let message = value["error"].as_str().unwrap_or("error").to_owned();
-                let mut out = Vec::new();
-                self.push_error(&message, "server_error", &mut out);
-                return Output::Replace(out);
-            };
-            let mut changed = false;
-            for key in ["type", "param", "code"] {
-                if !error.contains_key(key) {
-                    error.insert(key.into(), Value::Null);
-                    changed = true;
-                }
-            }
-            if !changed {
+            let envelope = error_envelope(&value["error"]);
+            if envelope == value {
                 return Output::Unchanged;
             }
+            self.changes.note("repaired an error event");
             let mut out = Vec::new();
-            push_event(&mut out, &value);
+            push_event(&mut out, &envelope);
             return Output::Replace(out);
         }
         // Azure's first chunk: no id, no object, no choices, only prompt filter results.
@@ -407,12 +398,31 @@ impl Transcoder {
             chunk.insert("choices".into(), json!([]));
             note(&mut self.changes, &mut repaired, "filled chunk choices");
         }
-        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
-            self.usage = Some(usage.clone());
+        if let Some(usage) = chunk.get_mut("usage").filter(|u| !u.is_null()) {
+            let before = self.changes.changed.len();
+            if usage.is_object() {
+                super::repair_usage(usage, &mut self.changes);
+                self.usage = Some(usage.clone());
+            } else {
+                *usage = Value::Null;
+                self.changes.note("replaced usage that was not an object");
+            }
+            if self.changes.changed.len() != before {
+                repaired = true;
+            }
         }
         let Some(Value::Array(choices)) = chunk.get_mut("choices") else {
             return;
         };
+        let before = choices.len();
+        choices.retain(Value::is_object);
+        if choices.len() != before {
+            note(
+                &mut self.changes,
+                &mut repaired,
+                "dropped choices that were not objects",
+            );
+        }
         for (i, choice) in choices.iter_mut().enumerate() {
             let Some(choice) = choice.as_object_mut() else {
                 continue;
@@ -876,6 +886,20 @@ fn detect(name: Option<&str>, value: &Value) -> Format {
     } else {
         Format::OpenAi
     }
+}
+
+/// OpenAI's error envelope from whatever error value a target sent.
+fn error_envelope(error: &Value) -> Value {
+    let text = |key: &str| error.get(key).and_then(Value::as_str).map(str::to_owned);
+    let message = text("message")
+        .or_else(|| error.as_str().map(str::to_owned))
+        .unwrap_or_else(|| error.to_string());
+    json!({"error": {
+        "message": message,
+        "type": text("type").unwrap_or_else(|| "server_error".to_owned()),
+        "param": text("param"),
+        "code": text("code"),
+    }})
 }
 
 /// The event name and the joined `data:` lines of one SSE block.

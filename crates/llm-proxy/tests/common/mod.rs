@@ -435,11 +435,22 @@ pub async fn refused_target() -> String {
 
 /// Validates `instance` against a schema of OpenAI's spec (the fixture extracted from it).
 pub fn assert_schema(schema: &str, instance: &Value) {
+    type Validators = Mutex<std::collections::HashMap<String, Arc<jsonschema::Validator>>>;
     static SPEC: OnceLock<Value> = OnceLock::new();
-    let spec = SPEC.get_or_init(|| serde_json::from_str(&fixture("openai-schemas.json")).unwrap());
-    let mut root = spec.clone();
-    root["$ref"] = Value::String(format!("#/components/schemas/{schema}"));
-    let validator = jsonschema::draft202012::new(&root).unwrap();
+    static VALIDATORS: OnceLock<Validators> = OnceLock::new();
+    let validator = VALIDATORS
+        .get_or_init(Validators::default)
+        .lock()
+        .unwrap()
+        .entry(schema.to_owned())
+        .or_insert_with(|| {
+            let spec =
+                SPEC.get_or_init(|| serde_json::from_str(&fixture("openai-schemas.json")).unwrap());
+            let mut root = spec.clone();
+            root["$ref"] = Value::String(format!("#/components/schemas/{schema}"));
+            Arc::new(jsonschema::draft202012::new(&root).unwrap())
+        })
+        .clone();
     let errors: Vec<String> = validator
         .iter_errors(instance)
         .map(|e| format!("{e} at {}", e.instance_path()))
