@@ -5,6 +5,8 @@ forwards to a second proxy in placeholder mode (the second plays the company tar
 access token as the target API key). The binary comes from LLM_PROXY_BIN, or the workspace's
 debug build.
 """
+import http.server
+import json
 import os
 import pathlib
 import queue
@@ -63,6 +65,45 @@ def forwarding_proxy(placeholder_proxy):
     )
     yield proxy
     proxy.stop()
+
+
+FORMATS = ROOT / "crates" / "llm-proxy" / "tests" / "fixtures" / "formats"
+
+
+class ForeignTarget(http.server.BaseHTTPRequestHandler):
+    """A target that answers in the format named by the request's model: `anthropic` answers
+    with formats/anthropic.json, or formats/anthropic.sse when the client streams."""
+
+    def do_POST(self):
+        length = int(self.headers.get("content-length", 0))
+        request = json.loads(self.rfile.read(length))
+        name = request["model"]
+        if request.get("stream"):
+            for suffix, content_type in ((".sse", "text/event-stream"), (".ndjson", "application/x-ndjson")):
+                path = FORMATS / f"{name}{suffix}"
+                if path.exists():
+                    return self.answer(path.read_bytes(), content_type)
+        return self.answer((FORMATS / f"{name}.json").read_bytes(), "application/json")
+
+    def answer(self, body, content_type):
+        self.send_response(200)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def foreign_proxy():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ForeignTarget)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    proxy = Proxy("e2e-foreign-token-0003", TARGET_ENDPOINT=f"http://127.0.0.1:{server.server_port}/v1")
+    yield proxy
+    proxy.stop()
+    server.shutdown()
 
 
 @pytest.fixture(params=["placeholder", "forwarding"])

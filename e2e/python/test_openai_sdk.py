@@ -1,4 +1,6 @@
 """The official OpenAI Python SDK against the running proxy: what users' tools do."""
+import json
+
 import openai
 import pytest
 from openai import OpenAI
@@ -77,3 +79,56 @@ def test_bad_parameter_raises_bad_request(proxy):
     with pytest.raises(openai.BadRequestError) as raised:
         client(proxy).embeddings.create(model="m", input="x", encoding_format="hex")
     assert raised.value.param == "encoding_format"
+
+
+# Each foreign format, as the target answers it, reaches the SDK as OpenAI: (model, expected text).
+FOREIGN = [
+    ("anthropic", "Let me check."),
+    ("gemini", "Hello there"),
+    ("cohere-v2", "Hi there"),
+    ("tgi", "Deep learning is a subset"),
+    ("ollama-generate", "The sky is blue."),
+    ("vllm", "Answer"),
+    ("openai-gaps", "Just text, no message"),
+]
+FOREIGN_STREAMS = [
+    ("anthropic", "Let me check."),
+    ("gemini", "Hello"),
+    ("cohere-v2", "Hi there"),
+    ("tgi", "Deep learning"),
+    ("ollama", "The sky"),
+    ("azure", "Azure says hi"),
+    ("openai-no-done", "Old TGI"),
+]
+
+
+@pytest.mark.parametrize("model,text", FOREIGN)
+def test_foreign_formats_parse_as_openai(foreign_proxy, model, text):
+    response = client(foreign_proxy).chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+    assert response.object == "chat.completion"
+    assert response.choices[0].message.content == text
+    assert response.choices[0].finish_reason in ("stop", "length", "tool_calls", "content_filter")
+
+
+@pytest.mark.parametrize("model,text", FOREIGN_STREAMS)
+def test_foreign_streams_parse_as_openai(foreign_proxy, model, text):
+    stream = client(foreign_proxy).chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "hi"}], stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
+    assert chunks[-1].usage is not None
+
+
+def test_foreign_tool_calls_parse_as_openai(foreign_proxy):
+    response = client(foreign_proxy).chat.completions.create(model="anthropic", messages=[{"role": "user", "content": "hi"}])
+    call = response.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Paris"}
+    stream = client(foreign_proxy).chat.completions.create(model="anthropic", messages=[{"role": "user", "content": "hi"}], stream=True)
+    arguments = "".join(
+        c.choices[0].delta.tool_calls[0].function.arguments or ""
+        for c in stream
+        if c.choices and c.choices[0].delta.tool_calls
+    )
+    assert json.loads(arguments) == {"city": "Paris"}

@@ -145,8 +145,13 @@ impl Transcoder {
             };
         };
         if data == "[DONE]" {
-            self.terminated = true;
-            if self.framing == Framing::Sse && self.format.is_none_or(|f| f == Format::OpenAi) {
+            let owes_usage =
+                self.include_usage && self.usage.is_none() && self.format == Some(Format::OpenAi);
+            if self.framing == Framing::Sse
+                && self.format.is_none_or(|f| f == Format::OpenAi)
+                && !owes_usage
+            {
+                self.terminated = true;
                 return Output::Unchanged;
             }
             return Output::Replace(self.closing());
@@ -201,7 +206,13 @@ impl Transcoder {
         if !self.finish_sent && self.format != Some(Format::OpenAi) {
             self.push_finish("stop", &mut out);
         }
-        if self.include_usage && self.format != Some(Format::OpenAi) {
+        // A foreign stream's usage, or an OpenAI-like target that ignored include_usage.
+        let openai_owes = self.format == Some(Format::OpenAi) && self.usage.is_none();
+        if self.include_usage && (self.format != Some(Format::OpenAi) || openai_owes) {
+            if openai_owes {
+                self.changes
+                    .note("added the usage chunk the client asked for (counts unknown: zeros)");
+            }
             let usage = self.usage.take().unwrap_or_else(
                 || json!({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}),
             );
