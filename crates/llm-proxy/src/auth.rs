@@ -22,7 +22,11 @@ pub async fn require_access_token(
     request: Request,
     next: Next,
 ) -> Result<Response, ProxyError> {
-    check(request.headers(), state.access_token())?;
+    authorize(
+        &state,
+        request.headers(),
+        crate::guard::peer(request.extensions()),
+    )?;
     Ok(next.run(request).await)
 }
 
@@ -37,8 +41,36 @@ pub async fn require_dashboard_access(
     {
         return Ok(next.run(request).await);
     }
-    check(request.headers(), state.access_token())?;
+    authorize(
+        &state,
+        request.headers(),
+        crate::guard::peer(request.extensions()),
+    )?;
     Ok(next.run(request).await)
+}
+
+/// The token check with the failure limit around it: an address that failed too often is
+/// refused before its token is even compared, and each failure counts against it.
+pub fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+) -> Result<(), ProxyError> {
+    if let Some(ip) = peer {
+        state
+            .auth_limiter()
+            .check(ip)
+            .map_err(|retry_after| ProxyError::TooManyAuthFailures { retry_after })?;
+    }
+    let checked = check(headers, state.access_token());
+    // Only a wrong token is a guess; a missing one is a misconfigured tool (and counting those
+    // would let any page lock the user's own tools out by sending requests without one).
+    if matches!(checked, Err(ProxyError::InvalidToken))
+        && let Some(ip) = peer
+    {
+        state.auth_limiter().failed(ip);
+    }
+    checked
 }
 
 pub const SESSION_COOKIE: &str = "llm_proxy_session";

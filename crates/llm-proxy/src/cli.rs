@@ -13,8 +13,8 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::config::{
-    AccessToken, ClientAuth, Config, CredentialConfig, Limits, LogConfig, OAuthConfig,
-    TargetConfig, UpstreamConfig, default_data_dir,
+    AccessPolicy, AccessToken, ClientAuth, Config, CredentialConfig, Limits, LogConfig,
+    OAuthConfig, TargetConfig, UpstreamConfig, default_data_dir,
 };
 
 /// An OpenAI-compatible proxy on localhost that forwards to your company's LLM endpoint.
@@ -207,6 +207,30 @@ pub struct Args {
     )]
     pub metrics_public: bool,
 
+    /// Extra host names allowed in the Host header, comma-separated (loopback names and the
+    /// base URL's host are always allowed)
+    #[arg(
+        long = "allowed-hosts",
+        env = "PROXY_ALLOWED_HOSTS",
+        value_name = "PROXY_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+
+    /// Origins allowed to call the proxy from a web page (CORS), comma-separated [default: none]
+    #[arg(
+        long = "cors-origins",
+        env = "PROXY_CORS_ORIGINS",
+        value_name = "PROXY_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Requests served at once (streams included); over it, 503 with Retry-After
+    #[arg(long = "max-concurrency", env = "PROXY_MAX_CONCURRENCY", value_name = "PROXY_MAX_CONCURRENCY",
+          default_value_t = 16_384, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_concurrency: u64,
+
     /// Seconds in-flight requests and streams may take to finish at shutdown
     #[arg(
         long = "shutdown-grace",
@@ -288,6 +312,8 @@ impl Args {
                 stream_idle_timeout: Duration::from_secs(self.stream_idle_timeout_seconds),
                 max_request_body_bytes: (self.max_request_body_mb * 1024 * 1024) as usize,
                 shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
+                max_concurrency: self.max_concurrency as usize,
+                ..Limits::default()
             },
             logging: LogConfig {
                 bodies: self.log_bodies,
@@ -296,6 +322,13 @@ impl Args {
                 max_age: Duration::from_secs(self.log_max_age_days * 24 * 3600),
             },
             metrics_public: self.metrics_public,
+            access: AccessPolicy {
+                allowed_hosts: clean_list(self.allowed_hosts)
+                    .into_iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect(),
+                cors_origins: check_origins(clean_list(self.cors_origins))?,
+            },
         })
     }
 
@@ -353,6 +386,32 @@ fn read_ca_cert(path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
             path.display()
         ))),
     }
+}
+
+fn clean_list(items: Vec<String>) -> Vec<String> {
+    items
+        .into_iter()
+        .map(|i| i.trim().to_owned())
+        .filter(|i| !i.is_empty())
+        .collect()
+}
+
+/// Origins are compared exactly, so each must be `scheme://host[:port]` with nothing after.
+fn check_origins(origins: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    for origin in &origins {
+        let valid = url::Url::parse(origin).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https") && u.path() == "/" && !origin.ends_with('/')
+        });
+        if origin == "*" || !valid {
+            return Err(ConfigError::Invalid {
+                var: "PROXY_CORS_ORIGINS",
+                problem: format!(
+                    "{origin:?} is not an origin like https://app.example.com (no wildcards, no path)"
+                ),
+            });
+        }
+    }
+    Ok(origins)
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {

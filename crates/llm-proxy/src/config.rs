@@ -34,6 +34,17 @@ pub struct Config {
     pub logging: LogConfig,
     /// Serve `/metrics` without the access token (for a Prometheus without bearer support).
     pub metrics_public: bool,
+    pub access: AccessPolicy,
+}
+
+/// Who may talk to the proxy at all, before any token is checked.
+#[derive(Debug, Clone, Default)]
+pub struct AccessPolicy {
+    /// Host names accepted in the `Host` header besides loopback ones and the base URL's
+    /// host: what a DNS-rebinding page cannot forge its way past.
+    pub allowed_hosts: Vec<String>,
+    /// Origins whose pages may call the proxy from a browser (CORS). Empty: none.
+    pub cors_origins: Vec<String>,
 }
 
 /// What the request log keeps, and for how long.
@@ -186,6 +197,10 @@ pub struct Limits {
     pub max_request_body_bytes: usize,
     /// How long in-flight requests and streams may run on after shutdown is asked for.
     pub shutdown_grace: Duration,
+    /// Requests (streams included) served at once; beyond it, 503 with `Retry-After`.
+    pub max_concurrency: usize,
+    /// How long a client may take to send its request headers (a slowloris defence).
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -196,6 +211,8 @@ impl Default for Limits {
             stream_idle_timeout: Duration::from_secs(300),
             max_request_body_bytes: 50 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
+            max_concurrency: 16_384,
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -213,6 +230,7 @@ impl Config {
             limits: Limits::default(),
             logging: LogConfig::default(),
             metrics_public: false,
+            access: AccessPolicy::default(),
         }
     }
 

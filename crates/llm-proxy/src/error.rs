@@ -27,6 +27,12 @@ pub enum ProxyError {
     NotFound { message: String, code: &'static str },
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("host not allowed")]
+    HostNotAllowed,
+    #[error("too many requests in flight")]
+    Overloaded,
+    #[error("too many failed authentications")]
+    TooManyAuthFailures { retry_after: u64 },
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
 }
@@ -55,6 +61,9 @@ impl ProxyError {
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::HostNotAllowed => StatusCode::FORBIDDEN,
+            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyAuthFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Upstream(err) => err.status(),
         }
     }
@@ -101,6 +110,26 @@ impl ProxyError {
                 None,
                 Some("method_not_allowed"),
             ),
+            Self::HostNotAllowed => ErrorBody::new(
+                "This host name is not allowed. Use http://localhost, or add the name to PROXY_ALLOWED_HOSTS."
+                    .into(),
+                "invalid_request_error",
+                None,
+                Some("host_not_allowed"),
+            ),
+            Self::Overloaded => ErrorBody::new(
+                "The proxy is serving as many requests as it is allowed to (PROXY_MAX_CONCURRENCY). Retry shortly."
+                    .into(),
+                "server_error",
+                None,
+                Some("overloaded"),
+            ),
+            Self::TooManyAuthFailures { retry_after } => ErrorBody::new(
+                format!("Too many requests with a wrong access token from this address. Try again in {retry_after} s."),
+                "rate_limit_error",
+                None,
+                Some("rate_limit_exceeded"),
+            ),
             Self::Upstream(err) => err.envelope(),
         }
     }
@@ -108,7 +137,18 @@ impl ProxyError {
 
 impl IntoResponse for ProxyError {
     fn into_response(self) -> Response {
-        json_response(self.status(), &self.envelope())
+        let mut response = json_response(self.status(), &self.envelope());
+        let retry_after = match &self {
+            Self::Overloaded => Some(1),
+            Self::TooManyAuthFailures { retry_after } => Some(*retry_after),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -23,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod forward;
+pub mod guard;
 pub mod logs;
 pub mod metrics;
 pub mod normalize;

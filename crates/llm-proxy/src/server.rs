@@ -9,21 +9,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use axum::middleware;
 use axum::routing::{any, get, post};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 use crate::auth::{Sessions, require_access_token, require_dashboard_access};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, UpstreamConfig};
+use crate::config::{Config, Limits, UpstreamConfig};
 use crate::error::{method_not_allowed, not_found};
+use crate::guard::{self, AuthLimiter};
 use crate::logs::recorder::record_call;
 use crate::logs::{Level, LogStore};
 use crate::metrics::Metrics;
@@ -43,6 +47,9 @@ struct Inner {
     upstream: Option<UpstreamClient>,
     log: LogStore,
     sessions: Sessions,
+    auth_limiter: AuthLimiter,
+    /// One permit per request being served (see `guard::limit_concurrency`).
+    request_slots: Arc<Semaphore>,
     /// Cancelled when the server begins to stop: endless responses (the dashboard's event
     /// stream) end on it instead of holding shutdown for the whole grace period.
     shutdown: CancellationToken,
@@ -71,10 +78,12 @@ impl AppState {
         };
         Ok(Self {
             inner: Arc::new(Inner {
+                request_slots: guard::new_request_slots(config.limits.max_concurrency),
                 config,
                 upstream,
                 log,
                 sessions: Sessions::default(),
+                auth_limiter: AuthLimiter::default(),
                 shutdown: CancellationToken::new(),
                 local_addr,
                 started: Instant::now(),
@@ -88,6 +97,14 @@ impl AppState {
 
     pub fn sessions(&self) -> &Sessions {
         &self.inner.sessions
+    }
+
+    pub fn auth_limiter(&self) -> &AuthLimiter {
+        &self.inner.auth_limiter
+    }
+
+    pub fn request_slots(&self) -> &Arc<Semaphore> {
+        &self.inner.request_slots
     }
 
     pub fn shutdown_token(&self) -> &CancellationToken {
@@ -129,8 +146,10 @@ impl AppState {
 
 /// The whole HTTP surface. Public so tests can drive it without a socket.
 pub fn router(state: AppState) -> Router {
-    // `/v1` is guarded by the access token; the layer also covers the fallback, so an unknown
-    // `/v1` path reveals nothing to a client without the token.
+    // Layers wrap from the inside out. On `/v1`: the recorder is outermost, so calls refused
+    // for a missing token are recorded too; the token check comes next; a request slot is
+    // taken only once the caller is known. The token layer also covers the fallback, so an
+    // unknown `/v1` path reveals nothing to a client without the token.
     let v1 = Router::new()
         .route("/chat/completions", post(openai::chat_completions))
         .route("/completions", post(openai::completions))
@@ -142,8 +161,10 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(any(openai::pass_through))
         .method_not_allowed_fallback(method_not_allowed)
-        // Layers wrap from the inside out: the recorder is outermost, so calls refused for a
-        // missing token are recorded too.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::limit_concurrency,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_access_token,
@@ -167,14 +188,24 @@ pub fn router(state: AppState) -> Router {
         // Logging in is the one call that cannot need a session.
         .route("/login", post(dashboard::login))
         .route("/session", get(dashboard::session));
-    Router::new()
+    let cors = guard::cors(&state.config().access.cors_origins);
+    let app = Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(dashboard::metrics))
         .nest("/v1", v1)
         .nest("/api", api)
         .fallback(ui::fallback)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+        // Every request, the dashboard and `/health` included, must name this machine.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::check_host,
+        ))
+        .with_state(state);
+    match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -266,7 +297,7 @@ pub fn serve_with_clock(
         source,
     })?;
     let base_url = config.public_base_url(local_addr.port());
-    let grace = config.limits.shutdown_grace;
+    let limits = config.limits.clone();
     let state = AppState::new(config, clock, local_addr)?;
     let shutdown = state.shutdown_token().clone();
     // The token refresher lives exactly as long as the server. It starts before the first
@@ -280,7 +311,7 @@ pub fn serve_with_clock(
     let app = router(state);
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
-        accept_loop(listener, app, stop, grace).await;
+        accept_loop(listener, app, stop, limits).await;
         if let Some(refresher) = refresher {
             refresher.abort();
         }
@@ -318,6 +349,9 @@ fn startup_summary(config: &Config, base_url: &str) -> String {
     )
 }
 
+/// Room for a request's headers (HTTP/1 read buffer, HTTP/2 header list).
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 /// Accepts connections until shutdown, each served on its own task. The tasks live in a
 /// `JoinSet` owned here, so that once the grace period is over they can all be ended: no
 /// connection outlives its server.
@@ -325,19 +359,35 @@ async fn accept_loop(
     listener: TcpListener,
     app: Router,
     shutdown: CancellationToken,
-    grace: Duration,
+    limits: Limits,
 ) {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let grace = limits.shutdown_grace;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A client gets this long to send its headers, and this much room for them: slowloris
+    // and giant-header attacks end here, before any of our code runs.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     // Streams are many small writes; Nagle would hold each one back.
                     let _ = stream.set_nodelay(true);
-                    let service = TowerToHyperService::new(app.clone());
+                    // The client's address, for the per-address limit on failed logins.
+                    let app = app.clone().map_request(move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+                        request.extensions_mut().insert(ConnectInfo(peer));
+                        request
+                    });
+                    let service = TowerToHyperService::new(app);
                     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     let connection = graceful.watch(connection.into_owned());
                     connections.spawn(async move {

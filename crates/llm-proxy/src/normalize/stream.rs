@@ -383,9 +383,14 @@ impl Transcoder {
             chunk.insert("object".into(), json!("chat.completion.chunk"));
             note(&mut self.changes, &mut repaired, "set chunk object");
         }
-        if !chunk.get("created").is_some_and(Value::is_u64) {
-            chunk.insert("created".into(), json!(self.created));
-            note(&mut self.changes, &mut repaired, "filled chunk created");
+        match chunk.get("created").and_then(Value::as_u64) {
+            // Chunks the proxy adds (a usage chunk) carry the stream's own time.
+            Some(created) if !self.role_sent => self.created = created,
+            Some(_) => {}
+            None => {
+                chunk.insert("created".into(), json!(self.created));
+                note(&mut self.changes, &mut repaired, "filled chunk created");
+            }
         }
         match chunk.get("model").and_then(Value::as_str) {
             Some(model) if !model.is_empty() => self.model = model.to_owned(),

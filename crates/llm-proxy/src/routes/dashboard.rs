@@ -16,6 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::auth::{self, SESSION_COOKIE, SESSION_LIFETIME};
 use crate::config::{CredentialConfig, UpstreamConfig};
 use crate::error::ProxyError;
+use crate::guard::Peer;
 use crate::logs::{CallQuery, EventQuery, Level, Live};
 use crate::server::AppState;
 
@@ -260,9 +261,11 @@ pub struct Login {
     token: String,
 }
 
-/// Exchanges the access token for a session cookie (HttpOnly, SameSite=Strict).
+/// Exchanges the access token for a session cookie (HttpOnly, SameSite=Strict). Failed
+/// attempts count against the address like any other wrong token.
 pub async fn login(
     State(state): State<AppState>,
+    Peer(peer): Peer,
     Json(login): Json<Login>,
 ) -> Result<Response, ProxyError> {
     let mut headers = HeaderMap::new();
@@ -271,7 +274,7 @@ pub async fn login(
         header::AUTHORIZATION,
         HeaderValue::from_str(&bearer).map_err(|_| ProxyError::InvalidToken)?,
     );
-    auth::check(&headers, state.access_token())?;
+    auth::authorize(&state, &headers, peer)?;
     let session = state.sessions().create();
     let cookie = format!(
         "{SESSION_COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
@@ -284,11 +287,11 @@ pub async fn login(
     Ok(response)
 }
 
-/// Whether this browser is logged in: lets the page decide to show the login form without
-/// provoking a 401.
+/// Whether this browser holds a session: lets the page decide to show the login form without
+/// provoking a 401. It looks at the cookie only, so it cannot be used to guess tokens.
 pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
-    let by_session = auth::session_cookie(&headers).is_some_and(|s| state.sessions().is_valid(s));
-    let authenticated = by_session || auth::check(&headers, state.access_token()).is_ok();
+    let authenticated =
+        auth::session_cookie(&headers).is_some_and(|s| state.sessions().is_valid(s));
     Json(json!({"authenticated": authenticated}))
 }
 
@@ -307,13 +310,14 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
 /// Prometheus text format; needs the token unless `METRICS_PUBLIC=true`.
 pub async fn metrics(
     State(state): State<AppState>,
+    Peer(peer): Peer,
     headers: HeaderMap,
 ) -> Result<Response, ProxyError> {
     if !state.config().metrics_public {
         let by_session =
             auth::session_cookie(&headers).is_some_and(|s| state.sessions().is_valid(s));
         if !by_session {
-            auth::check(&headers, state.access_token())?;
+            auth::authorize(&state, &headers, peer)?;
         }
     }
     let body = state.log().metrics().encode();
