@@ -1,0 +1,352 @@
+//! The defences of a port every web page can try to reach: Host (DNS rebinding), CORS, the
+//! failed-authentication limit, the concurrency cap, and header limits (slowloris, giant
+//! headers). All through real sockets.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "in tests a failure should panic"
+)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpStream};
+use std::time::Duration;
+
+use common::*;
+use llm_proxy::config::UpstreamConfig;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn client_from(address: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .local_address(address.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_foreign_host_is_refused_whatever_the_token() {
+    let mut config = config(UpstreamConfig::Placeholder);
+    config.access.allowed_hosts = vec!["proxy.corp.internal".into()];
+    config.base_url = Some("https://llm-proxy.example.org".parse().unwrap());
+    let proxy = TestProxy::start(config).await;
+    let port = proxy.handle.local_addr().port();
+    for (host, expected) in [
+        ("evil.example", StatusCode::FORBIDDEN),
+        ("localhost.evil.example", StatusCode::FORBIDDEN),
+        ("192.168.1.20", StatusCode::FORBIDDEN),
+        ("localhost", StatusCode::OK),
+        ("app.localhost", StatusCode::OK),
+        ("127.0.0.1", StatusCode::OK),
+        ("[::1]", StatusCode::OK),
+        ("proxy.corp.internal", StatusCode::OK),
+        ("llm-proxy.example.org", StatusCode::OK),
+    ] {
+        let response = proxy
+            .get("/v1/models")
+            .header("host", format!("{host}:{port}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected, "{host}");
+        if expected == StatusCode::FORBIDDEN {
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(assert_envelope(&body)["code"], "host_not_allowed");
+        }
+    }
+    // The dashboard and /health are covered too.
+    let page = proxy
+        .http
+        .get(format!("{}/", proxy.url))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn cors_answers_only_configured_origins_and_never_a_wildcard() {
+    let closed = TestProxy::placeholder().await;
+    let preflight = |proxy: &TestProxy, origin: &str| {
+        proxy
+            .http
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/v1/chat/completions", proxy.url),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type, x-stainless-os, openai-beta",
+            )
+            .send()
+    };
+    let response = preflight(&closed, "https://evil.example").await.unwrap();
+    assert!(
+        !response
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+
+    let mut config = config(UpstreamConfig::Placeholder);
+    config.access.cors_origins = vec!["https://app.example.com".into()];
+    let open = TestProxy::start(config).await;
+    let response = preflight(&open, "https://app.example.com").await.unwrap();
+    assert!(response.status().is_success());
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let allowed = response.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for header in [
+        "authorization",
+        "content-type",
+        "x-stainless-os",
+        "openai-beta",
+    ] {
+        assert!(allowed.contains(header), "{header} not allowed: {allowed}");
+    }
+    let other = preflight(&open, "https://evil.example").await.unwrap();
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+    let actual = open
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        actual.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+}
+
+#[tokio::test]
+async fn ten_wrong_tokens_from_an_address_lock_it_out_for_a_minute() {
+    let proxy = TestProxy::placeholder().await;
+    let attacker = client_from("127.0.0.7");
+    let url = format!("{}/v1/models", proxy.url);
+    for _ in 0..10 {
+        let response = attacker
+            .get(&url)
+            .bearer_auth("guess")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let locked = attacker
+        .get(&url)
+        .bearer_auth("guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry));
+    let body: Value = locked.json().await.unwrap();
+    assert_eq!(assert_envelope(&body)["code"], "rate_limit_exceeded");
+    // Even the right token is not compared while locked out: guessing learns nothing.
+    let right = attacker
+        .get(&url)
+        .bearer_auth(ACCESS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The dashboard login counts too.
+    let login = attacker
+        .post(format!("{}/api/login", proxy.url))
+        .json(&json!({"token": ACCESS_TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Other addresses are not affected, and missing tokens are not guesses.
+    assert_eq!(
+        client_from("127.0.0.8")
+            .get(&url)
+            .bearer_auth(ACCESS_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let tool = client_from("127.0.0.9");
+    for _ in 0..15 {
+        assert_eq!(
+            tool.get(&url).send().await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        tool.get(&url)
+            .bearer_auth(ACCESS_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn requests_beyond_the_concurrency_cap_get_503_with_retry_after() {
+    let target = MockTarget::start().await;
+    for _ in 0..2 {
+        target.once(Reply::Sse(
+            vec![format!("data: {CHUNK}\n\n")],
+            SseEnd::DoneOnRelease,
+        ));
+    }
+    let models =
+        r#"{"object":"list","data":[{"id":"m","object":"model","created":1,"owned_by":"corp"}]}"#;
+    let proxy = TestProxy::forwarding(&target.url(), |l| l.max_concurrency = 2).await;
+    let stream =
+        json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "x"}]});
+    let first = proxy
+        .post("/v1/chat/completions", &stream)
+        .send()
+        .await
+        .unwrap();
+    let second = proxy
+        .post("/v1/chat/completions", &stream)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.status(), second.status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
+
+    let third = proxy.get("/v1/models").send().await.unwrap();
+    assert_eq!(third.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(third.headers()["retry-after"], "1");
+    let body: Value = third.json().await.unwrap();
+    assert_eq!(assert_envelope(&body)["code"], "overloaded");
+
+    // Finished streams give their slots back.
+    target.release();
+    target.release();
+    first.text().await.unwrap();
+    second.text().await.unwrap();
+    target.once(Reply::Json(axum::http::StatusCode::OK, models.into()));
+    let fourth = proxy.get("/v1/models").send().await.unwrap();
+    assert_eq!(fourth.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let mut config = config(UpstreamConfig::Placeholder);
+    config.limits.header_read_timeout = Duration::from_millis(300);
+    let proxy = TestProxy::start(config).await;
+    let addr = proxy.handle.local_addr();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut socket = TcpStream::connect(addr).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        socket
+            .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        // The server closes the connection (perhaps after a 408): the read ends rather than
+        // waiting out our own 10 s timeout.
+        let started = std::time::Instant::now();
+        let read = socket.read(&mut buf);
+        (
+            started.elapsed(),
+            read.map(|n| String::from_utf8_lossy(&buf[..n]).into_owned()),
+        )
+    })
+    .await
+    .unwrap();
+    let (waited, read) = outcome;
+    assert!(
+        waited < Duration::from_secs(5),
+        "the slow client was held {waited:?}"
+    );
+    if let Ok(text) = read {
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "{text}"
+        );
+    }
+    // Others are still served.
+    let health = proxy
+        .http
+        .get(format!("{}/health", proxy.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn giant_headers_are_refused_before_any_handler_runs() {
+    let proxy = TestProxy::placeholder().await;
+    let response = proxy
+        .get("/v1/models")
+        .header("x-giant", "a".repeat(200 * 1024))
+        .send()
+        .await;
+    match response {
+        Ok(response) => assert_eq!(
+            response.status(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        ),
+        // hyper may also just close the connection on an oversized head.
+        Err(err) => assert!(err.is_request() || err.is_connect(), "{err}"),
+    }
+    assert_eq!(
+        proxy.get("/v1/models").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn the_target_never_comes_from_the_client() {
+    let target = MockTarget::start().await;
+    let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
+    target.always(Reply::Json(
+        axum::http::StatusCode::OK,
+        r#"{"object":"list","data":[{"id":"m","object":"model","created":1,"owned_by":"corp"}]}"#
+            .into(),
+    ));
+    // Headers naming another host and odd paths change nothing about where requests go.
+    let response = proxy
+        .get("/v1/models")
+        .header("x-forwarded-host", "evil.example")
+        .header("x-target-endpoint", "http://evil.example/v1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let dotted = proxy.get("/v1/../../etc/passwd").send().await.unwrap();
+    assert!(dotted.status().is_client_error() || dotted.status().is_success());
+    for request in target.received() {
+        assert!(
+            request.path_and_query.starts_with("/v1/"),
+            "{}",
+            request.path_and_query
+        );
+        assert_eq!(
+            request.headers["authorization"],
+            format!("Bearer {TARGET_KEY}").as_str()
+        );
+    }
+}
