@@ -91,13 +91,15 @@ impl Banner {
         println!("  API base URL:  {base_url}/v1");
         println!("  Mode:          {}", self.mode);
         println!("  Access token:  {}{note}", self.token);
-        println!("  Listening on:  {listening}");
         if !listening.ip().is_loopback() {
             println!(
-                "  Warning: {} is not a loopback address; the proxy is reachable from the network.",
+                "  Warning:       {} is not a loopback address: the proxy is reachable from the network \
+                 (clients must use a name in PROXY_ALLOWED_HOSTS)",
                 listening.ip()
             );
         }
+        // Last, so a script reading the banner knows it is complete.
+        println!("  Listening on:  {listening}");
     }
 }
 

@@ -146,6 +146,9 @@ fn help_lists_every_variable() {
         "LOG_MAX_ENTRIES",
         "LOG_MAX_AGE_DAYS",
         "METRICS_PUBLIC",
+        "PROXY_ALLOWED_HOSTS",
+        "PROXY_CORS_ORIGINS",
+        "PROXY_MAX_CONCURRENCY",
     ] {
         assert!(help.contains(var), "--help does not mention {var}");
     }
@@ -242,6 +245,14 @@ fn configuration_mistakes_exit_non_zero_with_a_line_naming_the_variable() {
             "TARGET_TIMEOUT_SECONDS",
         ),
         (vec![("MAX_REQUEST_BODY_MB", "lots")], "MAX_REQUEST_BODY_MB"),
+        (vec![("PROXY_CORS_ORIGINS", "*")], "PROXY_CORS_ORIGINS"),
+        (
+            vec![(
+                "PROXY_CORS_ORIGINS",
+                "https://ok.example,https://bad.example/path",
+            )],
+            "PROXY_CORS_ORIGINS",
+        ),
         (
             vec![
                 ("TARGET_ENDPOINT", "http://t/v1"),
@@ -313,5 +324,16 @@ fn a_corporate_http_proxy_from_the_environment_is_used() {
         request_line,
         "GET http://llm.corp.invalid/v1/models HTTP/1.1"
     );
+    assert!(running.terminate().status.success());
+}
+
+#[test]
+fn listening_beyond_loopback_is_announced() {
+    let dir = temp_dir("exposed");
+    let mut command = command(&dir);
+    command.env("PROXY_HOST", "0.0.0.0");
+    let running = Running::start(command);
+    let banner = running.banner.join("\n");
+    assert!(banner.contains("reachable from the network"), "{banner}");
     assert!(running.terminate().status.success());
 }
