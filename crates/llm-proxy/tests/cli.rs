@@ -337,3 +337,72 @@ fn listening_beyond_loopback_is_announced() {
     assert!(banner.contains("reachable from the network"), "{banner}");
     assert!(running.terminate().status.success());
 }
+
+/// The body of one plain HTTP/1.0 GET.
+fn get_body(addr: &str, path: &str, token: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_kill_during_heavy_logging_leaves_a_database_that_opens() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = temp_dir("sigkill");
+    let start = || {
+        let mut command = command(&dir);
+        command.env("PROXY_ACCESS_TOKEN", "kill-test-token");
+        Running::start(command)
+    };
+    let mut running = start();
+    let addr = running.addr();
+    let done = Arc::new(AtomicUsize::new(0));
+    let load = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            for _ in 0..2000 {
+                if std::panic::catch_unwind(|| get(&addr, "/v1/models", "kill-test-token")).is_err()
+                {
+                    break;
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    while done.load(Ordering::Relaxed) < 300 {
+        std::thread::yield_now();
+    }
+    Command::new("kill")
+        .args(["-KILL", &running.child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = running.child.wait();
+    let _ = load.join();
+
+    let restarted = start();
+    let addr = restarted.addr();
+    let health: serde_json::Value = serde_json::from_str(&get_body(&addr, "/health", "")).unwrap();
+    assert_eq!(health["logStore"]["ok"], true, "{health}");
+    let calls: serde_json::Value = serde_json::from_str(&get_body(
+        &addr,
+        "/api/logs/api-calls?limit=1000",
+        "kill-test-token",
+    ))
+    .unwrap();
+    assert!(
+        !calls["data"].as_array().unwrap().is_empty(),
+        "calls written before the kill are there"
+    );
+    assert!(restarted.terminate().status.success());
+}
