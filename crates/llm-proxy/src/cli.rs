@@ -179,6 +179,11 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub max_request_body_mb: u64,
 
+    /// Record every API call in the request log (false: only server events are kept)
+    #[arg(long = "log-requests", env = "LOG_REQUESTS", value_name = "LOG_REQUESTS",
+          default_value_t = true, action = clap::ArgAction::Set)]
+    pub log_requests: bool,
+
     /// Store request and response bodies in the log (false: metadata only)
     #[arg(long = "log-bodies", env = "LOG_BODIES", value_name = "LOG_BODIES",
           default_value_t = true, action = clap::ArgAction::Set)]
@@ -316,6 +321,7 @@ impl Args {
                 ..Limits::default()
             },
             logging: LogConfig {
+                requests: self.log_requests,
                 bodies: self.log_bodies,
                 body_max_bytes: (self.log_body_max_kb * 1024) as usize,
                 max_entries: self.log_max_entries as usize,

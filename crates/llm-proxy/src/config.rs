@@ -50,6 +50,8 @@ pub struct AccessPolicy {
 /// What the request log keeps, and for how long.
 #[derive(Debug, Clone)]
 pub struct LogConfig {
+    /// Record API calls at all (server events are always kept).
+    pub requests: bool,
     /// Store request and response bodies; off for users who may not keep prompts.
     pub bodies: bool,
     /// Longest body stored; longer ones are cut with a visible mark.
@@ -61,6 +63,7 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
+            requests: true,
             bodies: true,
             body_max_bytes: 256 * 1024,
             max_entries: 10_000,

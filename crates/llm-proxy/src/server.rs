@@ -168,8 +168,12 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_access_token,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), record_call));
+        ));
+    let v1 = if state.config().logging.requests {
+        v1.layer(middleware::from_fn_with_state(state.clone(), record_call))
+    } else {
+        v1
+    };
     let api = Router::new()
         .route("/config", get(dashboard::config))
         .route("/logs", get(dashboard::logs).delete(dashboard::clear_logs))

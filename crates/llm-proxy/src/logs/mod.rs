@@ -496,9 +496,18 @@ impl Writer {
             return;
         }
         if let Some(conn) = self.conn.as_mut() {
+            // Ids are ours and sequential, so "keep the newest N" is a delete below an id:
+            // an index range, cheap enough to run with every batch.
+            let keep = self.max_entries as i64;
             let cutoff = unix_ms(SystemTime::now()) - self.max_age_ms;
-            let written = sqlite::insert(conn, &calls, &events)
-                .and_then(|()| sqlite::retain(conn, self.max_entries, cutoff));
+            let written = sqlite::insert(conn, &calls, &events).and_then(|()| {
+                sqlite::retain(
+                    conn,
+                    self.next_call_id - keep,
+                    self.next_event_id - keep,
+                    cutoff,
+                )
+            });
             if let Err(error) = written {
                 self.conn = None;
                 *lock(&self.shared.reader) = None;
@@ -512,7 +521,13 @@ impl Writer {
                 view.health.error = Some(message);
             }
         }
-        let summaries: Vec<Arc<Value>> = calls.iter().map(|c| Arc::new(c.summary())).collect();
+        // Summaries are only built when a dashboard is listening.
+        let listening = self.shared.live.receiver_count() > 0;
+        let summaries: Vec<Arc<Value>> = if listening {
+            calls.iter().map(|c| Arc::new(c.summary())).collect()
+        } else {
+            Vec::new()
+        };
         {
             let mut view = lock(&self.shared.view);
             let memory_cap = self.max_entries.min(MEMORY_ENTRIES);

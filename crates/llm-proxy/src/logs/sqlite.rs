@@ -131,15 +131,19 @@ pub fn insert(
     tx.commit()
 }
 
-/// Keeps the newest `max_entries` of each table and nothing older than `cutoff_ms`.
-pub fn retain(conn: &Connection, max_entries: usize, cutoff_ms: i64) -> rusqlite::Result<()> {
-    for table in ["api_calls", "server_events"] {
+/// Deletes calls with ids below `calls_below`, events below `events_below`, and anything
+/// older than `cutoff_ms`. Both conditions are index ranges.
+pub fn retain(
+    conn: &Connection,
+    calls_below: i64,
+    events_below: i64,
+    cutoff_ms: i64,
+) -> rusqlite::Result<()> {
+    for (table, below) in [("api_calls", calls_below), ("server_events", events_below)] {
+        conn.execute(&format!("DELETE FROM {table} WHERE id < ?1"), [below])?;
         conn.execute(
-            &format!(
-                "DELETE FROM {table} WHERE time_ms < ?1
-                    OR id <= (SELECT id FROM {table} ORDER BY id DESC LIMIT 1 OFFSET ?2)"
-            ),
-            params![cutoff_ms, max_entries as i64],
+            &format!("DELETE FROM {table} WHERE time_ms < ?1"),
+            [cutoff_ms],
         )?;
     }
     Ok(())
@@ -324,8 +328,8 @@ mod tests {
         migrate(&conn).unwrap();
         let calls: Vec<ApiCall> = (1..=6).map(|id| call(id, id * 1000)).collect();
         insert(&mut conn, &calls, &[]).unwrap();
-        // Older than 2500 ms goes (ids 1 and 2); then only the newest 3 stay.
-        retain(&conn, 3, 2500).unwrap();
+        // Older than 2500 ms goes (ids 1 and 2); below id 4 goes too: ids 4 to 6 stay.
+        retain(&conn, 4, 1, 2500).unwrap();
         let ids: Vec<i64> = super::calls(&conn, &query())
             .unwrap()
             .iter()

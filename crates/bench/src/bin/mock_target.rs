@@ -1,0 +1,82 @@
+//! A fast mock target for the benchmark: a fixed, realistic chat completion (about 700 bytes,
+//! with usage) and SSE streams whose chunk count and spacing the client chooses with the
+//! `x-mock-chunks` and `x-mock-delay-ms` headers (which the proxy forwards). Prints
+//! `listening on <addr>` and serves until killed.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use futures_util::stream;
+
+const COMPLETION: &str = r#"{"id":"chatcmpl-bench0000000000000000000000","object":"chat.completion","created":1741570283,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":"Benchmarks measure what matters: the time a proxy adds between a developer's tool and the model it calls, and whether it stays small and steady under load. This answer is a fixed body of realistic size.","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":18,"completion_tokens":52,"total_tokens":70,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":null}"#;
+const CHUNK: &str = r#"data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1741570283,"model":"gpt-4o","system_fingerprint":null,"choices":[{"index":0,"delta":{"content":"token "},"logprobs":null,"finish_reason":null}]}
+
+"#;
+const LAST: &str = r#"data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1741570283,"model":"gpt-4o","system_fingerprint":null,"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}
+
+data: [DONE]
+
+"#;
+
+async fn chat(headers: HeaderMap, body: Bytes) -> Response {
+    let streaming = body.windows(13).any(|w| w == b"\"stream\":true");
+    if !streaming {
+        return ([(header::CONTENT_TYPE, "application/json")], COMPLETION).into_response();
+    }
+    let number = |name: &str, default: u64| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let chunks = number("x-mock-chunks", 10);
+    let delay = Duration::from_millis(number("x-mock-delay-ms", 0));
+    let events = stream::unfold(0u64, move |i| async move {
+        if i > chunks {
+            return None;
+        }
+        if i > 0 && !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let piece = if i == chunks {
+            Bytes::from_static(LAST.as_bytes())
+        } else {
+            Bytes::from_static(CHUNK.as_bytes())
+        };
+        Some((Ok::<_, std::convert::Infallible>(piece), i + 1))
+    });
+    (
+        [(header::CONTENT_TYPE, "text/event-stream")],
+        Body::from_stream(events),
+    )
+        .into_response()
+}
+
+async fn models() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"object":"list","data":[{"id":"gpt-4o","object":"model","created":1715558400,"owned_by":"bench"}]}"#,
+    )
+        .into_response()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let app = Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/models", get(models));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("listening on {}", listener.local_addr()?);
+    // Streams are many small writes; Nagle would hold each one back.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app).await?;
+    Ok(())
+}

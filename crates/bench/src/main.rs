@@ -1,0 +1,594 @@
+//! The benchmark: the proxy against the direct path to a fast mock target, in one run, on this
+//! machine. It starts `mock-target` and `llm-proxy` (from the same build directory as itself),
+//! measures latency, throughput, CPU per request, memory, streaming and many slow streams,
+//! with the request log on and off, and writes `BENCHMARKS.md` and `bench-results.json`.
+//!
+//! `cargo build --release -p llm-proxy -p llm-proxy-bench && target/release/bench` runs it;
+//! `--smoke` runs a short version that only checks that everything works.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const TOKEN: &str = "bench-access-token";
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// A short run that checks the benchmark works (for CI); its figures mean little.
+    #[arg(long)]
+    smoke: bool,
+    /// Concurrent slow streams to hold at once. The default fits this machine type's limit of
+    /// 20,000 open files per process: the proxy needs two per stream.
+    #[arg(long, default_value_t = 9_000)]
+    streams: usize,
+    /// Where BENCHMARKS.md and bench-results.json are written.
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
+}
+
+struct Sizes {
+    latency_requests: usize,
+    throughput_seconds: u64,
+    stream_runs: usize,
+    slow_streams: usize,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let sizes = if args.smoke {
+        Sizes {
+            latency_requests: 200,
+            throughput_seconds: 1,
+            stream_runs: 3,
+            slow_streams: 200,
+        }
+    } else {
+        Sizes {
+            latency_requests: 2_000,
+            throughput_seconds: 10,
+            stream_runs: 20,
+            slow_streams: args.streams,
+        }
+    };
+    let bin = std::env::current_exe()?
+        .parent()
+        .context("no build directory")?
+        .to_path_buf();
+    let (mut mock, mock_addr) =
+        spawn_line(Command::new(bin.join("mock-target")), "listening on ").await?;
+    let direct = format!("http://{mock_addr}/v1");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(1024)
+        .build()?;
+
+    let mut runs = Vec::new();
+    for logging in [true, false] {
+        let data_dir =
+            std::env::temp_dir().join(format!("llm-proxy-bench-{}-{logging}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let mut command = Command::new(bin.join("llm-proxy"));
+        command
+            .env_clear()
+            .env("PROXY_PORT", "0")
+            .env("PROXY_ACCESS_TOKEN", TOKEN)
+            .env("TARGET_ENDPOINT", &direct)
+            .env("PROXY_DATA_DIR", &data_dir)
+            .env("LOG_LEVEL", "error")
+            .env("LOG_REQUESTS", logging.to_string());
+        let started = Instant::now();
+        let (mut proxy, proxy_addr) = spawn_line(command, "Listening on:").await?;
+        let proxied = format!("http://{}/v1", proxy_addr.trim());
+        wait_for_models(&client, &proxied).await?;
+        let start_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let pid = proxy.id().context("proxy pid")?;
+        let idle_rss = rss_kb(pid)?;
+
+        let latency = latency(&client, &direct, &proxied, pid, sizes.latency_requests).await?;
+        let (throughput, peak_rss) =
+            throughput(&client, &direct, &proxied, pid, sizes.throughput_seconds).await?;
+        let streaming_1 = streaming(&client, &direct, &proxied, 1, sizes.stream_runs).await?;
+        let streaming_64 = streaming(&client, &direct, &proxied, 64, 1).await?;
+        let slow = if logging {
+            Some(slow_streams(&proxied, pid, sizes.slow_streams).await?)
+        } else {
+            None
+        };
+        proxy.kill().await?;
+        let _ = std::fs::remove_dir_all(&data_dir);
+        runs.push(json!({
+            "logging": logging,
+            "start_to_first_models_ms": round(start_ms),
+            "idle_rss_mb": round(idle_rss as f64 / 1024.0),
+            "peak_rss_mb": round(peak_rss.max(slow.as_ref().map_or(0, |s: &Value| s["peak_rss_kb"].as_u64().unwrap_or(0))) as f64 / 1024.0),
+            "latency": latency,
+            "throughput": throughput,
+            "streaming_c1": streaming_1,
+            "streaming_c64": streaming_64,
+            "slow_streams": slow,
+        }));
+    }
+    mock.kill().await?;
+    let results = json!({"conditions": conditions()?, "smoke": args.smoke, "runs": runs});
+    std::fs::write(
+        args.out.join("bench-results.json"),
+        serde_json::to_string_pretty(&results)?,
+    )?;
+    let table = markdown(&results);
+    std::fs::write(args.out.join("BENCHMARKS.md"), &table)?;
+    println!("{table}");
+    Ok(())
+}
+
+/// Starts a program and waits for the stdout line with `marker`; returns what follows it.
+async fn spawn_line(mut command: Command, marker: &str) -> Result<(Child, String)> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some((_, rest)) = line.split_once(marker) {
+                return Ok::<_, anyhow::Error>(rest.trim().to_owned());
+            }
+        }
+        bail!("{marker:?} never printed")
+    })
+    .await??;
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, found))
+}
+
+/// Waits until the proxy answers `/v1/models` (the caller times from the spawn).
+async fn wait_for_models(client: &reqwest::Client, proxied: &str) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let ok = client
+            .get(format!("{proxied}/models"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ok {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            bail!("the proxy never answered /v1/models");
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+fn chat_body(stream: bool) -> String {
+    json!({"model": "gpt-4o", "stream": stream, "messages": [{"role": "user", "content": "Say something about benchmarks."}]}).to_string()
+}
+
+async fn call(client: &reqwest::Client, base: &str, body: &str) -> Result<Duration> {
+    let started = Instant::now();
+    let response = client
+        .post(format!("{base}/chat/completions"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("HTTP {}", response.status());
+    }
+    response.bytes().await?;
+    Ok(started.elapsed())
+}
+
+/// Concurrency 1, direct and proxy alternating request by request; CPU of the proxy process
+/// over its share of the requests.
+async fn latency(
+    client: &reqwest::Client,
+    direct: &str,
+    proxied: &str,
+    pid: u32,
+    n: usize,
+) -> Result<Value> {
+    let body = chat_body(false);
+    for _ in 0..50 {
+        call(client, direct, &body).await?;
+        call(client, proxied, &body).await?;
+    }
+    let cpu_before = cpu_seconds(pid)?;
+    let (mut d, mut p) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        d.push(us(call(client, direct, &body).await?));
+        p.push(us(call(client, proxied, &body).await?));
+    }
+    let cpu = cpu_seconds(pid)? - cpu_before;
+    let (dp50, dp99, pp50, pp99) = (
+        percentile(&mut d, 0.5),
+        percentile(&mut d, 0.99),
+        percentile(&mut p, 0.5),
+        percentile(&mut p, 0.99),
+    );
+    Ok(json!({
+        "requests": n,
+        "direct_p50_us": dp50, "direct_p99_us": dp99, "proxy_p50_us": pp50, "proxy_p99_us": pp99,
+        "added_p50_us": round(pp50 - dp50), "added_p99_us": round(pp99 - dp99),
+        "cpu_s_per_1000": round(cpu / n as f64 * 1000.0),
+    }))
+}
+
+/// Concurrency 64 for `seconds`, direct then proxy; the proxy's peak RSS while it runs.
+async fn throughput(
+    client: &reqwest::Client,
+    direct: &str,
+    proxied: &str,
+    pid: u32,
+    seconds: u64,
+) -> Result<(Value, u64)> {
+    let run = |base: String| {
+        let client = client.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(seconds);
+            let ok = Arc::new(AtomicU64::new(0));
+            let errors = Arc::new(AtomicU64::new(0));
+            let workers: Vec<_> = (0..64)
+                .map(|_| {
+                    let (client, base, ok, errors) =
+                        (client.clone(), base.clone(), ok.clone(), errors.clone());
+                    tokio::spawn(async move {
+                        let body = chat_body(false);
+                        while Instant::now() < deadline {
+                            match call(&client, &base, &body).await {
+                                Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
+                                Err(_) => errors.fetch_add(1, Ordering::Relaxed),
+                            };
+                        }
+                    })
+                })
+                .collect();
+            for worker in workers {
+                let _ = worker.await;
+            }
+            (
+                ok.load(Ordering::Relaxed) as f64 / seconds as f64,
+                errors.load(Ordering::Relaxed),
+            )
+        }
+    };
+    let (direct_rps, direct_errors) = run(direct.to_owned()).await;
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = tokio::spawn(peak_rss(pid, sampling.clone()));
+    let (proxy_rps, proxy_errors) = run(proxied.to_owned()).await;
+    sampling.store(false, Ordering::Relaxed);
+    let peak = sampler.await??;
+    Ok((
+        json!({
+            "concurrency": 64, "seconds": seconds,
+            "direct_rps": round(direct_rps), "proxy_rps": round(proxy_rps),
+            "ratio": round(proxy_rps / direct_rps.max(1.0)),
+            "direct_errors": direct_errors, "proxy_errors": proxy_errors,
+        }),
+        peak,
+    ))
+}
+
+/// Time to first byte and mean gap between chunks of a 100-chunk stream, 2 ms apart.
+async fn streaming(
+    client: &reqwest::Client,
+    direct: &str,
+    proxied: &str,
+    concurrency: usize,
+    runs: usize,
+) -> Result<Value> {
+    let measure = |base: String| {
+        let client = client.clone();
+        async move {
+            let mut ttfb = Vec::new();
+            let mut gaps = Vec::new();
+            for _ in 0..runs {
+                let tasks: Vec<_> = (0..concurrency)
+                    .map(|_| {
+                        let (client, base) = (client.clone(), base.clone());
+                        tokio::spawn(async move { one_stream(&client, &base, 100, 2).await })
+                    })
+                    .collect();
+                for task in tasks {
+                    let (first, gap, _) = task.await??;
+                    ttfb.push(first);
+                    gaps.push(gap);
+                }
+            }
+            Ok::<_, anyhow::Error>((percentile(&mut ttfb, 0.5), mean(&gaps)))
+        }
+    };
+    let (direct_ttfb, direct_gap) = measure(direct.to_owned()).await?;
+    let (proxy_ttfb, proxy_gap) = measure(proxied.to_owned()).await?;
+    Ok(json!({
+        "concurrency": concurrency, "chunks": 100, "delay_ms": 2,
+        "direct_ttfb_us": direct_ttfb, "proxy_ttfb_us": proxy_ttfb, "added_ttfb_us": round(proxy_ttfb - direct_ttfb),
+        "direct_gap_us": round(direct_gap), "proxy_gap_us": round(proxy_gap), "added_gap_us": round(proxy_gap - direct_gap),
+    }))
+}
+
+/// One stream: (time to first byte in us, mean gap between chunks in us, longest gap in us).
+async fn one_stream(
+    client: &reqwest::Client,
+    base: &str,
+    chunks: u32,
+    delay_ms: u32,
+) -> Result<(f64, f64, f64)> {
+    let started = Instant::now();
+    let response = client
+        .post(format!("{base}/chat/completions"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .header("x-mock-chunks", chunks.to_string())
+        .header("x-mock-delay-ms", delay_ms.to_string())
+        .body(chat_body(true))
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("HTTP {}", response.status());
+    }
+    let mut body = response.bytes_stream();
+    let mut first = None;
+    let mut last = started;
+    let mut longest = Duration::ZERO;
+    let mut pieces = 0u32;
+    let mut text = Vec::new();
+    while let Some(piece) = body.next().await {
+        let piece = piece?;
+        let now = Instant::now();
+        first.get_or_insert(now - started);
+        longest = longest.max(now - last);
+        last = now;
+        pieces += 1;
+        text.extend_from_slice(&piece);
+    }
+    if !text.ends_with(b"data: [DONE]\n\n") {
+        bail!("the stream did not end with [DONE]");
+    }
+    let first = first.context("empty stream")?;
+    let span = last.duration_since(started) - first;
+    Ok((
+        us(first),
+        us(span) / f64::from(pieces.max(2) - 1),
+        us(longest),
+    ))
+}
+
+/// Many slow streams (50 ms between 20 chunks) held at once through the proxy.
+async fn slow_streams(proxied: &str, pid: u32, n: usize) -> Result<Value> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()?;
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = tokio::spawn(peak_rss(pid, sampling.clone()));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (client, base) = (client.clone(), proxied.to_owned());
+            tokio::spawn(async move { one_stream(&client, &base, 20, 50).await })
+        })
+        .collect();
+    let (mut completed, mut failed, mut stalled) = (0, 0, 0);
+    for task in tasks {
+        match task.await? {
+            // A gap ten times the target's spacing and over a second is a stall.
+            Ok((_, _, longest)) if longest > 1_000_000.0 => stalled += 1,
+            Ok(_) => completed += 1,
+            Err(_) => failed += 1,
+        }
+    }
+    let elapsed = started.elapsed();
+    sampling.store(false, Ordering::Relaxed);
+    let peak = sampler.await??;
+    Ok(json!({
+        "streams": n, "completed": completed, "failed": failed, "stalled": stalled,
+        "seconds": round(elapsed.as_secs_f64()), "peak_rss_kb": peak,
+    }))
+}
+
+async fn peak_rss(pid: u32, sampling: Arc<AtomicBool>) -> Result<u64> {
+    let mut peak = 0;
+    while sampling.load(Ordering::Relaxed) {
+        peak = peak.max(rss_kb(pid)?);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(peak.max(rss_kb(pid)?))
+}
+
+fn rss_kb(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("no VmRSS")?;
+    Ok(line.split_whitespace().nth(1).context("VmRSS")?.parse()?)
+}
+
+/// User plus system CPU seconds of a process, from /proc/<pid>/stat.
+fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let rest = stat.rsplit_once(") ").context("stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    Ok(ticks as f64 / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn conditions() -> Result<Value> {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_owned())
+        .unwrap_or_default();
+    let rustc = std::process::Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    Ok(json!({
+        "cores": std::thread::available_parallelism().map(usize::from).unwrap_or(0),
+        "cpu": cpu,
+        "load_average": load.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        "rustc": rustc,
+        "proxy_version": env!("CARGO_PKG_VERSION"),
+        "date": chrono_free_date(),
+    }))
+}
+
+/// Today's date from `date`, without a date crate for one line.
+fn chrono_free_date() -> String {
+    std::process::Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d %H:%M UTC")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn markdown(results: &Value) -> String {
+    let c = &results["conditions"];
+    let mut out = String::from("# Benchmarks\n\n");
+    out.push_str(&format!(
+        "Measured {} on {} cores ({}), load average {}, {}, proxy {}.{}\n\n",
+        c["date"].as_str().unwrap_or_default(),
+        c["cores"],
+        c["cpu"].as_str().unwrap_or_default(),
+        c["load_average"].as_str().unwrap_or_default(),
+        c["rustc"].as_str().unwrap_or_default(),
+        c["proxy_version"].as_str().unwrap_or_default(),
+        if results["smoke"] == true {
+            " **Smoke run: figures are not meaningful.**"
+        } else {
+            ""
+        },
+    ));
+    out.push_str("Client, proxy and mock target share the machine. Reproduce: `cargo build --release -p llm-proxy -p llm-proxy-bench && target/release/bench`.\n\n");
+    out.push_str("| Measure | request log on | request log off |\n| --- | --- | --- |\n");
+    let runs = results["runs"].as_array().cloned().unwrap_or_default();
+    let row = |label: &str, get: &dyn Fn(&Value) -> String| {
+        let cells: Vec<String> = runs.iter().map(get).collect();
+        format!("| {label} | {} |\n", cells.join(" | "))
+    };
+    out.push_str(&row("Added latency p50, c=1 (us)", &|r| {
+        r["latency"]["added_p50_us"].to_string()
+    }));
+    out.push_str(&row("Added latency p99, c=1 (us)", &|r| {
+        r["latency"]["added_p99_us"].to_string()
+    }));
+    out.push_str(&row("Direct p50 / proxy p50 (us)", &|r| {
+        format!(
+            "{} / {}",
+            r["latency"]["direct_p50_us"], r["latency"]["proxy_p50_us"]
+        )
+    }));
+    out.push_str(&row("Proxy CPU per 1,000 requests (s)", &|r| {
+        r["latency"]["cpu_s_per_1000"].to_string()
+    }));
+    out.push_str(&row("Throughput c=64, proxy / direct", &|r| {
+        format!(
+            "{} ({} / {} req/s, {} errors)",
+            r["throughput"]["ratio"],
+            r["throughput"]["proxy_rps"],
+            r["throughput"]["direct_rps"],
+            r["throughput"]["proxy_errors"]
+        )
+    }));
+    out.push_str(&row("Idle RSS / peak RSS (MB)", &|r| {
+        format!("{} / {}", r["idle_rss_mb"], r["peak_rss_mb"])
+    }));
+    out.push_str(&row("Start to first /v1/models (ms)", &|r| {
+        r["start_to_first_models_ms"].to_string()
+    }));
+    out.push_str(&row(
+        "Stream c=1: added TTFB / added chunk gap (us)",
+        &|r| {
+            format!(
+                "{} / {}",
+                r["streaming_c1"]["added_ttfb_us"], r["streaming_c1"]["added_gap_us"]
+            )
+        },
+    ));
+    out.push_str(&row(
+        "Stream c=64: added TTFB / added chunk gap (us)",
+        &|r| {
+            format!(
+                "{} / {}",
+                r["streaming_c64"]["added_ttfb_us"], r["streaming_c64"]["added_gap_us"]
+            )
+        },
+    ));
+    out.push_str(&row(
+        "Slow streams held at once (completed / failed / stalled, peak RSS)",
+        &|r| {
+            let s = &r["slow_streams"];
+            if s.is_null() {
+                "–".into()
+            } else {
+                format!(
+                    "{} of {} / {} / {}, {} MB",
+                    s["completed"],
+                    s["streams"],
+                    s["failed"],
+                    s["stalled"],
+                    (s["peak_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0).round()
+                )
+            }
+        },
+    ));
+    out.push_str("\nRaw figures: `bench-results.json`.\n");
+    out
+}
+
+fn percentile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let index = ((values.len() as f64 - 1.0) * q).round() as usize;
+    round(values[index])
+}
+
+fn mean(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        0.0
+    } else {
+        values.iter().sum::<f64>() / values.len() as f64
+    }
+}
+
+fn us(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+fn round(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
