@@ -33,7 +33,14 @@ struct Args {
     /// Where BENCHMARKS.md and bench-results.json are written.
     #[arg(long, default_value = ".")]
     out: PathBuf,
+    /// Instead of the benchmark: a soak test of this many seconds (steady mixed load with
+    /// streams), reporting RSS growth per 10,000 requests; fails when memory keeps growing.
+    #[arg(long)]
+    soak: Option<u64>,
 }
+
+/// Memory growth per 10,000 requests once warm above which the soak test fails.
+const SOAK_GROWTH_LIMIT_MB: f64 = 4.0;
 
 struct Sizes {
     latency_requests: usize,
@@ -72,6 +79,27 @@ async fn main() -> Result<()> {
         .tcp_nodelay(true)
         .pool_max_idle_per_host(1024)
         .build()?;
+
+    if let Some(seconds) = args.soak {
+        let result = soak(&bin, &direct, &client, seconds).await;
+        mock.kill().await?;
+        let result = result?;
+        std::fs::write(
+            args.out.join("soak-results.json"),
+            serde_json::to_string_pretty(&result)?,
+        )?;
+        println!("{}", serde_json::to_string_pretty(&result)?);
+        let growth = result["growth_mb_per_10k_after_warmup"]
+            .as_f64()
+            .unwrap_or(0.0);
+        if growth > SOAK_GROWTH_LIMIT_MB || result["errors"].as_u64() != Some(0) {
+            bail!(
+                "the soak test failed: {growth} MB per 10,000 requests, {} errors",
+                result["errors"]
+            );
+        }
+        return Ok(());
+    }
 
     let mut runs = Vec::new();
     for logging in [true, false] {
@@ -129,6 +157,90 @@ async fn main() -> Result<()> {
     std::fs::write(args.out.join("BENCHMARKS.md"), &table)?;
     println!("{table}");
     Ok(())
+}
+
+/// Steady mixed load (four completions to one stream) at concurrency 16 with the request log
+/// on, sampling the proxy's RSS every 10,000 requests.
+async fn soak(
+    bin: &std::path::Path,
+    direct: &str,
+    client: &reqwest::Client,
+    seconds: u64,
+) -> Result<Value> {
+    let data_dir = std::env::temp_dir().join(format!("llm-proxy-soak-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let mut command = Command::new(bin.join("llm-proxy"));
+    command
+        .env_clear()
+        .env("PROXY_PORT", "0")
+        .env("PROXY_ACCESS_TOKEN", TOKEN)
+        .env("TARGET_ENDPOINT", direct)
+        .env("PROXY_DATA_DIR", &data_dir)
+        .env("LOG_LEVEL", "error");
+    let (mut proxy, addr) = spawn_line(command, "Listening on:").await?;
+    let proxied = format!("http://{}/v1", addr.trim());
+    wait_for_models(client, &proxied).await?;
+    let pid = proxy.id().context("proxy pid")?;
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, base, done, errors) = (
+                client.clone(),
+                proxied.clone(),
+                done.clone(),
+                errors.clone(),
+            );
+            tokio::spawn(async move {
+                let body = chat_body(false);
+                let mut i = 0u64;
+                while Instant::now() < deadline {
+                    let result = if i % 5 == 4 {
+                        one_stream(&client, &base, 10, 0).await.map(|_| ())
+                    } else {
+                        call(&client, &base, &body).await.map(|_| ())
+                    };
+                    match result {
+                        Ok(()) => done.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => errors.fetch_add(1, Ordering::Relaxed),
+                    };
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let mut samples: Vec<(u64, u64)> = vec![(0, rss_kb(pid)?)];
+    while Instant::now() < deadline {
+        let count = done.load(Ordering::Relaxed);
+        if count >= samples.last().map_or(0, |s| s.0) + 10_000 {
+            samples.push((count, rss_kb(pid)?));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for worker in workers {
+        let _ = worker.await;
+    }
+    let total = done.load(Ordering::Relaxed);
+    samples.push((total, rss_kb(pid)?));
+    proxy.kill().await?;
+    let _ = std::fs::remove_dir_all(&data_dir);
+    // Warm once the request log's memory ring and SQLite's cache are full: after 10,000.
+    let warm = samples.iter().find(|(count, _)| *count >= 10_000).copied();
+    let last = samples.last().copied().unwrap_or_default();
+    let growth = match warm {
+        Some((count, rss)) if last.0 > count => {
+            (last.1 as f64 - rss as f64) / 1024.0 / ((last.0 - count) as f64 / 10_000.0)
+        }
+        _ => 0.0,
+    };
+    Ok(json!({
+        "seconds": seconds,
+        "requests": total,
+        "errors": errors.load(Ordering::Relaxed),
+        "rss_kb_by_requests": samples,
+        "growth_mb_per_10k_after_warmup": round(growth),
+    }))
 }
 
 /// Starts a program and waits for the stdout line with `marker`; returns what follows it.
