@@ -114,11 +114,11 @@ proptest! {
         for (flag, value) in flags.iter().zip(&values) {
             argv.push(format!("{flag}={value}"));
         }
-        if let Ok(args) = Args::try_parse_from(&argv) {
-            if let Err(err) = args.into_config() {
-                let message = err.to_string();
-                prop_assert!(message.contains("PROXY_") || message.contains("TARGET_") || message.contains("OAUTH_"), "{}", message);
-            }
+        if let Ok(args) = Args::try_parse_from(&argv)
+            && let Err(err) = args.into_config()
+        {
+            let message = err.to_string();
+            prop_assert!(message.contains("PROXY_") || message.contains("TARGET_") || message.contains("OAUTH_"), "{}", message);
         }
     }
 }
