@@ -42,8 +42,8 @@ async function chat(content, extra = {}) {
   return response.status;
 }
 
-async function openPage(viewport) {
-  const context = await browser.newContext({ viewport });
+async function openPage(viewport, colorScheme = 'light') {
+  const context = await browser.newContext({ viewport, colorScheme });
   const page = await context.newPage();
   page.on('console', (message) => {
     if (message.type() === 'error' || message.type() === 'warning') consoleProblems.push(message.text());
@@ -141,6 +141,20 @@ test('a phone-width screen is usable', async () => {
   await page.click('.tabs a[data-view=calls]');
   await page.locator('tbody tr.clickable').first().waitFor();
   await page.screenshot({ path: path.join(artifacts, 'calls-mobile.png'), fullPage: true });
+  await context.close();
+  assert.deepEqual(consoleProblems, []);
+});
+
+test('dark mode follows the system', async () => {
+  const { context, page } = await openPage({ width: 1280, height: 860 }, 'dark');
+  await logIn(page);
+  await page.locator('#base-url').waitFor();
+  const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const [r, g, b] = background.match(/\d+/g).map(Number);
+  assert.ok(r + g + b < 120, `the page is dark: ${background}`);
+  await page.click('.tabs a[data-view=calls]');
+  await page.locator('tbody tr.clickable, .empty h2').first().waitFor();
+  await page.screenshot({ path: path.join(artifacts, 'calls-dark.png'), fullPage: true });
   await context.close();
   assert.deepEqual(consoleProblems, []);
 });

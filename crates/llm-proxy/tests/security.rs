@@ -350,3 +350,36 @@ async fn the_target_never_comes_from_the_client() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_redirect_to_another_origin_is_not_followed_with_the_credential() {
+    // The elsewhere server records whether anything reached it, credential or not.
+    let elsewhere = MockTarget::start().await;
+    let target = MockTarget::start().await;
+    let location = format!("{}/chat/completions", elsewhere.url());
+    let location: &'static str = Box::leak(location.into_boxed_str());
+    target.always(Reply::Body {
+        status: axum::http::StatusCode::TEMPORARY_REDIRECT,
+        content_type: "text/plain",
+        body: bytes::Bytes::from_static(b"moved"),
+        headers: vec![("location", location)],
+    });
+    let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
+    let response = proxy
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !response.status().is_success(),
+        "the redirect was not followed to a 200"
+    );
+    assert!(
+        elsewhere.received().is_empty(),
+        "nothing, and so no credential, reached the other origin"
+    );
+    assert_eq!(target.received().len(), 1);
+}
