@@ -23,6 +23,9 @@ use crate::config::{
 #[derive(Debug, Parser)]
 #[command(name = "llm-proxy", version)]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+
     /// Port to listen on (0 picks a free port)
     #[arg(
         long = "port",
@@ -246,6 +249,20 @@ pub struct Args {
     pub shutdown_grace_seconds: u64,
 }
 
+#[derive(Debug, clap::Subcommand)]
+pub enum Subcommand {
+    /// Test the setup link by link (configuration, token server, target, running proxy) and
+    /// say what is wrong; exit code 0 only when every step passes
+    Check {
+        /// The running proxy to test [default: http://localhost:PROXY_PORT]
+        #[arg(long)]
+        proxy: Option<String>,
+        /// Print the steps as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// A configuration mistake, named by the variable the user has to fix.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -262,7 +279,8 @@ pub enum ConfigError {
 }
 
 impl Args {
-    pub fn into_config(self) -> Result<Config, ConfigError> {
+    pub fn into_config(mut self) -> Result<Config, ConfigError> {
+        self.command = None;
         if let Some(url) = &self.base_url {
             check_http_url("PROXY_BASE_URL", url)?;
         }

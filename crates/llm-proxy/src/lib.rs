@@ -18,6 +18,7 @@
 //! environment variables and `.env`, with the names of the original Node project.
 
 pub mod auth;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use llm_proxy::cli::Args;
+use llm_proxy::cli::{Args, Subcommand};
 use llm_proxy::config::Config;
 use tracing_subscriber::EnvFilter;
 
@@ -16,7 +16,8 @@ fn main() -> ExitCode {
         eprintln!("error: cannot read .env: {err}");
         return ExitCode::from(2);
     }
-    let args = Args::parse();
+    let mut args = Args::parse();
+    let command = args.command.take();
     let config = match args.into_config() {
         Ok(config) => config,
         Err(err) => {
@@ -37,7 +38,39 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(config))
+    match command {
+        Some(Subcommand::Check { proxy, json }) => runtime.block_on(check(config, proxy, json)),
+        None => runtime.block_on(run(config)),
+    }
+}
+
+/// `llm-proxy check`: the steps as they complete, or all of them as JSON at the end.
+async fn check(config: Config, proxy: Option<String>, json: bool) -> ExitCode {
+    let proxy = proxy.unwrap_or_else(|| format!("http://localhost:{}", config.port));
+    let steps = llm_proxy::check::run(&config, &proxy, |step| {
+        if !json {
+            println!("{}", llm_proxy::check::render(step));
+        }
+    })
+    .await;
+    let passed = steps.iter().all(|s| s.ok);
+    if json {
+        println!("{}", serde_json::json!({"passed": passed, "steps": steps}));
+    } else {
+        println!(
+            "{}",
+            if passed {
+                "All checks passed."
+            } else {
+                "Some checks failed: see the likely causes above."
+            }
+        );
+    }
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 async fn run(config: Config) -> ExitCode {

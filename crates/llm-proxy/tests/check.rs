@@ -1,0 +1,259 @@
+//! `llm-proxy check` as users run it: each step's success and each distinct failure produce
+//! the documented line and exit code, against the mock token server and mock target.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "in tests a failure should panic"
+)]
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_llm-proxy");
+
+/// Runs `llm-proxy check --json` with `vars`; returns the exit success, the steps by name, and
+/// everything it printed.
+async fn check(vars: Vec<(&'static str, String)>, proxy: &str) -> (bool, Vec<Value>, String) {
+    let proxy = proxy.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let output = std::process::Command::new(BIN)
+            .env_clear()
+            .envs(vars)
+            .args(["check", "--json", "--proxy", &proxy])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let all = format!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+        let report: Value =
+            serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {all}"));
+        assert_eq!(
+            report["passed"].as_bool().unwrap(),
+            output.status.success(),
+            "exit code matches the report"
+        );
+        (
+            output.status.success(),
+            report["steps"].as_array().unwrap().clone(),
+            all,
+        )
+    })
+    .await
+    .unwrap()
+}
+
+fn step<'a>(steps: &'a [Value], name: &str) -> &'a Value {
+    steps
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name}: {steps:#?}"))
+}
+
+fn oauth_vars(target: &MockTarget, tokens: &MockTokenServer) -> Vec<(&'static str, String)> {
+    vec![
+        ("TARGET_ENDPOINT", target.url()),
+        ("OAUTH_TOKEN_ENDPOINT", tokens.url.clone()),
+        ("OAUTH_CLIENT_ID", CLIENT_ID.into()),
+        ("OAUTH_CLIENT_SECRET", CLIENT_SECRET.into()),
+        ("OAUTH_SCOPE", SCOPE.into()),
+        ("PROXY_ACCESS_TOKEN", ACCESS_TOKEN.into()),
+    ]
+}
+
+#[tokio::test]
+async fn every_step_passes_for_a_working_setup_and_no_secret_is_printed() {
+    let target = MockTarget::start().await;
+    let tokens = MockTokenServer::start(Some(3600)).await;
+    target.require_tokens(tokens.state.live.clone());
+    target.always(Reply::Json(
+        axum::http::StatusCode::OK,
+        fixture("openai/chat-completion.json"),
+    ));
+    target.once(Reply::Json(axum::http::StatusCode::OK, r#"{"object":"list","data":[{"id":"corp-llm","object":"model","created":1,"owned_by":"corp"}]}"#.into()));
+    target.once(Reply::Json(
+        axum::http::StatusCode::OK,
+        fixture("formats/anthropic.json"),
+    ));
+    let proxy = TestProxy::placeholder().await;
+    let (passed, steps, printed) = check(oauth_vars(&target, &tokens), &proxy.url).await;
+    assert!(passed, "{steps:#?}");
+    let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "configuration",
+            "token server",
+            "target models",
+            "target chat",
+            "target stream",
+            "proxy health",
+            "proxy auth",
+            "proxy chat",
+            "proxy stream",
+            "dashboard"
+        ]
+    );
+    assert!(
+        step(&steps, "configuration")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("OAuth")
+    );
+    assert!(
+        step(&steps, "token server")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("valid for")
+    );
+    assert!(
+        step(&steps, "target models")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("corp-llm")
+    );
+    assert!(
+        step(&steps, "target chat")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("normalized from anthropic")
+    );
+    for secret in [CLIENT_SECRET, ACCESS_TOKEN] {
+        assert!(!printed.contains(secret), "{secret} printed");
+    }
+    for token in tokens.issued() {
+        assert!(!printed.contains(&token), "a token was printed");
+    }
+}
+
+#[tokio::test]
+async fn token_server_failures_name_the_likely_cause() {
+    let target = MockTarget::start().await;
+    let proxy = TestProxy::placeholder().await;
+
+    let tokens = MockTokenServer::start(Some(3600)).await;
+    let mut vars = oauth_vars(&target, &tokens);
+    vars.retain(|(k, _)| *k != "OAUTH_TOKEN_ENDPOINT");
+    vars.push((
+        "OAUTH_TOKEN_ENDPOINT",
+        format!("{}/token", refused_target().await),
+    ));
+    let (passed, steps, _) = check(vars, &proxy.url).await;
+    assert!(!passed);
+    let failed = step(&steps, "token server");
+    assert_eq!(failed["ok"], false);
+    assert!(
+        failed["hint"]
+            .as_str()
+            .unwrap()
+            .contains("OAUTH_TOKEN_ENDPOINT"),
+        "{failed}"
+    );
+    assert!(
+        steps.iter().all(|s| s["name"] != "target models"),
+        "the target is not tried without a token"
+    );
+
+    let mut vars = oauth_vars(&target, &tokens);
+    vars.retain(|(k, _)| *k != "OAUTH_CLIENT_SECRET");
+    vars.push(("OAUTH_CLIENT_SECRET", "expired-secret".into()));
+    let (_, steps, printed) = check(vars, &proxy.url).await;
+    let failed = step(&steps, "token server");
+    assert!(
+        failed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_client"),
+        "{failed}"
+    );
+    assert!(
+        failed["hint"]
+            .as_str()
+            .unwrap()
+            .contains("OAUTH_CLIENT_SECRET")
+    );
+    assert!(!printed.contains("expired-secret"));
+
+    let mut vars = oauth_vars(&target, &tokens);
+    vars.retain(|(k, _)| *k != "OAUTH_SCOPE");
+    vars.push(("OAUTH_SCOPE", "api://wrong/.default".into()));
+    let (_, steps, _) = check(vars, &proxy.url).await;
+    assert!(
+        step(&steps, "token server")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("OAUTH_SCOPE")
+    );
+}
+
+#[tokio::test]
+async fn target_failures_name_the_likely_cause() {
+    let target = MockTarget::start().await;
+    let proxy = TestProxy::placeholder().await;
+    let vars = || {
+        vec![
+            ("TARGET_ENDPOINT", target.url()),
+            ("TARGET_API_KEY", TARGET_KEY.to_owned()),
+            ("PROXY_ACCESS_TOKEN", ACCESS_TOKEN.to_owned()),
+        ]
+    };
+    target.always(Reply::Json(
+        axum::http::StatusCode::UNAUTHORIZED,
+        r#"{"error":{"message":"Invalid key","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#.into(),
+    ));
+    let (passed, steps, printed) = check(vars(), &proxy.url).await;
+    assert!(!passed);
+    assert!(
+        step(&steps, "target models")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("TARGET_API_KEY")
+    );
+    assert!(!printed.contains(TARGET_KEY));
+
+    target.always(Reply::Body {
+        status: axum::http::StatusCode::NOT_FOUND,
+        content_type: "text/html",
+        body: bytes::Bytes::from_static(b"<title>404 Not Found</title>"),
+        headers: vec![],
+    });
+    let (_, steps, _) = check(vars(), &proxy.url).await;
+    assert!(
+        step(&steps, "target models")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("/v1")
+    );
+}
+
+#[tokio::test]
+async fn proxy_failures_name_the_likely_cause() {
+    let vars = vec![("PROXY_ACCESS_TOKEN", ACCESS_TOKEN.to_owned())];
+    let (passed, steps, _) = check(vars.clone(), &refused_target().await.replace("/v1", "")).await;
+    assert!(!passed);
+    assert!(
+        step(&steps, "proxy health")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no proxy is running")
+    );
+
+    let proxy = TestProxy::placeholder().await;
+    let (passed, steps, _) = check(
+        vec![("PROXY_ACCESS_TOKEN", "not-the-running-token".to_owned())],
+        &proxy.url,
+    )
+    .await;
+    assert!(!passed);
+    assert!(
+        step(&steps, "proxy auth")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("PROXY_ACCESS_TOKEN")
+    );
+    assert_eq!(
+        proxy.get("/health").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
