@@ -149,6 +149,7 @@ fn help_lists_every_variable() {
         "PROXY_ALLOWED_HOSTS",
         "PROXY_CORS_ORIGINS",
         "PROXY_MAX_CONCURRENCY",
+        "LOG_REQUESTS",
     ] {
         assert!(help.contains(var), "--help does not mention {var}");
     }
