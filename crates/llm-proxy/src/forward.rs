@@ -65,14 +65,7 @@ pub async fn json_exchange(
             .await
             .map_err(|_| up.timeout_error())??;
     if !status.is_success() {
-        let (status, body) = target_error::classify(up, status, &bytes)?;
-        return Ok(build(
-            sent,
-            status,
-            json_headers(headers),
-            Body::from(body),
-            None,
-        ));
+        return error_response(up, sent, status, headers, &bytes);
     }
     let note = Arc::new(OnceLock::new());
     let body = match (framing, expect.expected) {
@@ -121,19 +114,9 @@ pub async fn event_stream(
     let note = Arc::new(OnceLock::new());
     let Some(framing) = framing.filter(|_| status.is_success()) else {
         // An error, or a target that answered a stream request with one body: read it whole.
-        let bytes = tokio::time::timeout(up.request_timeout(), response.bytes())
-            .await
-            .map_err(|_| up.timeout_error())?
-            .map_err(|e| up.transport_error(&e))?;
+        let bytes = read_whole(up, response).await?;
         if !status.is_success() {
-            let (status, body) = target_error::classify(up, status, &bytes)?;
-            return Ok(build(
-                sent,
-                status,
-                json_headers(headers),
-                Body::from(body),
-                None,
-            ));
+            return error_response(up, sent, status, headers, &bytes);
         }
         let body = synthesize_stream(up, &bytes, expect, &note)?;
         return Ok(build(
@@ -197,18 +180,8 @@ pub async fn pass_through(
     let status = response.status();
     let headers = headers::returned_response_headers(response.headers());
     if !status.is_success() {
-        let bytes = tokio::time::timeout(up.request_timeout(), response.bytes())
-            .await
-            .map_err(|_| up.timeout_error())?
-            .map_err(|e| up.transport_error(&e))?;
-        let (status, body) = target_error::classify(up, status, &bytes)?;
-        return Ok(build(
-            sent,
-            status,
-            json_headers(headers),
-            Body::from(body),
-            None,
-        ));
+        let bytes = read_whole(up, response).await?;
+        return error_response(up, sent, status, headers, &bytes);
     }
     Ok(build(
         sent,
@@ -315,6 +288,35 @@ fn transcode_all(
             .filter_map(|data| serde_json::from_str(data).ok())
             .collect(),
     )
+}
+
+/// The client's answer to a target error: its envelope passed on, or a foreign one translated.
+fn error_response(
+    up: &UpstreamClient,
+    sent: Instant,
+    status: StatusCode,
+    headers: HeaderMap,
+    bytes: &Bytes,
+) -> Result<Response, ProxyError> {
+    let (status, body) = target_error::classify(up, status, bytes)?;
+    Ok(build(
+        sent,
+        status,
+        json_headers(headers),
+        Body::from(body),
+        None,
+    ))
+}
+
+/// A whole (error or single) body, within the request timeout.
+async fn read_whole(
+    up: &UpstreamClient,
+    response: reqwest::Response,
+) -> Result<Bytes, UpstreamError> {
+    tokio::time::timeout(up.request_timeout(), response.bytes())
+        .await
+        .map_err(|_| up.timeout_error())?
+        .map_err(|e| up.transport_error(&e))
 }
 
 /// Adds `what` to the recorded changes (or starts them).

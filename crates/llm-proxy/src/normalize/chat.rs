@@ -267,6 +267,22 @@ fn usage(prompt: Option<u64>, completion: Option<u64>) -> Value {
     json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c})
 }
 
+/// Tool calls in OpenAI's own list shape (`{id?, function: {name, arguments}}`), as Cohere v2
+/// and Ollama send them, with ids generated and arguments serialized where needed.
+fn function_calls(list: &Value) -> Vec<Value> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            tool_call(
+                c.get("id"),
+                &c["function"]["name"],
+                &c["function"]["arguments"],
+            )
+        })
+        .collect()
+}
+
 fn tool_call(id: Option<&Value>, name: &Value, arguments: &Value) -> Value {
     let arguments = match arguments {
         Value::String(s) => s.clone(),
@@ -415,18 +431,7 @@ fn from_cohere_v2(v: &Value) -> Value {
             .map(Vec::as_slice)
             .unwrap_or_default(),
     );
-    let calls: Vec<Value> = m["tool_calls"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| {
-            tool_call(
-                c.get("id"),
-                &c["function"]["name"],
-                &c["function"]["arguments"],
-            )
-        })
-        .collect();
+    let calls: Vec<Value> = function_calls(&m["tool_calls"]);
     let tokens = v
         .pointer("/usage/tokens")
         .or_else(|| v.pointer("/usage/billed_units"))
@@ -496,18 +501,7 @@ fn from_ollama(v: &Value) -> Value {
     let usage = usage(v["prompt_eval_count"].as_u64(), v["eval_count"].as_u64());
     let (text, calls, thinking) = match v.get("message") {
         Some(m) => {
-            let calls: Vec<Value> = m["tool_calls"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    tool_call(
-                        c.get("id"),
-                        &c["function"]["name"],
-                        &c["function"]["arguments"],
-                    )
-                })
-                .collect();
+            let calls: Vec<Value> = function_calls(&m["tool_calls"]);
             (
                 m["content"].as_str().map(str::to_owned),
                 calls,
