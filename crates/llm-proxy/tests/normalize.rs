@@ -491,6 +491,7 @@ async fn valid_openai_streams_pass_byte_for_byte() {
 async fn through_the_proxy_foreign_answers_reach_clients_as_openai() {
     let target = MockTarget::start().await;
     let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
+    let mut feed = LiveFeed::open(&proxy).await;
     let request = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
 
     // A body for a stream request, a stream for a body request, and a foreign stream.
@@ -559,6 +560,7 @@ async fn through_the_proxy_foreign_answers_reach_clients_as_openai() {
     );
 
     // What changed is on the call log.
+    feed.calls(4).await;
     let calls: Value = proxy
         .get("/api/logs/api-calls?limit=10")
         .send()

@@ -719,3 +719,63 @@ fn rand_suffix() -> u32 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(std::time::SystemTime::now()) as u32
 }
+
+/// `GET /api/events`, read event by event.
+pub struct LiveFeed {
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl LiveFeed {
+    pub async fn open(proxy: &TestProxy) -> Self {
+        let response = proxy.get("/api/events").send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        let mut feed = Self {
+            body: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        };
+        // The first stats tick comes at once: the subscription is in place after it.
+        feed.next("stats").await;
+        feed
+    }
+
+    /// The data of the next event named `name`, skipping others.
+    pub async fn next(&mut self, name: &str) -> Value {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                while let Some(end) = self.buffer.find("\n\n") {
+                    let event: String = self.buffer.drain(..end + 2).collect();
+                    let kind = event
+                        .lines()
+                        .find_map(|l| l.strip_prefix("event: "))
+                        .unwrap_or_default();
+                    let data: String = event
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("data: "))
+                        .collect();
+                    if kind == name {
+                        return serde_json::from_str(&data).unwrap();
+                    }
+                }
+                let chunk = self.body.next().await.expect("event stream ended").unwrap();
+                self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no {name} event"))
+    }
+
+    pub async fn calls(&mut self, n: usize) -> Vec<Value> {
+        let mut calls = Vec::new();
+        for _ in 0..n {
+            calls.push(self.next("call").await);
+        }
+        calls
+    }
+}
