@@ -9,10 +9,7 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
-use futures_util::StreamExt;
 use llm_proxy::config::{Config, UpstreamConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
