@@ -29,8 +29,11 @@ use crate::request::is_length_limit;
 #[derive(Debug)]
 pub struct UpstreamClient {
     http: reqwest::Client,
-    /// The configured endpoint without a trailing slash, so `base + "/chat/completions"` works.
-    base: String,
+    /// The configured endpoint, parsed once; each request only sets its path and query (parsing
+    /// a whole URL per request, host and IDNA included, showed in profiles).
+    base: url::Url,
+    /// The endpoint's path without a trailing slash, so `base_path + "/chat/completions"` works.
+    base_path: String,
     host: String,
     credential: Credential,
     request_timeout: Duration,
@@ -148,7 +151,8 @@ impl UpstreamClient {
         };
         Ok(Self {
             http,
-            base: endpoint.as_str().trim_end_matches('/').to_owned(),
+            base_path: endpoint.path().trim_end_matches('/').to_owned(),
+            base: endpoint.clone(),
             host,
             credential,
             request_timeout: limits.request_timeout,
@@ -178,20 +182,27 @@ impl UpstreamClient {
         client_headers: &HeaderMap,
         body: OutgoingBody,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let mut url = String::with_capacity(self.base.len() + path_and_query.len());
-        url.push_str(&self.base);
-        url.push_str(path_and_query);
+        let (path, query) = path_and_query
+            .split_once('?')
+            .map_or((path_and_query, None), |(p, q)| (p, Some(q)));
+        let mut url = self.base.clone();
+        let mut full_path = String::with_capacity(self.base_path.len() + path.len());
+        full_path.push_str(&self.base_path);
+        full_path.push_str(path);
+        url.set_path(&full_path);
+        url.set_query(query);
         let headers = headers::forwarded_request_headers(client_headers);
-        let replay = match &body {
-            OutgoingBody::Bytes(bytes) => Some(bytes.clone()),
-            OutgoingBody::Stream(_) => None,
+        // Only an OAuth token can be replaced and the request replayed; only then keep copies.
+        let replay = match (&body, self.credential.token_source().is_some()) {
+            (OutgoingBody::Bytes(bytes), true) => Some((bytes.clone(), headers.clone())),
+            _ => None,
         };
         let authorization = self.credential.authorization().await?;
         let response = self
             .dispatch(
                 method.clone(),
-                &url,
-                headers.clone(),
+                url.clone(),
+                headers,
                 authorization.as_ref(),
                 body.into(),
             )
@@ -205,19 +216,19 @@ impl UpstreamClient {
         if !self.credential.rejected(&rejected) {
             return Ok(response);
         }
-        let Some(bytes) = replay else {
+        let Some((bytes, headers)) = replay else {
             return Ok(response);
         };
         drop(response);
         let authorization = self.credential.authorization().await?;
-        self.dispatch(method, &url, headers, authorization.as_ref(), bytes.into())
+        self.dispatch(method, url, headers, authorization.as_ref(), bytes.into())
             .await
     }
 
     async fn dispatch(
         &self,
         method: Method,
-        url: &str,
+        url: url::Url,
         mut headers: HeaderMap,
         authorization: Option<&oauth::Authorization>,
         body: reqwest::Body,
