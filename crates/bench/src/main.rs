@@ -128,11 +128,7 @@ async fn main() -> Result<()> {
             throughput(&client, &direct, &proxied, pid, sizes.throughput_seconds).await?;
         let streaming_1 = streaming(&client, &direct, &proxied, 1, sizes.stream_runs).await?;
         let streaming_64 = streaming(&client, &direct, &proxied, 64, 1).await?;
-        let slow = if logging {
-            Some(slow_streams(&proxied, pid, sizes.slow_streams).await?)
-        } else {
-            None
-        };
+        let slow = Some(slow_streams(&proxied, pid, sizes.slow_streams).await?);
         proxy.kill().await?;
         let _ = std::fs::remove_dir_all(&data_dir);
         runs.push(json!({

@@ -364,9 +364,16 @@ fn build(
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
-    response
-        .extensions_mut()
-        .insert(UpstreamTime(sent.elapsed()));
+    let upstream = sent.elapsed();
+    // How long the target took, for clients and browsers that show Server-Timing: the rest of
+    // what they measure is the proxy's share.
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "upstream;dur={:.1}",
+        upstream.as_secs_f64() * 1000.0
+    )) {
+        response.headers_mut().append("server-timing", value);
+    }
+    response.extensions_mut().insert(UpstreamTime(upstream));
     if let Some(note) = note {
         response.extensions_mut().insert(NormalizationNote(note));
     }

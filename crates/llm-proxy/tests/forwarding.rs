@@ -578,3 +578,24 @@ async fn a_stream_request_answered_with_one_body_becomes_a_proper_stream() {
     assert_eq!(text, "Hello! How can I assist you today?");
     assert_eq!(chunks.last().unwrap()["usage"]["total_tokens"], 28);
 }
+
+#[tokio::test]
+async fn the_targets_share_of_the_time_is_in_server_timing() {
+    let target = MockTarget::start().await;
+    let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
+    let response = proxy
+        .post("/v1/chat/completions", &chat(false))
+        .send()
+        .await
+        .unwrap();
+    let timing = response.headers()["server-timing"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let ms: f64 = timing
+        .strip_prefix("upstream;dur=")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ms >= 0.0, "{timing}");
+}
