@@ -106,8 +106,16 @@ impl ApiCall {
     pub fn from_capture(capture: CallCapture, policy: BodyPolicy) -> Self {
         let response = join(&capture.response);
         let notes = capture.notes.as_ref();
-        let request_json: Option<Value> =
-            notes.and_then(|n| serde_json::from_slice(&n.request_body).ok());
+        // The request is parsed only when something needs it (an estimate, or a model the
+        // handler could not note): most calls need neither.
+        let request_json = std::cell::OnceCell::new();
+        let request_json = || -> Option<&Value> {
+            request_json
+                .get_or_init(|| {
+                    notes.and_then(|n| serde_json::from_slice::<Value>(&n.request_body).ok())
+                })
+                .as_ref()
+        };
         let (response_text, parsed) = if capture.event_stream {
             let assembled = assemble_stream(&response);
             (
@@ -129,7 +137,7 @@ impl ApiCall {
         };
         let success = (200..300).contains(&capture.status);
         if usage.is_none() && success && notes.is_some() {
-            let prompt = request_json.as_ref().map(prompt_text_len).unwrap_or(0);
+            let prompt = request_json().map(prompt_text_len).unwrap_or(0);
             let completion = match &parsed {
                 Parsed::Json(Some(value)) => completion_text_len(value),
                 Parsed::Stream(assembled) => assembled.text_len,
@@ -158,13 +166,7 @@ impl ApiCall {
         };
         let model = notes
             .and_then(|n| n.model.clone())
-            .or_else(|| {
-                request_json
-                    .as_ref()?
-                    .get("model")?
-                    .as_str()
-                    .map(str::to_owned)
-            })
+            .or_else(|| request_json()?.get("model")?.as_str().map(str::to_owned))
             .or_else(|| match &parsed {
                 Parsed::Json(Some(value)) => value
                     .get("model")
