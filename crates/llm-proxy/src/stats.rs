@@ -2,7 +2,7 @@
 //! sum of buckets and memory stays bounded however busy the proxy is.
 //!
 //! Latencies go into a log-scale histogram (each bucket 10% wider than the last), so
-//! percentiles are accurate to about 5% at any scale, from a millisecond to ten minutes.
+//! percentiles are accurate to about 5% at any scale, from a tenth of a millisecond to minutes.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -14,6 +14,7 @@ use crate::logs::record::ApiCall;
 const MINUTES_KEPT: i64 = 24 * 60;
 const LATENCY_BUCKETS: usize = 160;
 const LATENCY_GROWTH: f64 = 1.1;
+const LATENCY_FLOOR_MS: f64 = 0.1;
 /// The windows `/api/stats` reports, in minutes.
 const WINDOWS: [(&str, i64); 4] = [("1m", 1), ("15m", 15), ("1h", 60), ("24h", 1440)];
 /// How many minutes of per-minute series the dashboard charts.
@@ -209,16 +210,17 @@ fn rate(part: u64, whole: u64) -> f64 {
     }
 }
 
-/// Bucket `i` holds latencies up to `1.1^i` ms.
+/// Bucket `i` holds latencies up to `0.1 ms × 1.1^i`: from a tenth of a millisecond (a
+/// proxy's own answers) to about seven minutes (long streams) in 160 buckets.
 fn latency_bucket(ms: f64) -> usize {
-    if ms <= 1.0 {
+    if ms <= LATENCY_FLOOR_MS {
         return 0;
     }
-    ((ms.ln() / LATENCY_GROWTH.ln()).ceil() as usize).min(LATENCY_BUCKETS - 1)
+    (((ms / LATENCY_FLOOR_MS).ln() / LATENCY_GROWTH.ln()).ceil() as usize).min(LATENCY_BUCKETS - 1)
 }
 
 fn bucket_upper_ms(i: usize) -> f64 {
-    LATENCY_GROWTH.powi(i as i32)
+    LATENCY_FLOOR_MS * LATENCY_GROWTH.powi(i as i32)
 }
 
 /// The upper bound of the bucket holding the `q` quantile; `null` with no data.
@@ -232,7 +234,7 @@ fn percentile(histogram: &[u64], q: f64) -> Value {
     for (i, n) in histogram.iter().enumerate() {
         seen += n;
         if seen >= rank {
-            return json!((bucket_upper_ms(i) * 10.0).round() / 10.0);
+            return json!((bucket_upper_ms(i) * 100.0).round() / 100.0);
         }
     }
     Value::Null
@@ -304,5 +306,18 @@ mod tests {
         stats.record(&call(now - 25 * 3_600_000, 10.0, 200, "late"));
         assert_eq!(stats.snapshot(now)["windows"]["24h"]["requests"], 1);
         assert_eq!(stats.minutes.len(), 1);
+    }
+
+    #[test]
+    fn sub_millisecond_latencies_are_resolved() {
+        let now = 1_767_225_600_000;
+        let mut stats = Stats::default();
+        for _ in 0..10 {
+            stats.record(&call(now, 0.3, 200, "fast"));
+        }
+        let p50 = stats.snapshot(now)["windows"]["1m"]["latencyMs"]["p50"]
+            .as_f64()
+            .unwrap();
+        assert!((0.3..=0.34).contains(&p50), "{p50}");
     }
 }
