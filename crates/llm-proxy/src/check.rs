@@ -288,12 +288,7 @@ async fn call(
     };
     let response: Response = match response {
         Ok(response) => response,
-        Err(err) => {
-            use axum::response::IntoResponse;
-            let status = err.status().as_u16();
-            let _ = err.into_response();
-            return Err((status, describe_failure(status)));
-        }
+        Err(err) => return Err((err.status().as_u16(), err.to_string())),
     };
     let status = response.status().as_u16();
     let note = response.extensions().get::<NormalizationNote>().cloned();
@@ -328,10 +323,6 @@ async fn call(
         serde_json::from_slice(&bytes).unwrap_or(Value::Null)
     };
     Ok((value, format))
-}
-
-fn describe_failure(status: u16) -> String {
-    format!("HTTP {status} before any answer")
 }
 
 /// The running proxy: health, auth, a completion and a stream through it, the dashboard.
