@@ -187,6 +187,90 @@ fn a_valid_body_passes_as_the_targets_own_bytes() {
     );
 }
 
+/// The fast check says "valid" exactly when the full repair pass would change nothing: on the
+/// recorded bodies, and on the OpenAI recording with each field removed, nulled or retyped.
+#[test]
+fn the_fast_path_agrees_with_the_repair_pass() {
+    let agree = |body: &[u8], label: &str| {
+        let fast = normalize::is_valid_chat_completion(body);
+        let slow = normalize::chat_changes(body, "m")
+            .map(|c| c.is_empty())
+            .unwrap_or(false);
+        assert_eq!(
+            fast,
+            slow,
+            "{label}: fast {fast}, repair needs nothing {slow}: {}",
+            String::from_utf8_lossy(body)
+        );
+    };
+    let mut names = vec!["openai/chat-completion.json".to_owned()];
+    for entry in std::fs::read_dir(format!(
+        "{}/tests/fixtures/formats",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".json") {
+            names.push(format!("formats/{name}"));
+        }
+    }
+    for name in &names {
+        agree(fixture(name).as_bytes(), name);
+    }
+    let valid: Value = serde_json::from_str(&fixture("openai/chat-completion.json")).unwrap();
+    let paths: [&[&str]; 14] = [
+        &["id"],
+        &["object"],
+        &["created"],
+        &["model"],
+        &["choices"],
+        &["usage"],
+        &["system_fingerprint"],
+        &["usage", "total_tokens"],
+        &["usage", "prompt_tokens_details"],
+        &["choices", "0", "index"],
+        &["choices", "0", "logprobs"],
+        &["choices", "0", "finish_reason"],
+        &["choices", "0", "message", "refusal"],
+        &["choices", "0", "message", "content"],
+    ];
+    let replacements = [
+        None,
+        Some(Value::Null),
+        Some(json!(7)),
+        Some(json!("")),
+        Some(json!([])),
+        Some(json!({})),
+    ];
+    for path in paths {
+        for replacement in &replacements {
+            let mut body = valid.clone();
+            let (last, parents) = path.split_last().unwrap();
+            let mut node = &mut body;
+            for key in parents {
+                node = match key.parse::<usize>() {
+                    Ok(i) => &mut node[i],
+                    Err(_) => &mut node[*key],
+                };
+            }
+            match (node.as_object_mut(), replacement) {
+                (Some(map), None) => {
+                    map.remove(*last);
+                }
+                (Some(map), Some(value)) => {
+                    map.insert((*last).to_owned(), value.clone());
+                }
+                _ => continue,
+            }
+            agree(
+                body.to_string().as_bytes(),
+                &format!("{path:?} = {replacement:?}"),
+            );
+        }
+    }
+}
+
 #[test]
 fn changes_are_recorded() {
     let body = Bytes::from(fixture("formats/anthropic.json"));

@@ -488,6 +488,17 @@ impl Transcoder {
                     );
                 }
             }
+            if choice
+                .get("logprobs")
+                .is_some_and(|l| !l.is_null() && !valid_logprobs(l))
+            {
+                choice.insert("logprobs".into(), Value::Null);
+                note(
+                    &mut self.changes,
+                    &mut repaired,
+                    "replaced invalid logprobs with null",
+                );
+            }
             let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) else {
                 continue;
             };
@@ -522,6 +533,9 @@ impl Transcoder {
                     &mut repaired,
                     "copied reasoning to reasoning_content",
                 );
+            }
+            for what in sanitize_delta(delta) {
+                note(&mut self.changes, &mut repaired, what);
             }
             if let Some(Value::Array(calls)) = delta.get_mut("tool_calls") {
                 for (j, call) in calls.iter_mut().enumerate() {
@@ -902,6 +916,110 @@ fn detect(name: Option<&str>, value: &Value) -> Format {
     } else {
         Format::OpenAi
     }
+}
+
+/// Makes a delta's fields the types OpenAI's chunk schema allows; returns what it changed.
+fn sanitize_delta(delta: &mut serde_json::Map<String, Value>) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    match delta.get("content") {
+        None | Some(Value::String(_) | Value::Null | Value::Array(_)) => {}
+        Some(other) => {
+            let text = other.to_string();
+            delta.insert("content".into(), json!(text));
+            changed.push("turned delta content into a string");
+        }
+    }
+    if delta
+        .get("refusal")
+        .is_some_and(|r| !r.is_string() && !r.is_null())
+    {
+        delta.remove("refusal");
+        changed.push("removed an invalid delta refusal");
+    }
+    let roles = ["developer", "system", "user", "assistant", "tool"];
+    if delta
+        .get("role")
+        .is_some_and(|r| !r.as_str().is_some_and(|r| roles.contains(&r)))
+    {
+        delta.remove("role");
+        changed.push("removed an invalid delta role");
+    }
+    if delta
+        .get("function_call")
+        .is_some_and(|f| !valid_function(f))
+    {
+        delta.remove("function_call");
+        changed.push("removed an invalid function_call");
+    }
+    match delta.get_mut("tool_calls") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(calls)) => {
+            let before = calls.len();
+            calls.retain(Value::is_object);
+            if calls.len() != before {
+                changed.push("dropped tool calls that were not objects");
+            }
+            for call in calls.iter_mut().filter_map(Value::as_object_mut) {
+                if call.get("id").is_some_and(|id| !id.is_string()) {
+                    call.remove("id");
+                    changed.push("removed an invalid tool call id");
+                }
+                if call.get("type").is_some_and(|t| t != "function") {
+                    call.insert("type".into(), json!("function"));
+                    changed.push("set tool call type");
+                }
+                if call.get("function").is_some_and(|f| !f.is_object()) {
+                    call.remove("function");
+                    changed.push("removed an invalid tool call function");
+                }
+                if let Some(function) = call.get_mut("function").and_then(Value::as_object_mut)
+                    && function.get("name").is_some_and(|n| !n.is_string())
+                {
+                    function.remove("name");
+                    changed.push("removed an invalid tool call name");
+                }
+            }
+        }
+        Some(_) => {
+            delta.remove("tool_calls");
+            changed.push("removed tool_calls that were not a list");
+        }
+    }
+    changed
+}
+
+fn valid_function(function: &Value) -> bool {
+    function
+        .as_object()
+        .is_some_and(|f| f.values().all(Value::is_string))
+}
+
+/// Logprobs in OpenAI's shape (`content` and `refusal`, each a list of token entries or null).
+fn valid_logprobs(logprobs: &Value) -> bool {
+    #[derive(serde::Deserialize)]
+    #[expect(dead_code, reason = "the shape is all that is checked")]
+    struct Logprobs {
+        content: Option<Vec<Token>>,
+        refusal: Option<Vec<Token>>,
+    }
+    #[derive(serde::Deserialize)]
+    #[expect(dead_code, reason = "the shape is all that is checked")]
+    struct Token {
+        token: String,
+        logprob: f64,
+        bytes: Option<Vec<u8>>,
+        top_logprobs: Vec<TopToken>,
+    }
+    #[derive(serde::Deserialize)]
+    #[expect(dead_code, reason = "the shape is all that is checked")]
+    struct TopToken {
+        token: String,
+        logprob: f64,
+        bytes: Option<Vec<u8>>,
+    }
+    let object = logprobs.as_object();
+    object.is_some_and(|o| o.contains_key("content") && o.contains_key("refusal"))
+        && serde_json::from_value::<Logprobs>(logprobs.clone()).is_ok()
 }
 
 /// OpenAI's error envelope from whatever error value a target sent.
