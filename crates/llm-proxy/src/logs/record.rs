@@ -122,6 +122,16 @@ impl ApiCall {
                 Some(assembled.message.to_string()),
                 Parsed::Stream(assembled),
             )
+        } else if let Some((usage, model)) = (200..300)
+            .contains(&capture.status)
+            .then(|| probe(&response))
+            .flatten()
+        {
+            // The usual case, a success with its usage: read just that, no JSON tree.
+            (
+                Some(String::from_utf8_lossy(&response).into_owned()),
+                Parsed::Probed { usage, model },
+            )
         } else {
             let value: Option<Value> = serde_json::from_slice(&response).ok();
             (
@@ -131,6 +141,7 @@ impl ApiCall {
         };
 
         let (mut usage, mut usage_source) = match &parsed {
+            Parsed::Probed { usage, .. } => (Some(*usage), "response"),
             Parsed::Json(Some(value)) => (usage_of(value), "response"),
             Parsed::Stream(assembled) => (assembled.usage, "stream"),
             Parsed::Json(None) => (None, "none"),
@@ -141,7 +152,7 @@ impl ApiCall {
             let completion = match &parsed {
                 Parsed::Json(Some(value)) => completion_text_len(value),
                 Parsed::Stream(assembled) => assembled.text_len,
-                Parsed::Json(None) => 0,
+                Parsed::Json(None) | Parsed::Probed { .. } => 0,
             };
             let (prompt, completion) = (estimate_tokens(prompt), estimate_tokens(completion));
             usage = Some(Usage {
@@ -168,6 +179,7 @@ impl ApiCall {
             .and_then(|n| n.model.clone())
             .or_else(|| request_json()?.get("model")?.as_str().map(str::to_owned))
             .or_else(|| match &parsed {
+                Parsed::Probed { model, .. } => model.clone(),
                 Parsed::Json(Some(value)) => value
                     .get("model")
                     .and_then(Value::as_str)
@@ -211,7 +223,7 @@ impl ApiCall {
             response_body: body(response_body),
             chunk_count: match &parsed {
                 Parsed::Stream(assembled) => Some(assembled.chunks),
-                Parsed::Json(_) => None,
+                Parsed::Json(_) | Parsed::Probed { .. } => None,
             },
             error,
             normalization: capture.normalization.and_then(|note| note.0.get().cloned()),
@@ -235,8 +247,42 @@ impl ApiCall {
 }
 
 enum Parsed {
+    /// A success body read for its usage and model only.
+    Probed {
+        usage: Usage,
+        model: Option<String>,
+    },
     Json(Option<Value>),
     Stream(Assembled),
+}
+
+/// The usage and model of a response, by a typed parse that builds no JSON tree; `None` when
+/// the body has no usable `usage` (then the full parse decides).
+fn probe(body: &[u8]) -> Option<(Usage, Option<String>)> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        usage: ProbeUsage,
+        #[serde(default)]
+        model: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ProbeUsage {
+        prompt_tokens: u64,
+        #[serde(default)]
+        completion_tokens: u64,
+        #[serde(default)]
+        total_tokens: Option<u64>,
+    }
+    let probe: Probe = serde_json::from_slice(body).ok()?;
+    let u = probe.usage;
+    let usage = Usage {
+        prompt_tokens: u.prompt_tokens,
+        completion_tokens: u.completion_tokens,
+        total_tokens: u
+            .total_tokens
+            .unwrap_or(u.prompt_tokens + u.completion_tokens),
+    };
+    Some((usage, probe.model))
 }
 
 /// A stream put back together: the message the client saw, as one object.
