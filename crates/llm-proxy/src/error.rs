@@ -152,6 +152,24 @@ impl IntoResponse for ProxyError {
     }
 }
 
+/// A request the extractors could not read (a query, path or JSON body of the wrong shape)
+/// is a 400 in the envelope like any other bad input, not axum's plain-text rejection.
+macro_rules! rejection_is_invalid_request {
+    ($($rejection:ty),*) => {$(
+        impl From<$rejection> for ProxyError {
+            fn from(rejection: $rejection) -> Self {
+                Self::invalid(rejection.body_text())
+            }
+        }
+    )*};
+}
+
+rejection_is_invalid_request!(
+    axum::extract::rejection::QueryRejection,
+    axum::extract::rejection::PathRejection,
+    axum::extract::rejection::JsonRejection
+);
+
 /// OpenAI's error body. `param` and `code` serialize as `null` when absent: clients index them.
 #[derive(Debug, Serialize)]
 pub struct ErrorBody<'a> {

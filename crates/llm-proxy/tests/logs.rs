@@ -735,3 +735,30 @@ async fn every_api_route_and_metrics_need_the_token_or_a_session() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn malformed_dashboard_input_is_400_in_the_envelope() {
+    let proxy = TestProxy::placeholder().await;
+    for path in [
+        "/api/logs/api-calls?limit=lots",
+        "/api/logs/api-calls?cursor=x",
+        "/api/logs/api-calls/not-a-number",
+        "/api/logs/server-events?limit=-1",
+    ] {
+        let response = proxy.get(path).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_envelope(&response.json().await.unwrap());
+    }
+    for body in ["{\"token\":", "{\"not\":\"the field\"}", "[]"] {
+        let response = proxy
+            .http
+            .post(format!("{}/api/login", proxy.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        assert_envelope(&response.json().await.unwrap());
+    }
+}

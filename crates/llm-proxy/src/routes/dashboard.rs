@@ -4,6 +4,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -133,8 +134,9 @@ fn limit(asked: Option<usize>) -> usize {
 /// Newest first. `nextCursor` continues the listing; it is null on the last page.
 pub async fn api_calls(
     State(state): State<AppState>,
-    Query(params): Query<CallParams>,
+    params: Result<Query<CallParams>, QueryRejection>,
 ) -> Result<Json<Value>, ProxyError> {
+    let Query(params) = params?;
     let query = params.query()?;
     let limit = query.limit;
     let calls = state.log().calls(query).await;
@@ -147,8 +149,9 @@ pub async fn api_calls(
 
 pub async fn api_call(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Value>, ProxyError> {
+    let Path(id) = id?;
     match state.log().call(id).await {
         Some(call) => Ok(Json(serde_json::to_value(call).unwrap_or_default())),
         None => Err(ProxyError::NotFound {
@@ -167,13 +170,14 @@ pub struct EventParams {
 
 pub async fn server_events(
     State(state): State<AppState>,
-    Query(params): Query<EventParams>,
-) -> Json<Value> {
+    params: Result<Query<EventParams>, QueryRejection>,
+) -> Result<Json<Value>, ProxyError> {
+    let Query(params) = params?;
     let query = EventQuery {
         limit: limit(params.limit),
         min_level: params.level.as_deref().map_or(Level::Debug, Level::parse),
     };
-    Json(json!({"data": state.log().events(query).await}))
+    Ok(Json(json!({"data": state.log().events(query).await})))
 }
 
 /// Both logs in the shape the original project's tools expect.
@@ -266,8 +270,9 @@ pub struct Login {
 pub async fn login(
     State(state): State<AppState>,
     Peer(peer): Peer,
-    Json(login): Json<Login>,
+    login: Result<Json<Login>, JsonRejection>,
 ) -> Result<Response, ProxyError> {
+    let Json(login) = login?;
     let mut headers = HeaderMap::new();
     let bearer = format!("Bearer {}", login.token);
     headers.insert(

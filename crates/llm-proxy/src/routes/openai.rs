@@ -40,9 +40,10 @@ pub async fn list_models(
 
 pub async fn get_model(
     State(state): State<AppState>,
-    Path(model): Path<String>,
+    model: Result<Path<String>, axum::extract::rejection::PathRejection>,
     request: Request,
 ) -> Result<Response, ProxyError> {
+    let Path(model) = model?;
     match state.upstream() {
         None => placeholder::get_model(&model),
         Some(up) => {
