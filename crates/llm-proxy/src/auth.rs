@@ -11,7 +11,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use rand::Rng;
 use subtle::ConstantTimeEq;
 
 use crate::error::ProxyError;
@@ -86,8 +85,7 @@ pub struct Sessions {
 impl Sessions {
     /// A new session id: 32 random bytes, unrelated to the token.
     pub fn create(&self) -> String {
-        let bytes: [u8; 32] = rand::rng().random();
-        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let id = crate::ids::random_hex(32);
         let mut active = self.lock();
         let now = Instant::now();
         active.retain(|_, expires| *expires > now);

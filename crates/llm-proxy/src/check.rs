@@ -70,7 +70,7 @@ pub async fn run(config: &Config, proxy_url: &str, mut on_step: impl FnMut(&Step
                     let lifetime = status
                         .valid_until
                         .unwrap_or(0)
-                        .saturating_sub(crate::normalize::unix_now());
+                        .saturating_sub(crate::ids::unix_now());
                     let mut detail = format!(
                         "token obtained from {}, valid for {lifetime} s (client authentication: {})",
                         oauth.token_endpoint.host_str().unwrap_or("?"),

@@ -8,7 +8,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -83,12 +82,7 @@ pub struct AccessToken {
 impl AccessToken {
     /// A fresh token from the thread-local CSPRNG (ChaCha, seeded by the OS): `llm-proxy-<64 hex>`.
     pub fn generate() -> Self {
-        let bytes: [u8; 32] = rand::rng().random();
-        let mut token = String::with_capacity(ACCESS_TOKEN_PREFIX.len() + 64);
-        token.push_str(ACCESS_TOKEN_PREFIX);
-        for byte in bytes {
-            token.push_str(&format!("{byte:02x}"));
-        }
+        let token = format!("{ACCESS_TOKEN_PREFIX}{}", crate::ids::random_hex(32));
         Self {
             secret: SecretString::from(token),
             generated: true,

@@ -206,6 +206,17 @@ impl<'a> ErrorBody<'a> {
         // Serializing strings and options into a Vec cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
     }
+
+    /// `data: {"error":{...}}` and the blank line that ends an event: how a stream that has
+    /// already started reports a failure.
+    pub fn to_sse_event(&self) -> bytes::Bytes {
+        let json = self.to_json();
+        let mut out = Vec::with_capacity(json.len() + 8);
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(&json);
+        out.extend_from_slice(b"\n\n");
+        bytes::Bytes::from(out)
+    }
 }
 
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {

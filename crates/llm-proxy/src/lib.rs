@@ -25,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod forward;
 pub mod guard;
+pub mod ids;
 pub mod logs;
 pub mod metrics;
 pub mod normalize;

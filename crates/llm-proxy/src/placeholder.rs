@@ -12,11 +12,10 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use bytes::Bytes;
 use futures_util::stream;
-use rand::Rng;
-use rand::distr::Alphanumeric;
 use serde_json::{Value, json};
 
 use crate::error::{ProxyError, json_response};
+use crate::ids::{new_id, unix_now};
 use crate::request::Peeked;
 
 /// Models the placeholder lists: names tools recognise, plus one that says what it is.
@@ -327,22 +326,6 @@ fn sse_response(events: Vec<Value>) -> Response {
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
-}
-
-pub fn new_id(prefix: &str) -> String {
-    let suffix: String = rand::rng()
-        .sample_iter(Alphanumeric)
-        .take(24)
-        .map(char::from)
-        .collect();
-    format!("{prefix}{suffix}")
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Changes, NormalizeError, finish_reason, has_text, new_id, shape_of, unix_now};
+use super::{Changes, NormalizeError, finish_reason, has_text, shape_of};
+use crate::ids::{new_id, unix_now};
 
 /// Brings `value` to a valid `CreateChatCompletionResponse`, recording what it changed.
 pub fn normalize(value: &mut Value, model: &str) -> Result<Changes, NormalizeError> {

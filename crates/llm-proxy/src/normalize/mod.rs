@@ -211,18 +211,6 @@ pub fn finish_reason(raw: &str) -> &'static str {
     }
 }
 
-/// A fresh id with OpenAI's prefix for the kind of object.
-pub fn new_id(prefix: &str) -> String {
-    crate::placeholder::new_id(prefix)
-}
-
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,8 @@
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
-use super::{Changes, NormalizeError, finish_reason, has_text, new_id, shape_of, unix_now};
+use super::{Changes, NormalizeError, finish_reason, has_text, shape_of};
+use crate::ids::{new_id, unix_now};
 
 /// `text_completion`: text from `text`, `message.content` or `generated_text`.
 pub fn completion(value: &mut Value, model: &str) -> Result<Changes, NormalizeError> {

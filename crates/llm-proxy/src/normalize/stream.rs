@@ -10,7 +10,9 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::{Changes, RequestContext, finish_reason, new_id, unix_now};
+use super::{Changes, RequestContext, finish_reason};
+use crate::error::ErrorBody;
+use crate::ids::{new_id, unix_now};
 
 /// How events are delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,9 +268,7 @@ impl Transcoder {
     }
 
     fn push_error(&mut self, message: &str, kind: &str, out: &mut Vec<u8>) {
-        let error =
-            json!({"error": {"message": message, "type": kind, "param": null, "code": null}});
-        push_event(out, &error);
+        out.extend_from_slice(&ErrorBody::new(message.to_owned(), kind, None, None).to_sse_event());
         self.terminated = true;
         self.changes.note("translated an error event");
     }

@@ -233,23 +233,8 @@ impl<S> Relay<S> {
         self.pending.clear();
         self.record();
         tracing::warn!(%message, "stream from target failed");
-        error_event(&ErrorBody::new(
-            message,
-            "server_error",
-            None,
-            Some("upstream_stream_error"),
-        ))
+        ErrorBody::new(message, "server_error", None, Some("upstream_stream_error")).to_sse_event()
     }
-}
-
-/// `data: {"error":{...}}` followed by the blank line that ends an event.
-pub fn error_event(body: &ErrorBody<'_>) -> Bytes {
-    let json = body.to_json();
-    let mut out = Vec::with_capacity(json.len() + 8);
-    out.extend_from_slice(b"data: ");
-    out.extend_from_slice(&json);
-    out.extend_from_slice(b"\n\n");
-    Bytes::from(out)
 }
 
 fn separators(framing: Framing) -> &'static [&'static [u8]] {

@@ -6,7 +6,6 @@
 )]
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -480,10 +479,6 @@ pub fn sse_data(body: &str) -> Vec<String> {
         .filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data: ")))
         .map(str::to_owned)
         .collect()
-}
-
-pub fn infallible<T>(value: T) -> Result<T, Infallible> {
-    Ok(value)
 }
 
 /// Tokens the mock token server issued and has not revoked; the mock target accepts only these.
