@@ -10,12 +10,13 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http_body_util::{BodyExt, Limited};
 use serde_json::Value;
 
 use crate::error::ProxyError;
 use crate::logs::record::{NormalizationNote, UpstreamTime};
-use crate::normalize::stream::{Framing, Output, Transcoder};
+use crate::normalize::stream::{Framing, Transcoder};
 use crate::normalize::{self, Expected, NormalizeError, RequestContext};
 use crate::request::check_declared_length;
 use crate::upstream::sse::{self, RelayOptions};
@@ -67,18 +68,23 @@ pub async fn json_exchange(
     if !status.is_success() {
         return error_response(up, sent, status, headers, &bytes);
     }
-    let note = Arc::new(OnceLock::new());
-    let body = match (framing, expect.expected) {
+    let (body, changes) = match (framing, expect.expected) {
         // The client did not ask to stream, but the target streamed: one answer from the chunks.
         (Some(framing), Expected::ChatCompletion) => {
-            let chunks = transcode_all(framing, &bytes, &expect.context, &note)
-                .ok_or_else(|| up.malformed("the stream ended before the answer was complete"))?;
+            let (chunks, changes) = stream_chunks(up, framing, bytes, &expect.context).await?;
             let answer = normalize::assemble_chunks(&chunks, &expect.context.model);
-            record(&note, "assembled one response from a stream");
-            Bytes::from(serde_json::to_vec(&answer).unwrap_or_default())
+            let body = Bytes::from(serde_json::to_vec(&answer).unwrap_or_default());
+            (
+                body,
+                Some(noted(changes, "assembled one response from a stream")),
+            )
         }
-        _ => normalized(up, &bytes, expect, &note)?,
+        _ => normalized(up, &bytes, expect)?,
     };
+    let note = Arc::new(OnceLock::new());
+    if let Some(changes) = changes {
+        let _ = note.set(changes);
+    }
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -118,7 +124,8 @@ pub async fn event_stream(
         if !status.is_success() {
             return error_response(up, sent, status, headers, &bytes);
         }
-        let body = synthesize_stream(up, &bytes, expect, &note)?;
+        let (body, changes) = synthesize_stream(up, &bytes, expect)?;
+        let _ = note.set(changes);
         return Ok(build(
             sent,
             status,
@@ -192,19 +199,18 @@ pub async fn pass_through(
     ))
 }
 
-/// A success body in the expected shape, or the reason it cannot be one.
+/// A success body in the expected shape and what it took, or the reason it cannot be one.
 fn normalized(
     up: &UpstreamClient,
     bytes: &Bytes,
     expect: &Expectation,
-    note: &Arc<OnceLock<Value>>,
-) -> Result<Bytes, UpstreamError> {
+) -> Result<(Bytes, Option<Value>), UpstreamError> {
     match normalize::response(bytes, expect.expected, &expect.context) {
         Ok(normalized) => {
-            if let Some(changes) = normalized.changes {
-                let _ = note.set(serde_json::to_value(changes).unwrap_or_default());
-            }
-            Ok(normalized.body)
+            let changes = normalized
+                .changes
+                .map(|c| serde_json::to_value(c).unwrap_or_default());
+            Ok((normalized.body, changes))
         }
         Err(NormalizeError::NotJson) => Err(up.malformed(format!(
             "expected a JSON body, got {} bytes that are not JSON",
@@ -214,14 +220,14 @@ fn normalized(
     }
 }
 
-/// The SSE body for a client that asked to stream, from a target's single JSON answer.
+/// The SSE body for a client that asked to stream, from a target's single JSON answer, and
+/// what it took.
 fn synthesize_stream(
     up: &UpstreamClient,
     bytes: &Bytes,
     expect: &Expectation,
-    note: &Arc<OnceLock<Value>>,
-) -> Result<Bytes, UpstreamError> {
-    let body = normalized(up, bytes, expect, note)?;
+) -> Result<(Bytes, Value), UpstreamError> {
+    let (body, changes) = normalized(up, bytes, expect)?;
     let answer: Value = serde_json::from_slice(&body).map_err(|e| up.malformed(e.to_string()))?;
     let chunks: Vec<Value> = match expect.expected {
         Expected::ChatCompletion => {
@@ -237,57 +243,61 @@ fn synthesize_stream(
         out.extend_from_slice(b"\n\n");
     }
     out.extend_from_slice(b"data: [DONE]\n\n");
-    record(note, "synthesized a stream from one response");
-    Ok(Bytes::from(out))
+    Ok((
+        Bytes::from(out),
+        noted(changes, "synthesized a stream from one response"),
+    ))
 }
 
-/// Every chunk of a whole stream body, transcoded to OpenAI chunks; `None` when the stream
-/// ended before its answer was complete.
-fn transcode_all(
+/// The OpenAI chunks of a whole stream body, through the same relay and transcoder a live
+/// stream takes, and what the transcoder changed; an error when the stream is incomplete.
+async fn stream_chunks(
+    up: &UpstreamClient,
     framing: Framing,
-    bytes: &[u8],
+    bytes: Bytes,
     context: &RequestContext,
-    note: &Arc<OnceLock<Value>>,
-) -> Option<Vec<Value>> {
-    let mut transcoder = Transcoder::new(framing, context);
-    let separator: &[u8] = if framing == Framing::Sse {
-        b"\n\n"
-    } else {
-        b"\n"
+) -> Result<(Vec<Value>, Option<Value>), UpstreamError> {
+    let note = Arc::new(OnceLock::new());
+    let options = RelayOptions {
+        idle_timeout: up.request_timeout(),
+        host: up.host().to_owned(),
+        framing,
+        transcoder: Some(Transcoder::new(framing, context)),
+        note: Some(note.clone()),
     };
-    let normalized_text = String::from_utf8_lossy(bytes).replace("\r\n", "\n");
-    let mut sse = Vec::new();
-    let mut start = 0;
-    let text = normalized_text.as_bytes();
-    while start < text.len() {
-        let end = memchr::memmem::find(&text[start..], separator)
-            .map_or(text.len(), |at| start + at + separator.len());
-        let event = &text[start..end];
-        match transcoder.event(event) {
-            Output::Unchanged if framing == Framing::Sse => sse.extend_from_slice(event),
-            Output::Unchanged => {
-                sse.extend_from_slice(b"data: ");
-                sse.extend_from_slice(event.trim_ascii());
-                sse.extend_from_slice(b"\n\n");
-            }
-            Output::Replace(out) => sse.extend_from_slice(&out),
+    let pieces = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
+    let out: Vec<Bytes> = sse::relay(pieces, options)
+        .filter_map(|piece| async { piece.ok() })
+        .collect()
+        .await;
+    let text = String::from_utf8_lossy(&out.concat()).into_owned();
+    let mut chunks = Vec::new();
+    for data in text
+        .split("\n\n")
+        .filter_map(|event| event.strip_prefix("data: "))
+    {
+        if data == "[DONE]" {
+            continue;
         }
-        start = end;
+        let Ok(chunk) = serde_json::from_str::<Value>(data) else {
+            continue;
+        };
+        if let Some(message) = chunk.pointer("/error/message").and_then(Value::as_str) {
+            return Err(up.malformed(message.to_owned()));
+        }
+        chunks.push(chunk);
     }
-    if !transcoder.terminated() {
-        sse.extend_from_slice(&transcoder.finish()?);
+    Ok((chunks, note.get().cloned()))
+}
+
+/// Recorded changes with `what` added (or started with it).
+fn noted(changes: Option<Value>, what: &str) -> Value {
+    let mut changes =
+        changes.unwrap_or_else(|| serde_json::json!({"format": "openai", "changed": []}));
+    if let Some(list) = changes["changed"].as_array_mut() {
+        list.push(Value::from(what));
     }
-    if let Some(changes) = transcoder.changes() {
-        let _ = note.set(serde_json::to_value(changes).unwrap_or_default());
-    }
-    let text = String::from_utf8_lossy(&sse);
-    Some(
-        text.split("\n\n")
-            .filter_map(|event| event.strip_prefix("data: "))
-            .filter(|data| *data != "[DONE]")
-            .filter_map(|data| serde_json::from_str(data).ok())
-            .collect(),
-    )
+    changes
 }
 
 /// The client's answer to a target error: its envelope passed on, or a foreign one translated.
@@ -317,13 +327,6 @@ async fn read_whole(
         .await
         .map_err(|_| up.timeout_error())?
         .map_err(|e| up.transport_error(&e))
-}
-
-/// Adds `what` to the recorded changes (or starts them).
-fn record(note: &Arc<OnceLock<Value>>, what: &str) {
-    if note.get().is_none() {
-        let _ = note.set(serde_json::json!({"format": "openai", "changed": [what]}));
-    }
 }
 
 fn framing_of(headers: &HeaderMap) -> Option<Framing> {

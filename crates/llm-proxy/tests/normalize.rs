@@ -660,6 +660,7 @@ async fn through_the_proxy_foreign_answers_reach_clients_as_openai() {
         .map(|c| c["id"].as_i64().unwrap())
         .collect();
     let mut formats = Vec::new();
+    let mut changed = Vec::new();
     for id in ids {
         let call: Value = proxy
             .get(&format!("/api/logs/api-calls/{id}"))
@@ -672,11 +673,24 @@ async fn through_the_proxy_foreign_answers_reach_clients_as_openai() {
         if let Some(format) = call["normalization"]["format"].as_str() {
             formats.push(format.to_owned());
         }
+        changed.push(call["normalization"]["changed"].to_string());
     }
     for format in ["anthropic", "ollama", "gemini"] {
         assert!(
             formats.iter().any(|f| f == format),
             "{format} not recorded in {formats:?}"
+        );
+    }
+    // What the proxy did to the shape of the exchange is recorded beside what the format took.
+    for what in [
+        "synthesized a stream",
+        "assembled one response",
+        "translated from anthropic",
+        "transcoded a ollama stream",
+    ] {
+        assert!(
+            changed.iter().any(|c| c.contains(what)),
+            "{what} not recorded in {changed:?}"
         );
     }
 }
