@@ -29,24 +29,32 @@ pub async fn check_host(
     request: Request,
     next: Next,
 ) -> Result<Response, ProxyError> {
-    let host = request
+    // Checked in place: this runs for every request, so it allocates nothing.
+    let allowed = match request
         .headers()
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
-    // Without a Host (HTTP/1.0 tools) there is no browser, and so no rebinding.
-    if let Some(host) = host
-        && !host_allowed(&host, &state)
     {
+        Some(host) => host_allowed(host, &state),
+        None => request
+            .uri()
+            .authority()
+            .is_none_or(|a| host_allowed(a.as_str(), &state)),
+    };
+    // Without a Host (HTTP/1.0 tools) there is no browser, and so no rebinding.
+    if !allowed {
         return Err(ProxyError::HostNotAllowed);
     }
     Ok(next.run(request).await)
 }
 
 fn host_allowed(host: &str, state: &AppState) -> bool {
-    let name = strip_port(host).to_ascii_lowercase();
-    if name == "localhost" || name.ends_with(".localhost") {
+    let name = strip_port(host);
+    let lower_ends_with = |suffix: &str| {
+        let (name, suffix) = (name.as_bytes(), suffix.as_bytes());
+        name.len() >= suffix.len() && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
+    if name.eq_ignore_ascii_case("localhost") || lower_ends_with(".localhost") {
         return true;
     }
     if let Ok(ip) = name
@@ -58,12 +66,9 @@ fn host_allowed(host: &str, state: &AppState) -> bool {
         return true;
     }
     let config = state.config();
-    config
-        .base_url
-        .as_ref()
-        .and_then(|u| u.host_str())
-        .is_some_and(|h| h.eq_ignore_ascii_case(&name))
-        || config.access.allowed_hosts.contains(&name)
+    config.base_url.as_ref().and_then(|u| u.host_str()).is_some_and(|h| h.eq_ignore_ascii_case(name))
+        // Allowed names are stored in lower case (cli.rs).
+        || config.access.allowed_hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(name))
 }
 
 /// `host:port`, `[v6]:port` or a bare name, without the port.

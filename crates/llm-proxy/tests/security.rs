@@ -39,6 +39,8 @@ async fn a_foreign_host_is_refused_whatever_the_token() {
         ("192.168.1.20", StatusCode::FORBIDDEN),
         ("localhost", StatusCode::OK),
         ("app.localhost", StatusCode::OK),
+        ("LocalHost", StatusCode::OK),
+        ("PROXY.corp.internal", StatusCode::OK),
         ("127.0.0.1", StatusCode::OK),
         ("[::1]", StatusCode::OK),
         ("proxy.corp.internal", StatusCode::OK),
