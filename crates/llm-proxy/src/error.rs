@@ -68,6 +68,12 @@ impl ProxyError {
         }
     }
 
+    /// The message a user reads, as the error envelope words it (for callers that do not
+    /// answer over HTTP, such as the desktop window's commands).
+    pub fn user_message(&self) -> String {
+        self.envelope().error.message
+    }
+
     fn envelope(&self) -> ErrorBody<'_> {
         match self {
             Self::InvalidRequest {

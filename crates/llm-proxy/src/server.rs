@@ -233,6 +233,7 @@ pub enum StartError {
 /// restart can never leave one behind.
 pub struct ServerHandle {
     local_addr: SocketAddr,
+    state: AppState,
     base_url: String,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
@@ -241,6 +242,12 @@ pub struct ServerHandle {
 impl ServerHandle {
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The server's shared state, for callers that show its logs and stats without going
+    /// through HTTP (the desktop window's commands).
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// The URL users are told to use (`PROXY_BASE_URL`, or `http://localhost:<bound port>`).
@@ -312,7 +319,7 @@ pub fn serve_with_clock(
         .map(|source| tokio::spawn(source.clone().run(shutdown.clone())));
     let log = state.log().clone();
     log.event(Level::Info, startup_summary(state.config(), &base_url));
-    let app = router(state);
+    let app = router(state.clone());
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
         accept_loop(listener, app, stop, limits).await;
@@ -324,6 +331,7 @@ pub fn serve_with_clock(
     });
     Ok(ServerHandle {
         local_addr,
+        state,
         base_url,
         shutdown,
         task,
