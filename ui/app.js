@@ -1,9 +1,11 @@
 // Entry point: login, the live connection, the status pill and the hash router. Each view is a
-// module exporting `render(container)` that returns an optional cleanup function.
+// module exporting `render(container)` that returns an optional cleanup function. In the
+// desktop app there is no login, the proxy may be off, and the status comes from the app.
 
-import { api, ApiError } from './api.js';
+import { api, ApiError, desktop, isDesktop } from './api.js';
 import { rememberToken, set, state, subscribe } from './store.js';
-import { toast } from './util.js';
+import { refreshDesktop, setProxyEnabled } from './desktop.js';
+import { h, toast } from './util.js';
 import * as overview from './views/overview.js';
 import * as stats from './views/stats.js';
 import * as calls from './views/calls.js';
@@ -11,6 +13,8 @@ import * as events from './views/events.js';
 import * as settings from './views/settings.js';
 
 const views = { overview, stats, calls, events, settings };
+/** Views that show the running server's data: with the proxy off they say so instead. */
+const DATA_VIEWS = new Set(['stats', 'calls', 'events']);
 let cleanup = null;
 let unsubscribeLive = null;
 
@@ -28,12 +32,31 @@ function route() {
   cleanup?.();
   const main = document.getElementById('view');
   main.replaceChildren();
+  if (isDesktop && DATA_VIEWS.has(name) && !state.config) {
+    cleanup = renderProxyOff(main);
+    return;
+  }
   cleanup = views[name].render(main) ?? null;
+}
+
+function renderProxyOff(main) {
+  const failed = state.desktopStatus?.proxy?.state === 'failed';
+  main.append(h('div.empty', { id: 'proxy-off' },
+    h('h2', {}, failed ? 'The proxy could not start' : 'The proxy is off'),
+    h('p', {}, failed ? state.desktopStatus.proxy.message : 'Turn it on to see its calls, events and stats. Logs from earlier runs are kept.'),
+    h('button.primary', { type: 'button', onclick: () => setProxyEnabled(true) }, 'Turn proxy on')));
+  return null;
 }
 
 function renderStatus() {
   const pill = document.getElementById('status-pill');
   const { config, health, live } = state;
+  const proxy = state.desktopStatus?.proxy;
+  if (proxy && proxy.state !== 'running') {
+    pill.textContent = proxy.state === 'failed' ? `Error: ${proxy.message}` : 'Stopped';
+    pill.dataset.state = proxy.state === 'failed' ? 'error' : 'off';
+    return;
+  }
   if (!config) return;
   const logOk = health?.logStore?.ok !== false;
   const tokenError = config.oauth?.token?.last_error;
@@ -56,6 +79,20 @@ function renderStatus() {
 async function refreshConfig() {
   const [config, health] = await Promise.all([api.config(), api.health()]);
   set({ config, health });
+}
+
+async function bootDesktop() {
+  document.body.dataset.desktop = 'true';
+  document.getElementById('logout').hidden = true;
+  desktop.on('proxy-status', () => refreshDesktop().catch((err) => toast(err.message, 'error')));
+  desktop.on('desktop-changed', () => refreshDesktop().catch(() => {}));
+  try {
+    await refreshDesktop();
+  } catch (err) {
+    toast(err.message, 'error');
+  }
+  startLive();
+  route();
 }
 
 function startLive() {
@@ -130,14 +167,22 @@ document.getElementById('logout').addEventListener('click', async () => {
 });
 
 window.addEventListener('hashchange', () => {
-  if (state.config) route();
+  if (state.config || isDesktop) route();
 });
+let wasRunning = false;
 subscribe((_, patch) => {
-  if ('config' in patch || 'health' in patch || 'live' in patch) renderStatus();
+  if ('config' in patch || 'health' in patch || 'live' in patch || 'desktopStatus' in patch) renderStatus();
+  // In the desktop app the proxy can stop and start under a data view: redraw it.
+  if (isDesktop && 'config' in patch && Boolean(patch.config) !== wasRunning) {
+    wasRunning = Boolean(patch.config);
+    if (DATA_VIEWS.has(currentView())) route();
+  }
 });
 // Re-read status now and then: OAuth token health and the log store change without a call.
 setInterval(() => {
-  if (state.config) refreshConfig().catch(() => {});
+  if (isDesktop) refreshDesktop().catch(() => {});
+  else if (state.config) refreshConfig().catch(() => {});
 }, 15000);
 
-boot();
+if (isDesktop) bootDesktop();
+else boot();

@@ -114,9 +114,24 @@ impl<R: Runtime> Observer for AppObserver<R> {
     }
 }
 
-/// Adds the app's plugins, commands and window behaviour to a builder: shared by `run` and
-/// the tests, which build on Tauri's mock runtime.
-pub fn builder<R: Runtime>(builder: tauri::Builder<R>, paths: Paths) -> tauri::Builder<R> {
+/// How the app starts.
+pub struct Options {
+    pub paths: Paths,
+    /// Build the tray and start the proxy if the settings say so (off in tests on the mock
+    /// runtime, which drive the commands alone).
+    pub shell: bool,
+    /// Open the window even when it is not the first run.
+    pub show_window: bool,
+}
+
+/// Adds the app's commands and state to a builder: shared by `run` and the tests, which
+/// build on Tauri's mock runtime.
+pub fn builder<R: Runtime>(builder: tauri::Builder<R>, options: Options) -> tauri::Builder<R> {
+    let Options {
+        paths,
+        shell,
+        show_window,
+    } = options;
     builder
         .invoke_handler(tauri::generate_handler![
             commands::status,
@@ -154,6 +169,9 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, paths: Paths) -> tauri::B
                 .start_at_login
                 .store(settings.start_at_login, Ordering::Relaxed);
             app.manage(desktop.clone());
+            if shell {
+                start(app.handle(), show_window)?;
+            }
             Ok(())
         })
 }
@@ -185,7 +203,11 @@ pub fn run() {
             ))
             .plugin(tauri_plugin_clipboard_manager::init())
             .plugin(tauri_plugin_opener::init()),
-        Paths::platform(),
+        Options {
+            paths: Paths::platform(),
+            shell: true,
+            show_window: show && !background,
+        },
     )
     .on_window_event(|window, event| {
         // Closing the window hides it: the app lives in the tray until Quit.
@@ -203,10 +225,6 @@ pub fn run() {
             std::process::exit(1);
         }
     };
-    if let Err(err) = start(app.handle(), show && !background) {
-        eprintln!("error: cannot start Local LLM Proxy: {err}");
-        std::process::exit(1);
-    }
     app.run(|_, event| {
         // With the window hidden the app stays in the tray; only Quit (an explicit exit code)
         // ends it.

@@ -1,7 +1,9 @@
 // Overview: is it running, where to point tools, and ready-to-paste setups for each tool.
 
+import { desktop, isDesktop } from '../api.js';
+import { refreshDesktop, setProxyEnabled } from '../desktop.js';
 import { state, subscribe } from '../store.js';
-import { codeBlock, copyButton, formatTime, h, mask } from '../util.js';
+import { codeBlock, copyButton, formatTime, h, mask, toast } from '../util.js';
 
 const TOKEN_PLACEHOLDER = '<your-access-token>';
 
@@ -55,6 +57,67 @@ wire_api = "chat"
   ];
 }
 
+/** Runs a desktop action, reporting failure (and success, when `done` says what happened). */
+async function act(action, done) {
+  try {
+    await action();
+    if (done) toast(done);
+  } catch (err) {
+    toast(err.message, 'error');
+  }
+}
+
+/** The desktop app's proxy controls: on/off, a free port when the chosen one is taken, start
+ * at login, and the copy and token actions the tray also has. */
+function proxyCard() {
+  const status = state.desktopStatus;
+  if (!status) return null;
+  const { proxy } = status;
+  const running = proxy.state === 'running';
+  const line = running ? `Running on http://${proxy.address}` : proxy.state === 'failed' ? `Error: ${proxy.message}` : 'Stopped';
+  const usePort = async (port) => {
+    const view = await desktop.settings();
+    await desktop.saveSettings({ ...view.settings, port }, {});
+    await setProxyEnabled(true);
+  };
+  return h('section.card', { 'aria-labelledby': 'proxy-title' },
+    h('h3', { id: 'proxy-title' }, 'Proxy'),
+    h('div.switchrow', {},
+      h('span', { id: 'proxy-state', 'data-state': proxy.state }, line),
+      h(running ? 'button' : 'button.primary', {
+        id: 'proxy-toggle', type: 'button', 'aria-pressed': String(running),
+        onclick: () => act(() => setProxyEnabled(!running)),
+      }, running ? 'Turn off' : 'Turn on')),
+    proxy.suggestedPort ? h('p.error', {},
+      `Port ${proxy.portInUse} is used by another program. `,
+      h('button.small', { type: 'button', id: 'use-suggested-port', onclick: () => act(() => usePort(proxy.suggestedPort)) },
+        `Use port ${proxy.suggestedPort} instead`)) : null,
+    h('label.check', {},
+      h('input', {
+        type: 'checkbox', id: 'start-at-login', checked: status.startAtLogin,
+        onchange: (event) => act(async () => {
+          await desktop.setAutostart(event.target.checked);
+          await refreshDesktop();
+        }, event.target.checked ? 'Local LLM Proxy will start at login' : 'Local LLM Proxy will not start at login'),
+      }),
+      'Start at login'),
+    h('div.actions', {},
+      h('button.small', { type: 'button', disabled: !running, onclick: () => act(() => desktop.copy('envPosix'), 'bash/zsh environment copied') }, 'Copy environment (bash/zsh)'),
+      h('button.small', { type: 'button', disabled: !running, onclick: () => act(() => desktop.copy('envPowerShell'), 'PowerShell environment copied') }, 'Copy environment (PowerShell)'),
+      h('button.small', { type: 'button', disabled: !running, onclick: () => act(() => desktop.openInBrowser()) }, 'Open in browser'),
+      h('button.small.danger', {
+        type: 'button', id: 'regenerate-token',
+        onclick: () => {
+          if (!confirm('Make a new access token? Tools using the current one will get 401 until you update them.')) return;
+          act(async () => {
+            await desktop.regenerateToken();
+            await refreshDesktop();
+          }, 'New access token in effect');
+        },
+      }, 'Regenerate token')),
+    status.warnings.map((warning) => h('p.warn', { role: 'alert' }, warning)));
+}
+
 export function render(main) {
   const root = h('div');
   main.append(root);
@@ -63,11 +126,11 @@ export function render(main) {
 
   const draw = () => {
     const { config, health } = state;
-    if (!config) return;
-    const base = config.apiBaseUrl;
+    if (!config && !isDesktop) return;
+    const base = config?.apiBaseUrl ?? null;
     const token = state.token;
-    const oauthToken = config.oauth?.token;
-    const statusCard = h('section.card', { 'aria-labelledby': 'status-title' },
+    const oauthToken = config?.oauth?.token;
+    const statusCard = config && h('section.card', { 'aria-labelledby': 'status-title' },
       h('h3', { id: 'status-title' }, 'Status'),
       h('dl.kv', {},
         h('dt', {}, 'Proxy'), h('dd', {}, 'Running'),
@@ -88,7 +151,9 @@ export function render(main) {
     const connectCard = h('section.card', {},
       h('h3', {}, 'Connect your tools'),
       h('label', { for: 'base-url' }, 'API base URL'),
-      h('div.copyfield', {}, h('code', { id: 'base-url' }, base), copyButton(() => base, 'Copy', 'Base URL copied')),
+      base
+        ? h('div.copyfield', {}, h('code', { id: 'base-url' }, base), copyButton(() => base, 'Copy', 'Base URL copied'))
+        : h('p.lede', { id: 'base-url' }, 'Turn the proxy on to get its URL.'),
       h('label', { for: 'access-token' }, 'Access token (use it as the API key)'),
       h('div.copyfield', {},
         h('code', { id: 'access-token', 'data-revealed': String(revealed) }, tokenShown),
@@ -96,27 +161,29 @@ export function render(main) {
         token ? copyButton(() => token, 'Copy', 'Access token copied') : null,
       ));
 
-    const list = snippets(base, token ?? TOKEN_PLACEHOLDER);
+    const list = snippets(base ?? 'http://localhost:3000/v1', token ?? TOKEN_PLACEHOLDER);
     const tabs = h('div.tabs-inline', { role: 'tablist', 'aria-label': 'Setup for' },
       list.map(([name], i) => h('button', {
         type: 'button', role: 'tab', 'aria-selected': String(i === selected),
         onclick: () => { selected = i; draw(); },
       }, name)));
-    const setupCard = h('section.card.wide.snippets', {},
+    const setupCard = base && h('section.card.wide.snippets', {},
       h('h3', {}, 'Ready-to-paste setup'),
       tabs,
       codeBlock(list[selected][1], `${list[selected][0]} setup copied`));
 
     root.replaceChildren(
       h('h1', {}, 'Overview'),
-      h('p.lede', {}, config.mode === 'placeholder'
-        ? 'No target endpoint is configured: the proxy answers with placeholder responses so you can wire up your tools first.'
-        : 'Your tools talk to this proxy; it forwards to your LLM endpoint with the right credentials.'),
-      h('div.grid.overview', {}, statusCard, connectCard, setupCard),
+      h('p.lede', {}, !config
+        ? 'The proxy is off. Turn it on, then point your tools at it.'
+        : config.mode === 'placeholder'
+          ? 'No target endpoint is configured: the proxy answers with placeholder responses so you can wire up your tools first.'
+          : 'Your tools talk to this proxy; it forwards to your LLM endpoint with the right credentials.'),
+      h('div.grid.overview', {}, isDesktop ? proxyCard() : null, statusCard, connectCard, setupCard),
     );
   };
   draw();
   return subscribe((_, patch) => {
-    if ('config' in patch || 'health' in patch || 'token' in patch) draw();
+    if ('config' in patch || 'health' in patch || 'token' in patch || 'desktopStatus' in patch) draw();
   });
 }

@@ -26,6 +26,7 @@ pub const FILES: &[(&str, &[u8], &str)] = &[
     ),
     ("app.js", include_bytes!("../../../ui/app.js"), JS),
     ("api.js", include_bytes!("../../../ui/api.js"), JS),
+    ("desktop.js", include_bytes!("../../../ui/desktop.js"), JS),
     ("store.js", include_bytes!("../../../ui/store.js"), JS),
     ("util.js", include_bytes!("../../../ui/util.js"), JS),
     (
