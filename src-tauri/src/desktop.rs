@@ -21,6 +21,9 @@ use crate::settings::{FieldError, Loaded, SecretsPresent, Settings, SettingsFile
 pub struct Paths {
     /// `settings.json` and, without a keychain, `secrets.json`.
     pub config_dir: PathBuf,
+    /// Where the request log lives; `None`: the server's default (`PROXY_DATA_DIR` or the
+    /// platform data dir).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Paths {
@@ -30,7 +33,10 @@ impl Paths {
         let config_dir = directories::ProjectDirs::from("", "", "local-llm-proxy")
             .map(|dirs| dirs.config_dir().to_path_buf())
             .unwrap_or_else(|| PathBuf::from("config"));
-        Self { config_dir }
+        Self {
+            config_dir,
+            data_dir: None,
+        }
     }
 
     pub fn settings_file(&self) -> PathBuf {
@@ -81,6 +87,7 @@ pub enum SaveError {
 
 pub struct Desktop {
     file: SettingsFile,
+    data_dir: Option<PathBuf>,
     settings: Mutex<Settings>,
     secrets: Arc<SecretStore>,
     /// The proxy's access token as stored (the environment may override it; see `token`).
@@ -134,6 +141,7 @@ impl Desktop {
         }
         Self {
             file,
+            data_dir: paths.data_dir.clone(),
             settings: Mutex::new(settings),
             secrets: Arc::new(secrets),
             access_token: Mutex::new(access_token),
@@ -201,7 +209,7 @@ impl Desktop {
         let config = tauri::async_runtime::spawn_blocking(move || {
             let settings = this.settings();
             let secrets = this.secret_values().map_err(|e| e.to_string())?;
-            launch::server_config(&settings, &secrets)
+            launch::server_config(&settings, &secrets, this.data_dir.as_deref())
         })
         .await;
         match config {
@@ -350,7 +358,7 @@ impl Desktop {
         let this = self.clone();
         tauri::async_runtime::spawn_blocking(move || {
             let secrets = this.secret_values().map_err(|e| e.to_string())?;
-            launch::server_config(&this.settings(), &secrets)
+            launch::server_config(&this.settings(), &secrets, this.data_dir.as_deref())
         })
         .await
         .map_err(|e| e.to_string())?
@@ -374,6 +382,7 @@ mod tests {
     fn desktop(dir: &std::path::Path) -> Arc<Desktop> {
         let paths = Paths {
             config_dir: dir.to_path_buf(),
+            data_dir: Some(dir.join("data")),
         };
         let store = SecretStore::new(
             Box::<MemoryBackend>::default(),

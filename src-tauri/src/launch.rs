@@ -152,8 +152,16 @@ pub fn server_args(
 
 /// The server configuration for these settings and secrets, with the environment winning.
 /// The error is one line naming the setting's variable, as the headless server words it.
-pub fn server_config(settings: &Settings, secrets: &SecretValues) -> Result<Config, String> {
-    let args = server_args(settings, secrets, &env_is_set);
+pub fn server_config(
+    settings: &Settings,
+    secrets: &SecretValues,
+    data_dir: Option<&std::path::Path>,
+) -> Result<Config, String> {
+    let mut args = server_args(settings, secrets, &env_is_set);
+    if let Some(dir) = data_dir.filter(|_| !env_is_set("PROXY_DATA_DIR")) {
+        args.push("--data-dir".to_owned());
+        args.push(dir.display().to_string());
+    }
     let args = Args::try_parse_from(args).map_err(|err| {
         let text = err.to_string();
         text.lines()
@@ -288,7 +296,7 @@ mod tests {
             host: "not-an-ip".into(),
             ..Settings::default()
         };
-        let err = server_config(&settings, &secrets()).unwrap_err();
+        let err = server_config(&settings, &secrets(), None).unwrap_err();
         assert!(err.contains("PROXY_HOST"), "{err}");
         assert!(!err.contains('\n'));
     }

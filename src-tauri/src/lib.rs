@@ -29,7 +29,7 @@ use tauri::{AppHandle, Emitter, Manager, RunEvent, Runtime, WindowEvent};
 
 use crate::desktop::{Desktop, Paths};
 use crate::proxy::{Observer, ProxyStatus};
-use crate::secrets::{Keychain, SecretStore, SecretsFile};
+use crate::secrets::{Keychain, SecretBackend, SecretStore, SecretsFile};
 use crate::tray::{Tray, TrayModel};
 
 /// The argument the start-at-login entry passes: start quietly, in the tray.
@@ -46,18 +46,19 @@ struct LivePayload {
 
 /// Turns the proxy's state changes into the tray's look and window events.
 pub struct AppObserver<R: Runtime> {
-    app: AppHandle<R>,
+    /// Set once the app is running; nothing is reported before that.
+    app: OnceLock<AppHandle<R>>,
     tray: OnceLock<Tray<R>>,
     start_at_login: AtomicBool,
     last_status: Mutex<ProxyStatus>,
 }
 
 impl<R: Runtime> AppObserver<R> {
-    fn new(app: AppHandle<R>, start_at_login: bool) -> Self {
+    fn new() -> Self {
         Self {
-            app,
+            app: OnceLock::new(),
             tray: OnceLock::new(),
-            start_at_login: AtomicBool::new(start_at_login),
+            start_at_login: AtomicBool::new(false),
             last_status: Mutex::new(ProxyStatus::Stopped),
         }
     }
@@ -83,7 +84,9 @@ impl<R: Runtime> AppObserver<R> {
     pub fn set_start_at_login(&self, enabled: bool) {
         self.start_at_login.store(enabled, Ordering::Relaxed);
         self.refresh_tray();
-        let _ = self.app.emit("desktop-changed", ());
+        if let Some(app) = self.app.get() {
+            let _ = app.emit("desktop-changed", ());
+        }
     }
 }
 
@@ -93,18 +96,24 @@ impl<R: Runtime> Observer for AppObserver<R> {
             .last_status
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = status.clone();
+        let Some(app) = self.app.get() else {
+            return;
+        };
         // Menus must be changed on the main thread; the status may change on any.
-        let app = self.app.clone();
-        let _ = self.app.run_on_main_thread(move || {
-            if let Some(observer) = app.try_state::<Arc<AppObserver<R>>>() {
+        let handle = app.clone();
+        let _ = app.run_on_main_thread(move || {
+            if let Some(observer) = handle.try_state::<Arc<AppObserver<R>>>() {
                 observer.refresh_tray();
             }
         });
-        let _ = self.app.emit("proxy-status", status);
+        let _ = app.emit("proxy-status", status);
     }
 
     fn live(&self, update: LiveUpdate) {
-        let _ = self.app.emit(
+        let Some(app) = self.app.get() else {
+            return;
+        };
+        let _ = app.emit(
             "live",
             LivePayload {
                 name: update.name,
@@ -117,6 +126,8 @@ impl<R: Runtime> Observer for AppObserver<R> {
 /// How the app starts.
 pub struct Options {
     pub paths: Paths,
+    /// Where secrets go first: the OS keychain, or an in-memory store in tests.
+    pub keychain: Box<dyn SecretBackend>,
     /// Build the tray and start the proxy if the settings say so (off in tests on the mock
     /// runtime, which drive the commands alone).
     pub shell: bool,
@@ -129,10 +140,24 @@ pub struct Options {
 pub fn builder<R: Runtime>(builder: tauri::Builder<R>, options: Options) -> tauri::Builder<R> {
     let Options {
         paths,
+        keychain,
         shell,
         show_window,
     } = options;
+    // Loaded before the event loop starts: the keychain may block, and the commands need
+    // the state from the first moment the window can call them.
+    let observer = Arc::new(AppObserver::<R>::new());
+    let store = SecretStore::new(keychain, SecretsFile::new(paths.secrets_file()));
+    let desktop = Arc::new(Desktop::load(&paths, store, observer.clone()));
+    for warning in desktop.warnings() {
+        tracing::warn!("{warning}");
+    }
+    observer
+        .start_at_login
+        .store(desktop.settings().start_at_login, Ordering::Relaxed);
     builder
+        .manage(observer.clone())
+        .manage(desktop)
         .invoke_handler(tauri::generate_handler![
             commands::status,
             commands::set_proxy_enabled,
@@ -153,22 +178,7 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, options: Options) -> taur
             commands::api_clear_logs,
         ])
         .setup(move |app| {
-            let handle = app.handle().clone();
-            let observer = Arc::new(AppObserver::new(handle.clone(), false));
-            app.manage(observer.clone());
-            let store = SecretStore::new(
-                Box::new(Keychain::os()),
-                SecretsFile::new(paths.secrets_file()),
-            );
-            let desktop = Arc::new(Desktop::load(&paths, store, observer.clone()));
-            for warning in desktop.warnings() {
-                tracing::warn!("{warning}");
-            }
-            let settings = desktop.settings();
-            observer
-                .start_at_login
-                .store(settings.start_at_login, Ordering::Relaxed);
-            app.manage(desktop.clone());
+            let _ = observer.app.set(app.handle().clone());
             if shell {
                 start(app.handle(), show_window)?;
             }
@@ -205,6 +215,7 @@ pub fn run() {
             .plugin(tauri_plugin_opener::init()),
         Options {
             paths: Paths::platform(),
+            keychain: Box::new(Keychain::os()),
             shell: true,
             show_window: show && !background,
         },
