@@ -138,6 +138,17 @@ export function render(main) {
       h('button.small', { type: 'button', disabled: !nextCursor, onclick: () => go(page + 1) }, 'Older'));
   };
 
+  let pendingLive = [];
+  const addLive = (call) => {
+    if (page !== 0 || !matches(call, filters) || rows.some((r) => r.id === call.id)) return;
+    if (rows.length && call.id < rows[0].id) return;
+    rows = [call, ...rows].slice(0, PAGE);
+    if (rows.length === PAGE) nextCursor = rows[rows.length - 1].id;
+    tbody.prepend(row(call, true));
+    while (tbody.children.length > PAGE) tbody.lastChild.remove();
+    if (rows.length === 1) drawRows();
+  };
+
   const load = async () => {
     loading = true;
     try {
@@ -150,6 +161,9 @@ export function render(main) {
       toast(err.message, 'error');
     } finally {
       loading = false;
+      const held = pendingLive.sort((a, b) => a.id - b.id);
+      pendingLive = [];
+      for (const call of held) addLive(call);
     }
   };
 
@@ -203,12 +217,11 @@ export function render(main) {
   return subscribe((_, patch) => {
     if ('stats' in patch) fillModels();
     if ('cleared' in patch) reset();
-    if ('lastCall' in patch && page === 0 && !loading && matches(patch.lastCall, filters)) {
-      rows = [patch.lastCall, ...rows].slice(0, PAGE);
-      if (rows.length === PAGE) nextCursor = rows[rows.length - 1].id;
-      tbody.prepend(row(patch.lastCall, true));
-      while (tbody.children.length > PAGE) tbody.lastChild.remove();
-      if (rows.length === 1) drawRows();
+    if ('lastCall' in patch) {
+      // A call that arrives while a page loads may or may not be in that page: hold it and
+      // add it after, once, so it is neither lost nor shown twice.
+      if (loading) pendingLive.push(patch.lastCall);
+      else addLive(patch.lastCall);
     }
   });
 }

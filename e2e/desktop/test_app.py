@@ -1,0 +1,197 @@
+"""The desktop app in its real window (WebKitGTK under Xvfb), driven through WebDriver.
+
+The tests share one throwaway HOME and run in file order: the first one is the app's first
+run; later ones see what earlier ones saved (the token in the keychain, the settings file)."""
+
+import os
+import socket
+import subprocess
+import time
+
+from openai import OpenAI
+
+from conftest import (
+    ARTIFACTS,
+    CONFIG_DIR,
+    HOME,
+    APP,
+    free_port,
+    http,
+    port_open,
+    wait_until,
+    write_settings,
+)
+
+DEFAULT_PORT = 3000
+TRAY_REGION = "360x40+920+0"  # trayer sits at the top right of the 1280x800 screen
+
+
+def grab_tray(name):
+    """A screenshot of the tray area; returns the PNG's bytes."""
+    path = ARTIFACTS / name
+    subprocess.run(["import", "-window", "root", "-crop", TRAY_REGION, str(path)], check=True)
+    return path.read_bytes()
+
+
+def pixels(name):
+    """The tray area's raw pixels, to compare icons."""
+    return subprocess.run(
+        ["convert", str(ARTIFACTS / name), "-depth", "8", "rgb:-"], check=True, capture_output=True
+    ).stdout
+
+
+def keychain_lookup(account):
+    found = subprocess.run(
+        ["secret-tool", "lookup", "service", "local-llm-proxy", "username", account],
+        capture_output=True,
+        text=True,
+    )
+    return found.stdout.strip() if found.returncode == 0 else None
+
+
+def test_first_run_opens_the_window_running_on_the_default_port(launch):
+    assert not (CONFIG_DIR / "settings.json").exists(), "not a first run"
+    app = launch()  # no --show: the first run opens the window by itself
+    line = app.state_line("Running on", timeout=40)
+    assert line == f"Running on http://127.0.0.1:{DEFAULT_PORT}"
+    assert app.text_of("#base-url") == f"http://localhost:{DEFAULT_PORT}/v1"
+    token = app.token()
+    assert token.startswith("llm-proxy-") and len(token) == len("llm-proxy-") + 64
+
+    status, health = http(DEFAULT_PORT, "/health")
+    assert status == 200 and health["mode"] == "placeholder"
+    assert http(DEFAULT_PORT, "/v1/models", token)[0] == 200
+    status, body = http(DEFAULT_PORT, "/v1/models", "llm-proxy-wrong")
+    assert status == 401 and body["error"]["code"] == "invalid_api_key"
+
+    # The token lives in the OS keychain (GNOME Keyring here), not in a file.
+    assert keychain_lookup("access-token") == token
+    assert not (CONFIG_DIR / "secrets.json").exists()
+    assert token not in (CONFIG_DIR / "settings.json").read_text()
+
+    app.screenshot("desktop-window.png")
+    tray = grab_tray("desktop-tray.png")
+    assert len(set(pixels("desktop-tray.png"))) > 4, "the tray area is blank: no icon"
+    assert tray
+
+
+def test_turning_off_closes_the_port_and_on_opens_it_and_the_icon_follows(launch):
+    app = launch("--show")
+    app.state_line("Running on", timeout=40)
+    grab_tray("tray-on.png")
+    app.click("#proxy-toggle")
+    assert app.state_line("Stopped") == "Stopped"
+    wait_until(lambda: not port_open(DEFAULT_PORT), what="the port to close")
+    grab_tray("tray-off.png")
+    assert pixels("tray-on.png") != pixels("tray-off.png"), "the tray icon did not change"
+
+    # Data views say the proxy is off, and offer to turn it on.
+    app.go("calls")
+    assert "off" in app.text_of("#proxy-off h2")
+    app.click("#proxy-off button")
+    wait_until(lambda: port_open(DEFAULT_PORT), what="the port to open")
+    assert app.state_line("Running on").endswith(f":{DEFAULT_PORT}")
+
+
+def test_the_token_survives_a_restart_and_a_call_shows_in_the_log_view(launch):
+    first = launch("--show")
+    first.state_line("Running on", timeout=40)
+    token = first.token()
+    first.driver.quit()
+    wait_until(lambda: not port_open(DEFAULT_PORT), what="the first app to stop")
+
+    app = launch("--show")
+    app.state_line("Running on", timeout=40)
+    assert app.token() == token, "the access token changed across a restart"
+
+    client = OpenAI(base_url=f"http://localhost:{DEFAULT_PORT}/v1", api_key=token, max_retries=0)
+    reply = client.chat.completions.create(
+        model="desktop-e2e-model", messages=[{"role": "user", "content": "Hello from the desktop test"}]
+    )
+    assert reply.choices[0].message.content
+
+    app.go("calls")
+    row = app.wait(
+        lambda d: next(
+            (t for t in d.execute_script("return [...document.querySelectorAll('table tbody tr')].map(r => r.textContent)") if "desktop-e2e-model" in t),
+            False,
+        ),
+        timeout=20,
+    )
+    assert "/v1/chat/completions" in row and "200" in row
+    app.screenshot("desktop-calls.png")
+
+
+def test_a_new_port_in_settings_moves_the_proxy(launch):
+    app = launch("--show")
+    app.state_line("Running on", timeout=40)
+    new_port = free_port()
+    app.go("settings")
+    field = app.wait(lambda d: next(iter(app.find_all("#setting-port")), False))
+    field.clear()
+    field.send_keys(str(new_port))
+    app.click("#save-settings")
+    wait_until(lambda: port_open(new_port), what=f"the proxy on port {new_port}")
+    wait_until(lambda: not port_open(DEFAULT_PORT), what="the old port to close")
+    assert app.state_line("Running on") == f"Running on http://127.0.0.1:{new_port}"
+    assert http(new_port, "/health")[0] == 200
+    app.go("settings")
+    app.wait(lambda d: app.find_all("#setting-port"))
+    app.screenshot("desktop-settings.png")
+
+
+def test_invalid_settings_are_marked_where_they_are_and_not_saved(launch):
+    app = launch("--show")
+    app.state_line("Running on", timeout=40)
+    before = (CONFIG_DIR / "settings.json").read_text()
+    app.go("settings")
+    endpoint = app.wait(lambda d: next(iter(app.find_all("#setting-targetEndpoint")), False))
+    endpoint.clear()
+    endpoint.send_keys("ftp://not-http.example.com")
+    assert "http" in app.text_of("#error-targetEndpoint")  # as typed
+    app.click("#save-settings")
+    assert "http" in app.text_of("#error-targetEndpoint")
+    assert (CONFIG_DIR / "settings.json").read_text() == before
+
+
+def test_a_port_in_use_offers_the_next_free_one(launch):
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    taken = blocker.getsockname()[1]
+    try:
+        write_settings(port=taken)
+        app = launch("--show")
+        line = app.state_line("Error", timeout=40)
+        assert line == f"Error: port {taken} is in use"
+        button = app.wait(lambda d: next(iter(app.find_all("#use-suggested-port")), False))
+        suggested = int(button.get_attribute("textContent").split()[2])
+        assert suggested != taken
+        button.click()
+        wait_until(lambda: port_open(suggested), what="the proxy on the suggested port")
+        assert app.state_line("Running on") == f"Running on http://127.0.0.1:{suggested}"
+    finally:
+        blocker.close()
+
+
+def test_start_at_login_adds_and_removes_the_autostart_entry(launch):
+    app = launch("--show")
+    app.state_line("Running on", timeout=40)
+    entry = HOME / ".config" / "autostart" / "Local LLM Proxy.desktop"
+    assert not entry.exists()
+    app.click("#start-at-login")
+    wait_until(entry.exists, what="the autostart entry")
+    text = entry.read_text()
+    assert f"Exec={APP} --background" in text or "--background" in text, text
+    app.click("#start-at-login")
+    wait_until(lambda: not entry.exists(), what="the autostart entry to go")
+
+
+def test_a_second_launch_exits_and_leaves_the_first_running(launch):
+    app = launch("--show")
+    line = app.state_line("Running on", timeout=40)
+    port = int(line.rsplit(":", 1)[1])
+    second = subprocess.run([APP], capture_output=True, text=True, timeout=60, env=os.environ)
+    assert second.returncode == 0, second.stderr
+    assert http(port, "/health")[0] == 200
+    assert app.state_line("Running on") == line
