@@ -16,6 +16,7 @@ from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.options import ArgOptions
+from selenium.webdriver.remote.client_config import ClientConfig
 from selenium.webdriver.support.ui import WebDriverWait
 
 APP = os.environ["APP_BIN"]
@@ -126,7 +127,8 @@ def launch():
         options = ArgOptions()
         options.set_capability("browserName", "wry")
         options.set_capability("tauri:options", {"application": APP, "args": list(args)})
-        driver = webdriver.Remote(command_executor=DRIVER, options=options)
+        config = ClientConfig(remote_server_addr=DRIVER, timeout=60)
+        driver = webdriver.Remote(command_executor=DRIVER, options=options, client_config=config)
         drivers.append(driver)
         return App(driver)
 
@@ -134,6 +136,15 @@ def launch():
     for driver in drivers:
         with contextlib.suppress(Exception):
             driver.quit()
+    # The next launch must not find this one still exiting: it would take it for the running
+    # instance and hand over to it (single instance).
+    wait_until(lambda: not app_processes(), timeout=30, what="the app to exit")
+
+
+def app_processes():
+    """Process ids of running copies of the app."""
+    found = subprocess.run(["pgrep", "-f", APP], capture_output=True, text=True)
+    return found.stdout.split()
 
 
 def write_settings(**settings):

@@ -6,12 +6,12 @@ run; later ones see what earlier ones saved (the token in the keychain, the sett
 import os
 import socket
 import subprocess
-import time
 
 from openai import OpenAI
 
 from conftest import (
     ARTIFACTS,
+    app_processes,
     CONFIG_DIR,
     HOME,
     APP,
@@ -98,7 +98,8 @@ def test_the_token_survives_a_restart_and_a_call_shows_in_the_log_view(launch):
     first.state_line("Running on", timeout=40)
     token = first.token()
     first.driver.quit()
-    wait_until(lambda: not port_open(DEFAULT_PORT), what="the first app to stop")
+    wait_until(lambda: not app_processes(), what="the first app to exit")
+    assert not port_open(DEFAULT_PORT)
 
     app = launch("--show")
     app.state_line("Running on", timeout=40)
@@ -154,6 +155,48 @@ def test_invalid_settings_are_marked_where_they_are_and_not_saved(launch):
     assert (CONFIG_DIR / "settings.json").read_text() == before
 
 
+def check_steps(app, at_least):
+    """The Test connection list once it has `at_least` steps: [(mark, text)]."""
+    return app.wait(
+        lambda d: (
+            steps := d.execute_script(
+                "return [...document.querySelectorAll('#check-steps li')].map(li => [li.querySelector('.mark')?.textContent, li.textContent])"
+            )
+        )
+        and len(steps) >= at_least
+        and steps,
+        timeout=60,
+    )
+
+
+def test_test_connection_shows_each_step_and_names_what_fails(launch):
+    app = launch("--show")
+    app.state_line("Running on", timeout=40)
+    app.go("settings")
+    app.click("#test-connection")
+    steps = check_steps(app, 6)
+    assert steps[0][1].startswith("okconfiguration"), steps
+    assert all(mark == "ok" for mark, _ in steps), steps
+    assert any("chat" in text for _, text in steps), steps
+
+    # A target nobody listens on: saved, applied, and the target step fails with a hint.
+    dead = free_port()
+    endpoint = app.wait(lambda d: next(iter(app.find_all("#setting-targetEndpoint")), False))
+    endpoint.clear()
+    endpoint.send_keys(f"http://127.0.0.1:{dead}/v1")
+    app.click("#save-settings")
+    # The form is redrawn from what was saved before the toast says so.
+    app.wait(lambda d: "Saved and applied" in d.execute_script("return document.querySelector('#toasts').textContent"))
+    assert '"targetEndpoint": "http' in (CONFIG_DIR / "settings.json").read_text()
+    app.click("#test-connection")
+    steps = check_steps(app, 2)
+    failed = [text for mark, text in steps if mark == "FAIL"]
+    assert failed and f"127.0.0.1:{dead}" in failed[0] or "refused" in failed[0].lower(), steps
+    assert "Likely cause and fix" in failed[0], steps
+    app.screenshot("desktop-test-connection.png")
+    write_settings(targetEndpoint="")
+
+
 def test_a_port_in_use_offers_the_next_free_one(launch):
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
@@ -195,3 +238,45 @@ def test_a_second_launch_exits_and_leaves_the_first_running(launch):
     assert second.returncode == 0, second.stderr
     assert http(port, "/health")[0] == 200
     assert app.state_line("Running on") == line
+
+
+TRAY_ICON = ("1264", "16")  # the one icon trayer shows, at the top right
+
+
+def tray_menu(choose):
+    """Opens the tray menu with a click on the icon and picks an item with the keyboard, as a
+    user would: the first enabled item is the on/off toggle, the last is Quit."""
+    wait_until(lambda: not menu_shown(), what="the previous menu to close")
+    subprocess.run(["xdotool", "mousemove", *TRAY_ICON, "click", "1"], check=True)
+    wait_until(menu_shown, what="the tray menu")
+    subprocess.run(["import", "-window", "root", str(ARTIFACTS / "desktop-tray-menu.png")], check=True)
+    subprocess.run(["xdotool", "key", *choose, "Return"], check=True)
+
+
+def menu_shown():
+    """Whether the tray menu covers a patch of the screen that is otherwise bare root window
+    (right of the app's window, below the tray)."""
+    patch = subprocess.run(
+        ["import", "-window", "root", "-crop", "60x100+1205+100", "-depth", "8", "rgb:-"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return len(set(patch)) > 2
+
+
+def test_the_tray_menu_turns_the_proxy_off_and_on_and_quit_stops_everything(launch):
+    app = launch("--show")
+    line = app.state_line("Running on", timeout=40)
+    port = int(line.rsplit(":", 1)[1])
+
+    tray_menu(["Down"])  # Turn proxy off
+    wait_until(lambda: not port_open(port), what="the port to close from the tray")
+    assert app.state_line("Stopped") == "Stopped"  # the window follows
+
+    tray_menu(["Down"])  # Turn proxy on
+    wait_until(lambda: port_open(port), what="the port to open from the tray")
+    assert app.state_line("Running on") == line
+
+    tray_menu(["Up"])  # Quit
+    wait_until(lambda: not port_open(port), what="Quit to stop the server")
+    wait_until(lambda: not app_processes(), what="the app to exit")

@@ -172,7 +172,22 @@ function renderEditor(main) {
           field('port', 'Port', number(s.port, { min: 1, max: 65535 }), 'Tools use http://localhost:PORT/v1.'),
           field('host', 'Listen on', text(s.host), '127.0.0.1: this computer only. 0.0.0.0: every network (tools then need PROXY_ALLOWED_HOSTS).'),
           field('startProxyAtLaunch', 'Start the proxy when the app starts', checkbox(s.startProxyAtLaunch)),
-          h('p.help', {}, 'Start at login is on the Overview and in the tray menu.')),
+          h('div.field', {}, h('label.check', { for: 'setting-startAtLogin' },
+            h('input', {
+              type: 'checkbox', id: 'setting-startAtLogin', checked: s.startAtLogin,
+              onchange: async (event) => {
+                try {
+                  await desktop.setAutostart(event.target.checked);
+                  view.settings.startAtLogin = event.target.checked;
+                  toast(event.target.checked ? 'Local LLM Proxy will start at login' : 'Local LLM Proxy will not start at login');
+                } catch (err) {
+                  event.target.checked = !event.target.checked;
+                  toast(err.message, 'error');
+                }
+              },
+            }),
+            'Start Local LLM Proxy at login')),
+          h('p.help', {}, 'Applies at once, like the tray menu\'s Start at login.')),
         h('section.card', {}, h('h3', {}, 'Target'),
           field('targetEndpoint', 'Target endpoint', text(s.targetEndpoint, { type: 'url', placeholder: 'https://llm.example.com/v1' }), 'The base URL including /v1. Empty: placeholder mode.'),
           field('placeholder', 'Placeholder mode (answer locally, do not forward)', checkbox(s.placeholder)),
