@@ -98,8 +98,8 @@ def test_the_token_survives_a_restart_and_a_call_shows_in_the_log_view(launch):
     first.state_line("Running on", timeout=40)
     token = first.token()
     first.driver.quit()
-    wait_until(lambda: not app_processes(), what="the first app to exit")
-    assert not port_open(DEFAULT_PORT)
+    # An exiting process leaves /proc (as pgrep sees it) a moment before its sockets close.
+    wait_until(lambda: not app_processes() and not port_open(DEFAULT_PORT), what="the first app to exit")
 
     app = launch("--show")
     app.state_line("Running on", timeout=40)

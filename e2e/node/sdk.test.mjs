@@ -86,3 +86,26 @@ for (const name of ['placeholder', 'forwarding']) {
     });
   });
 }
+
+// The Node snippet users copy from docs/setup.md, run as written with this run's URL and token.
+test('the Node snippet of docs/setup.md runs as written', async () => {
+  const { readFile, writeFile, rm } = await import('node:fs/promises');
+  const { execFile } = await import('node:child_process');
+  const setup = await readFile(new URL('../../docs/setup.md', import.meta.url), 'utf8');
+  const section = setup.split('### OpenAI Node SDK\n')[1];
+  const code = section.match(/```js\n([\s\S]*?)```/)[1]
+    .replace('http://localhost:3000/v1', setups.placeholder.baseURL)
+    .replace('llm-proxy-...', setups.placeholder.token);
+  assert.ok(code.includes(setups.placeholder.token), 'the snippet no longer uses the token placeholder');
+  // Beside the tests, so that `import 'openai'` finds this folder's node_modules.
+  const file = new URL('./docs-snippet.tmp.mjs', import.meta.url);
+  await writeFile(file, code);
+  try {
+    const stdout = await new Promise((resolve, reject) => {
+      execFile(process.execPath, [file.pathname], { timeout: 60_000 }, (err, out, errOut) => (err ? reject(new Error(errOut || err.message)) : resolve(out)));
+    });
+    assert.ok(stdout.trim().length > 0, 'the snippet printed no answer');
+  } finally {
+    await rm(file, { force: true });
+  }
+});

@@ -408,8 +408,8 @@ fn a_kill_during_heavy_logging_leaves_a_database_that_opens() {
     assert!(restarted.terminate().status.success());
 }
 
-/// Every variable `--help` knows is documented in the README and in `.env.example`, and every
-/// variable the README's table names exists.
+/// Every variable `--help` knows is documented in docs/configuration.md and in `.env.example`,
+/// and every variable the documentation's table names exists.
 #[test]
 fn the_docs_and_help_name_the_same_variables() {
     let help = String::from_utf8(Command::new(BIN).arg("--help").output().unwrap().stdout).unwrap();
@@ -421,28 +421,28 @@ fn the_docs_and_help_name_the_same_variables() {
         .collect();
     assert!(from_help.len() > 25, "{from_help:?}");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let docs = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
     let example = std::fs::read_to_string(root.join(".env.example")).unwrap();
     for var in &from_help {
         assert!(
-            readme.contains(&format!("`{var}`")) || readme.contains(&format!("{var},")),
-            "README does not document {var}"
+            docs.contains(&format!("`{var}`")) || docs.contains(&format!("{var},")),
+            "docs/configuration.md does not document {var}"
         );
         assert!(
             example.contains(&format!("{var}=")),
             ".env.example does not list {var}"
         );
     }
-    // Variables in the README's table that are not flags are read elsewhere: say which.
+    // Variables in the documentation's table that are not flags are read elsewhere: say which.
     let not_flags = ["LOG_LEVEL", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"];
-    for line in readme.lines().filter(|l| l.starts_with("| `")) {
+    for line in docs.lines().filter(|l| l.starts_with("| `")) {
         for name in line.split('`').skip(1).step_by(2) {
             let is_var =
                 name.chars().all(|c| c.is_ascii_uppercase() || c == '_') && name.contains('_');
             if is_var && !not_flags.contains(&name) {
                 assert!(
                     from_help.iter().any(|v| v == name),
-                    "the README names {name}, which --help does not know"
+                    "docs/configuration.md names {name}, which --help does not know"
                 );
             }
         }
