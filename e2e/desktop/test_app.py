@@ -253,6 +253,11 @@ def tray_menu(choose):
     subprocess.run(["xdotool", "key", *choose, "Return"], check=True)
 
 
+def clipboard():
+    found = subprocess.run(["xclip", "-o", "-selection", "clipboard"], capture_output=True, text=True, timeout=10)
+    return found.stdout if found.returncode == 0 else ""
+
+
 def menu_shown():
     """Whether the tray menu covers a patch of the screen that is otherwise bare root window
     (right of the app's window, below the tray)."""
@@ -262,6 +267,49 @@ def menu_shown():
         capture_output=True,
     ).stdout
     return len(set(patch)) > 2
+
+
+def close_window():
+    """Asks the window to close as a window manager does when its close button is clicked
+    (WM_DELETE_WINDOW; Xvfb has no window manager to do it)."""
+    from Xlib import X, display
+    from Xlib.protocol import event
+
+    ids = subprocess.run(
+        ["xdotool", "search", "--onlyvisible", "--name", "^Local LLM Proxy$"], capture_output=True, text=True
+    ).stdout.split()
+    assert ids, "no window to close"
+    screen = display.Display()
+    protocols = screen.intern_atom("WM_PROTOCOLS")
+    delete = screen.intern_atom("WM_DELETE_WINDOW")
+    for window_id in ids:
+        window = screen.create_resource_object("window", int(window_id))
+        message = event.ClientMessage(window=window, client_type=protocols, data=(32, [delete, X.CurrentTime, 0, 0, 0]))
+        window.send_event(message, event_mask=X.NoEventMask)
+    screen.flush()
+    screen.close()
+
+
+def window_shown():
+    found = subprocess.run(
+        ["xdotool", "search", "--onlyvisible", "--name", "^Local LLM Proxy$"], capture_output=True, text=True
+    )
+    return bool(found.stdout.split())
+
+
+def test_closing_the_window_keeps_the_proxy_and_the_tray_reopens_it(launch):
+    app = launch("--show")
+    line = app.state_line("Running on", timeout=40)
+    port = int(line.rsplit(":", 1)[1])
+    assert window_shown()
+    close_window()
+    wait_until(lambda: not window_shown(), what="the window to close")
+    assert app_processes(), "closing the window quit the app"
+    assert http(port, "/health")[0] == 200, "closing the window stopped the proxy"
+
+    tray_menu(["Down"] * 6)  # Open dashboard
+    wait_until(window_shown, what="the window to open again from the tray")
+    assert http(port, "/health")[0] == 200
 
 
 def test_the_tray_menu_turns_the_proxy_off_and_on_and_quit_stops_everything(launch):
@@ -276,6 +324,16 @@ def test_the_tray_menu_turns_the_proxy_off_and_on_and_quit_stops_everything(laun
     tray_menu(["Down"])  # Turn proxy on
     wait_until(lambda: port_open(port), what="the port to open from the tray")
     assert app.state_line("Running on") == line
+
+    # The copy items put exactly what a tool needs on the clipboard.
+    token = app.token()
+    tray_menu(["Down", "Down"])  # Copy base URL
+    wait_until(lambda: clipboard() == f"http://localhost:{port}/v1", what="the base URL on the clipboard")
+    tray_menu(["Down", "Down", "Down"])  # Copy access token
+    wait_until(lambda: clipboard() == token, what="the token on the clipboard")
+    tray_menu(["Down", "Down", "Down", "Down"])  # Copy environment (bash/zsh)
+    wait_until(lambda: f'export OPENAI_API_KEY="{token}"' in clipboard(), what="the environment on the clipboard")
+    assert f'export OPENAI_BASE_URL="http://localhost:{port}/v1"' in clipboard()
 
     tray_menu(["Up"])  # Quit
     wait_until(lambda: not port_open(port), what="Quit to stop the server")

@@ -76,13 +76,36 @@ pub fn set_start_at_login<R: Runtime>(
     Ok(())
 }
 
+/// Opens the window, creating it if it is closed. Closing destroys it: the webview's processes
+/// take hundreds of megabytes, which an app that lives in the tray should not hold while unseen.
 pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
-    if let Some(window) = app.get_webview_window("main") {
+    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
         let _ = window.unminimize();
         let _ = window.show();
         let _ = window.set_focus();
+        return;
+    }
+    let Some(config) = app
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == MAIN_WINDOW)
+        .cloned()
+    else {
+        tracing::error!("tauri.conf.json has no window labelled {MAIN_WINDOW}");
+        return;
+    };
+    match tauri::WebviewWindowBuilder::from_config(app, &config).and_then(|b| b.build()) {
+        Ok(window) => {
+            let _ = window.set_focus();
+        }
+        Err(err) => tracing::error!(error = %err, "cannot open the window"),
     }
 }
+
+/// The window's label, as `tauri.conf.json` and the capability name it.
+pub const MAIN_WINDOW: &str = "main";
 
 pub fn open_in_browser<R: Runtime>(app: &AppHandle<R>, desktop: &Desktop) -> Result<(), String> {
     let ProxyStatus::Running { base_url, .. } = desktop.proxy.status() else {

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use llm_proxy::dashboard::LiveUpdate;
 use serde::Serialize;
-use tauri::{AppHandle, Emitter, Manager, RunEvent, Runtime, WindowEvent};
+use tauri::{AppHandle, Emitter, Manager, RunEvent, Runtime};
 
 use crate::desktop::{Desktop, Paths};
 use crate::proxy::{Observer, ProxyStatus};
@@ -220,13 +220,6 @@ pub fn run() {
             show_window: show && !background,
         },
     )
-    .on_window_event(|window, event| {
-        // Closing the window hides it: the app lives in the tray until Quit.
-        if let WindowEvent::CloseRequested { api, .. } = event {
-            api.prevent_close();
-            let _ = window.hide();
-        }
-    })
     .on_menu_event(|app, event| actions::on_menu(app, event.id().as_ref()))
     .build(tauri::generate_context!());
     let app = match app {
@@ -237,8 +230,8 @@ pub fn run() {
         }
     };
     app.run(|_, event| {
-        // With the window hidden the app stays in the tray; only Quit (an explicit exit code)
-        // ends it.
+        // Closing the window closes only the window (see `actions::show_window`): the app
+        // stays in the tray; only Quit (an explicit exit code) ends it.
         if let RunEvent::ExitRequested {
             api, code: None, ..
         } = event
