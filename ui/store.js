@@ -9,6 +9,8 @@ export const state = {
   /** The access token, when this tab knows it (typed at login); never fetched from the server. */
   token: sessionStorage.getItem('llm-proxy-token'),
   live: 'connecting',
+  /** In the desktop app: the proxy's status, start at login, warnings (see ui/desktop.js). */
+  desktopStatus: null,
   /** Calls and events that arrived live since the views last loaded. */
   liveCalls: [],
   liveEvents: [],

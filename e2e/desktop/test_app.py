@@ -307,6 +307,14 @@ def test_closing_the_window_keeps_the_proxy_and_the_tray_reopens_it(launch):
     assert app_processes(), "closing the window quit the app"
     assert http(port, "/health")[0] == 200, "closing the window stopped the proxy"
 
+    # Launching the app again opens the running one's window instead of starting another.
+    second = subprocess.run([APP], capture_output=True, text=True, timeout=60, env=os.environ)
+    assert second.returncode == 0, second.stderr
+    wait_until(window_shown, what="a second launch to bring the window back")
+    assert len(app_processes()) == 1
+
+    close_window()
+    wait_until(lambda: not window_shown(), what="the window to close again")
     tray_menu(["Down"] * 6)  # Open dashboard
     wait_until(window_shown, what="the window to open again from the tray")
     assert http(port, "/health")[0] == 200
