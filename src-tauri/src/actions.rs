@@ -151,7 +151,14 @@ pub fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
         Action::OpenInBrowser => report(open_in_browser(app, &desktop)),
         Action::StartAtLogin => {
             let enabled = !desktop.settings().start_at_login;
-            report(set_start_at_login(app, &desktop, enabled));
+            let result = set_start_at_login(app, &desktop, enabled);
+            if result.is_err() {
+                // The menu ticked its box itself when clicked: put it back as it really is.
+                if let Some(observer) = app.try_state::<Arc<AppObserver<R>>>() {
+                    observer.set_start_at_login(!enabled);
+                }
+            }
+            report(result);
         }
         Action::Quit => quit(app, desktop),
     }

@@ -249,12 +249,13 @@ impl Desktop {
         }
     }
 
-    /// Restarts only if running, so that a change applies without turning the proxy on.
-    async fn restart_if_running(self: &Arc<Self>) -> ProxyStatus {
-        if self.proxy.status().is_running() {
-            self.start().await
-        } else {
-            self.proxy.status()
+    /// Applies a change by restarting, unless the user turned the proxy off: a running proxy
+    /// restarts on it, and one that failed to start (a port in use, a bad setting) tries again
+    /// with it, which is what the user who just fixed the setting expects.
+    async fn restart_unless_off(self: &Arc<Self>) -> ProxyStatus {
+        match self.proxy.status() {
+            ProxyStatus::Stopped => ProxyStatus::Stopped,
+            ProxyStatus::Running { .. } | ProxyStatus::Failed { .. } => self.start().await,
         }
     }
 
@@ -270,7 +271,7 @@ impl Desktop {
             .access_token
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = token;
-        Ok(self.restart_if_running().await)
+        Ok(self.restart_unless_off().await)
     }
 
     pub async fn settings_view(self: &Arc<Self>) -> SettingsView {
@@ -307,7 +308,7 @@ impl Desktop {
         tauri::async_runtime::spawn_blocking(move || this.store(settings, updates))
             .await
             .map_err(|e| SaveError::Secret(SecretError::Refused(e.to_string())))??;
-        Ok(self.restart_if_running().await)
+        Ok(self.restart_unless_off().await)
     }
 
     /// The blocking half of `save`.
@@ -464,6 +465,35 @@ mod tests {
             panic!("API key auth without a key was accepted");
         };
         assert_eq!(errors[0].field, "targetApiKey");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn saving_after_a_failed_start_tries_again_but_an_off_proxy_stays_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let desktop = desktop(dir.path());
+        let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let settings = Settings {
+            port: taken.local_addr().unwrap().port(),
+            ..Settings::default()
+        };
+        desktop
+            .save(settings.clone(), SecretUpdates::default())
+            .await
+            .unwrap();
+        assert_eq!(desktop.proxy.status(), ProxyStatus::Stopped, "turned on");
+        let status = desktop.start().await;
+        assert!(matches!(status, ProxyStatus::Failed { .. }), "{status:?}");
+
+        let free = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let fixed = Settings { port, ..settings };
+        let status = desktop.save(fixed, SecretUpdates::default()).await.unwrap();
+        assert!(
+            status.is_running(),
+            "the fixed setting was not tried: {status:?}"
+        );
+        desktop.proxy.stop().await;
     }
 
     #[tokio::test]
