@@ -33,6 +33,8 @@ const BATCH: usize = 512;
 /// How long the writer gathers records before writing them: the delay before a call shows in
 /// the dashboard, traded for one transaction per many calls.
 const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
+/// How often entries past `LOG_MAX_AGE_DAYS` are deleted: days of retention need no finer grain.
+const AGE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 /// Entries kept in memory: the fallback when the database fails, and the newest page.
 const MEMORY_ENTRIES: usize = 1000;
 const DATABASE_FILE: &str = "logs.sqlite3";
@@ -238,6 +240,9 @@ impl LogStore {
             },
             max_entries: config.max_entries,
             max_age_ms: config.max_age.as_millis() as i64,
+            calls_cut: i64::MIN,
+            events_cut: i64::MIN,
+            age_checked: None,
             next_call_id: ids.0 + 1,
             next_event_id: ids.1 + 1,
             reported_drops: 0,
@@ -420,6 +425,10 @@ struct Writer {
     policy: BodyPolicy,
     max_entries: usize,
     max_age_ms: i64,
+    /// The id cuts already applied, and when the age cut last ran (see `flush`).
+    calls_cut: i64,
+    events_cut: i64,
+    age_checked: Option<std::time::Instant>,
     next_call_id: i64,
     next_event_id: i64,
     reported_drops: u64,
@@ -506,16 +515,25 @@ impl Writer {
         if let Some(conn) = self.conn.as_mut() {
             // Ids are ours and sequential, so "keep the newest N" is a delete below an id:
             // an index range, cheap enough to run with every batch.
+            // Only what can have changed is deleted: the id cuts once the tables are over the
+            // cap (then with every batch, exactly), the age cut once a minute. A batch often
+            // holds one call, so four deletes each time would cost more than the insert.
             let keep = self.max_entries as i64;
-            let cutoff = unix_ms(SystemTime::now()) - self.max_age_ms;
-            let written = sqlite::insert(conn, &calls, &events).and_then(|()| {
-                sqlite::retain(
-                    conn,
-                    self.next_call_id - keep,
-                    self.next_event_id - keep,
-                    cutoff,
-                )
-            });
+            let calls_below = Some(self.next_call_id - keep).filter(|&b| b > self.calls_cut);
+            let events_below = Some(self.next_event_id - keep).filter(|&b| b > self.events_cut);
+            let age_due = self
+                .age_checked
+                .is_none_or(|at| at.elapsed() >= AGE_CHECK_INTERVAL);
+            let cutoff = age_due.then(|| unix_ms(SystemTime::now()) - self.max_age_ms);
+            let written = sqlite::insert(conn, &calls, &events)
+                .and_then(|()| sqlite::retain(conn, calls_below, events_below, cutoff));
+            if written.is_ok() {
+                self.calls_cut = self.calls_cut.max(calls_below.unwrap_or(i64::MIN));
+                self.events_cut = self.events_cut.max(events_below.unwrap_or(i64::MIN));
+                if age_due {
+                    self.age_checked = Some(std::time::Instant::now());
+                }
+            }
             if let Err(error) = written {
                 self.conn = None;
                 *lock(&self.shared.reader) = None;

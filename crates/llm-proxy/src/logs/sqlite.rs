@@ -133,18 +133,32 @@ pub fn insert(
 
 /// Deletes calls with ids below `calls_below`, events below `events_below`, and anything
 /// older than `cutoff_ms`. Both conditions are index ranges.
+/// Deletes calls and events with an id below the given ones, and both older than the cutoff.
+/// `None` skips that part: the writer asks only for what can have changed since it last asked.
 pub fn retain(
     conn: &Connection,
-    calls_below: i64,
-    events_below: i64,
-    cutoff_ms: i64,
+    calls_below: Option<i64>,
+    events_below: Option<i64>,
+    cutoff_ms: Option<i64>,
 ) -> rusqlite::Result<()> {
-    for (table, below) in [("api_calls", calls_below), ("server_events", events_below)] {
-        conn.execute(&format!("DELETE FROM {table} WHERE id < ?1"), [below])?;
-        conn.execute(
-            &format!("DELETE FROM {table} WHERE time_ms < ?1"),
-            [cutoff_ms],
-        )?;
+    // Fixed statements, prepared once per connection.
+    const BY_ID: [&str; 2] = [
+        "DELETE FROM api_calls WHERE id < ?1",
+        "DELETE FROM server_events WHERE id < ?1",
+    ];
+    const BY_AGE: [&str; 2] = [
+        "DELETE FROM api_calls WHERE time_ms < ?1",
+        "DELETE FROM server_events WHERE time_ms < ?1",
+    ];
+    for (sql, below) in BY_ID.into_iter().zip([calls_below, events_below]) {
+        if let Some(below) = below {
+            conn.prepare_cached(sql)?.execute([below])?;
+        }
+    }
+    if let Some(cutoff) = cutoff_ms {
+        for sql in BY_AGE {
+            conn.prepare_cached(sql)?.execute([cutoff])?;
+        }
     }
     Ok(())
 }
@@ -329,7 +343,7 @@ mod tests {
         let calls: Vec<ApiCall> = (1..=6).map(|id| call(id, id * 1000)).collect();
         insert(&mut conn, &calls, &[]).unwrap();
         // Older than 2500 ms goes (ids 1 and 2); below id 4 goes too: ids 4 to 6 stay.
-        retain(&conn, 4, 1, 2500).unwrap();
+        retain(&conn, Some(4), Some(1), Some(2500)).unwrap();
         let ids: Vec<i64> = super::calls(&conn, &query())
             .unwrap()
             .iter()
