@@ -66,6 +66,8 @@ impl From<SaveError> for CommandError {
     }
 }
 
+/// The app's state as commands receive it. (An async command that borrows it must return a
+/// `Result`, which is why some below return `Result<_, ()>` although they cannot fail.)
 type Shared<'a> = State<'a, Arc<Desktop>>;
 
 /// Everything the window's header, overview and toggle need.

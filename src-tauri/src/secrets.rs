@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
@@ -237,7 +238,7 @@ pub struct SecretStore {
     keychain: Box<dyn SecretBackend>,
     file: SecretsFile,
     fallback: Mutex<Option<String>>,
-    warning_taken: Mutex<bool>,
+    warning_taken: AtomicBool,
 }
 
 impl SecretStore {
@@ -246,7 +247,7 @@ impl SecretStore {
             keychain,
             file,
             fallback: Mutex::new(None),
-            warning_taken: Mutex::new(false),
+            warning_taken: AtomicBool::new(false),
         }
     }
 
@@ -265,11 +266,7 @@ impl SecretStore {
         let Storage::File { path, reason } = self.storage() else {
             return None;
         };
-        let mut taken = self
-            .warning_taken
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if std::mem::replace(&mut *taken, true) {
+        if self.warning_taken.swap(true, Ordering::Relaxed) {
             return None;
         }
         Some(format!(
