@@ -11,7 +11,7 @@ use tauri_plugin_opener::OpenerExt as _;
 use crate::AppObserver;
 use crate::desktop::Desktop;
 use crate::proxy::ProxyStatus;
-use crate::tray::{self, Action};
+use crate::tray::{self, Action, Shell};
 
 /// Things the user can copy.
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -23,31 +23,22 @@ pub enum Copyable {
     EnvPowerShell,
 }
 
-fn api_base_url(desktop: &Desktop) -> Result<String, String> {
-    match desktop.proxy.status() {
-        ProxyStatus::Running { base_url, .. } => Ok(format!("{base_url}/v1")),
-        _ => Err("The proxy is off: turn it on first.".to_owned()),
-    }
-}
+/// What needs a running proxy says so when it is off.
+const PROXY_OFF: &str = "The proxy is off: turn it on first.";
 
 pub fn copy<R: Runtime>(
     app: &AppHandle<R>,
     desktop: &Desktop,
     what: Copyable,
 ) -> Result<(), String> {
+    let api_base_url = || desktop.proxy.status().api_base_url().ok_or(PROXY_OFF);
     let text = match what {
-        Copyable::BaseUrl => api_base_url(desktop)?,
+        Copyable::BaseUrl => api_base_url()?,
         Copyable::Token => desktop.token(),
-        Copyable::EnvPosix => tray::environment(
-            Action::CopyEnvPosix,
-            &api_base_url(desktop)?,
-            &desktop.token(),
-        ),
-        Copyable::EnvPowerShell => tray::environment(
-            Action::CopyEnvPowerShell,
-            &api_base_url(desktop)?,
-            &desktop.token(),
-        ),
+        Copyable::EnvPosix => tray::environment(Shell::Posix, &api_base_url()?, &desktop.token()),
+        Copyable::EnvPowerShell => {
+            tray::environment(Shell::PowerShell, &api_base_url()?, &desktop.token())
+        }
     };
     app.clipboard()
         .write_text(text)
@@ -109,7 +100,7 @@ pub const MAIN_WINDOW: &str = "main";
 
 pub fn open_in_browser<R: Runtime>(app: &AppHandle<R>, desktop: &Desktop) -> Result<(), String> {
     let ProxyStatus::Running { base_url, .. } = desktop.proxy.status() else {
-        return Err("The proxy is off: turn it on first.".to_owned());
+        return Err(PROXY_OFF.to_owned());
     };
     app.opener()
         .open_url(format!("{base_url}/"), None::<&str>)

@@ -88,10 +88,7 @@ pub fn status_view(desktop: &Desktop) -> StatusView {
     let proxy = desktop.proxy.status();
     let settings = desktop.settings();
     StatusView {
-        api_base_url: match &proxy {
-            ProxyStatus::Running { base_url, .. } => Some(format!("{base_url}/v1")),
-            _ => None,
-        },
+        api_base_url: proxy.api_base_url(),
         proxy,
         start_at_login: settings.start_at_login,
         start_proxy_at_launch: settings.start_proxy_at_launch,

@@ -30,7 +30,7 @@ impl Paths {
     /// The platform config dir (`~/.config/local-llm-proxy` on Linux, `~/Library/Application
     /// Support/local-llm-proxy` on macOS, `%APPDATA%\local-llm-proxy\config` on Windows).
     pub fn platform() -> Self {
-        let config_dir = directories::ProjectDirs::from("", "", "local-llm-proxy")
+        let config_dir = llm_proxy::config::project_dirs()
             .map(|dirs| dirs.config_dir().to_path_buf())
             .unwrap_or_else(|| PathBuf::from("config"));
         Self {

@@ -41,6 +41,14 @@ impl ProxyStatus {
     pub fn is_running(&self) -> bool {
         matches!(self, Self::Running { .. })
     }
+
+    /// The `.../v1` URL tools are told to use, while running.
+    pub fn api_base_url(&self) -> Option<String> {
+        match self {
+            Self::Running { base_url, .. } => Some(format!("{base_url}/v1")),
+            _ => None,
+        }
+    }
 }
 
 /// Told about every state change and every live log update.
@@ -90,9 +98,7 @@ impl ProxyController {
     /// reported as the status (with a free port to suggest), not only returned.
     pub async fn start(&self, config: Config) -> ProxyStatus {
         let mut running = self.running.lock().await;
-        if let Some(server) = running.take() {
-            server.shutdown().await;
-        }
+        shut_down(&mut running).await;
         let (host, port) = (config.host, config.port);
         let status = match llm_proxy::start(config).await {
             Ok(server) => {
@@ -122,10 +128,7 @@ impl ProxyController {
 
     /// Reports a configuration that cannot be served (the server was never started).
     pub async fn fail(&self, message: String) -> ProxyStatus {
-        let mut running = self.running.lock().await;
-        if let Some(server) = running.take() {
-            server.shutdown().await;
-        }
+        shut_down(&mut *self.running.lock().await).await;
         let status = ProxyStatus::Failed {
             message,
             port_in_use: None,
@@ -137,10 +140,7 @@ impl ProxyController {
 
     /// Closes the port and waits for in-flight requests (up to the grace period).
     pub async fn stop(&self) -> ProxyStatus {
-        let mut running = self.running.lock().await;
-        if let Some(server) = running.take() {
-            server.shutdown().await;
-        }
+        shut_down(&mut *self.running.lock().await).await;
         self.set_status(ProxyStatus::Stopped);
         ProxyStatus::Stopped
     }
@@ -154,6 +154,14 @@ impl ProxyController {
                 observer.live(update);
             }
         });
+    }
+}
+
+/// Stops the server in `running`, if any: the port closes at once, in-flight requests get the
+/// grace period.
+async fn shut_down(running: &mut Option<ServerHandle>) {
+    if let Some(server) = running.take() {
+        server.shutdown().await;
     }
 }
 

@@ -110,13 +110,20 @@ impl TrayModel {
     }
 }
 
-/// `OPENAI_BASE_URL` and `OPENAI_API_KEY` for a shell, as the tray's copy items give them.
-pub fn environment(shell: Action, api_base_url: &str, token: &str) -> String {
+/// The shells "Copy environment" writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shell {
+    Posix,
+    PowerShell,
+}
+
+/// `OPENAI_BASE_URL` and `OPENAI_API_KEY` for a shell, as the copy items give them.
+pub fn environment(shell: Shell, api_base_url: &str, token: &str) -> String {
     match shell {
-        Action::CopyEnvPowerShell => format!(
+        Shell::PowerShell => format!(
             "$env:OPENAI_BASE_URL = \"{api_base_url}\"\n$env:OPENAI_API_KEY = \"{token}\"\n"
         ),
-        _ => format!(
+        Shell::Posix => format!(
             "export OPENAI_BASE_URL=\"{api_base_url}\"\nexport OPENAI_API_KEY=\"{token}\"\n"
         ),
     }
@@ -293,12 +300,12 @@ mod tests {
 
     #[test]
     fn environment_exports_for_each_shell() {
-        let posix = environment(Action::CopyEnvPosix, "http://localhost:3000/v1", "tok");
+        let posix = environment(Shell::Posix, "http://localhost:3000/v1", "tok");
         assert_eq!(
             posix,
             "export OPENAI_BASE_URL=\"http://localhost:3000/v1\"\nexport OPENAI_API_KEY=\"tok\"\n"
         );
-        let powershell = environment(Action::CopyEnvPowerShell, "http://localhost:3000/v1", "tok");
+        let powershell = environment(Shell::PowerShell, "http://localhost:3000/v1", "tok");
         assert!(powershell.starts_with("$env:OPENAI_BASE_URL = \"http://localhost:3000/v1\""));
         assert!(powershell.contains("$env:OPENAI_API_KEY = \"tok\""));
     }

@@ -255,10 +255,16 @@ impl Config {
     }
 }
 
+/// The platform's folders for the app, one name for the headless server and the desktop app
+/// alike; `None` where the platform has no home directory.
+pub fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "local-llm-proxy")
+}
+
 /// The platform's data directory for the app (`~/.local/share/local-llm-proxy` on Linux),
 /// or `./data` where the platform has none (a bare container).
 pub fn default_data_dir() -> PathBuf {
-    directories::ProjectDirs::from("", "", "local-llm-proxy")
+    project_dirs()
         .map(|dirs| dirs.data_dir().to_path_buf())
         .unwrap_or_else(|| PathBuf::from("data"))
 }

@@ -115,28 +115,14 @@ async fn models_and_embeddings_are_forwarded() {
     let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
     let models = r#"{"object":"list","data":[{"id":"corp-llm","object":"model","created":1,"owned_by":"corp"}]}"#;
     target.once(Reply::Json(MockStatus::OK, models.into()));
-    let body = proxy
-        .get("/v1/models")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = proxy.get_text("/v1/models").await;
     assert_eq!(body, models);
     assert_eq!(target.last().method, "GET");
     assert_eq!(target.last().path_and_query, "/v1/models");
 
     let model = r#"{"id":"corp/llm:1","object":"model","created":1,"owned_by":"corp"}"#;
     target.once(Reply::Json(MockStatus::OK, model.into()));
-    let body = proxy
-        .get("/v1/models/corp%2Fllm:1")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = proxy.get_text("/v1/models/corp%2Fllm:1").await;
     assert_eq!(body, model);
     assert_eq!(target.last().path_and_query, "/v1/models/corp%2Fllm:1");
 
@@ -339,14 +325,7 @@ async fn a_silent_stream_is_ended_after_the_idle_limit() {
         l.stream_idle_timeout = Duration::from_millis(300)
     })
     .await;
-    let body = proxy
-        .post("/v1/chat/completions", &chat(true))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = proxy.post_text("/v1/chat/completions", &chat(true)).await;
     let events = sse_data(&body);
     assert_eq!(events.len(), 2, "{body}");
     let error: Value = serde_json::from_str(&events[1]).unwrap();
@@ -471,14 +450,7 @@ async fn a_target_that_echoes_our_key_has_it_redacted() {
         body: Bytes::from(format!("bad key {TARGET_KEY}")),
         headers: vec![],
     });
-    let text = proxy
-        .post("/v1/chat/completions", &chat(false))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = proxy.post_text("/v1/chat/completions", &chat(false)).await;
     assert!(!text.contains(TARGET_KEY), "{text}");
 }
 

@@ -19,14 +19,7 @@ fn chat(model: &str, content: &str) -> Value {
 }
 
 async fn detail(proxy: &TestProxy, id: &Value) -> Value {
-    proxy
-        .get(&format!("/api/logs/api-calls/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    proxy.get_json(&format!("/api/logs/api-calls/{id}")).await
 }
 
 #[tokio::test]
@@ -79,23 +72,9 @@ async fn streams_are_recorded_assembled_with_usage_from_the_stream_or_estimated(
     let mut feed = LiveFeed::open(&proxy).await;
     let with_usage = json!({"model": "m", "stream": true, "stream_options": {"include_usage": true},
                             "messages": [{"role": "user", "content": "stream this"}]});
-    proxy
-        .post("/v1/chat/completions", &with_usage)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    proxy.post_text("/v1/chat/completions", &with_usage).await;
     let without = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "and this"}]});
-    proxy
-        .post("/v1/chat/completions", &without)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    proxy.post_text("/v1/chat/completions", &without).await;
     let calls = feed.calls(2).await;
 
     let first = detail(&proxy, &calls[0]["id"]).await;
@@ -139,14 +118,7 @@ async fn target_failures_are_recorded_and_reported_as_server_events() {
     }
     assert_eq!(event["level"], "warn");
     assert!(event["message"].as_str().unwrap().contains("target error"));
-    let events: Value = proxy
-        .get("/api/logs/server-events?level=warn")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events: Value = proxy.get_json("/api/logs/server-events?level=warn").await;
     let events = events["data"].as_array().unwrap();
     assert!(
         events
@@ -205,14 +177,7 @@ async fn no_secret_is_stored_in_any_byte_of_the_database() {
 }
 
 async fn proxy_data_dir(proxy: &TestProxy) -> std::path::PathBuf {
-    let config: Value = proxy
-        .get("/api/config")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let config: Value = proxy.get_json("/api/config").await;
     std::path::PathBuf::from(config["dataDir"].as_str().unwrap())
 }
 
@@ -263,14 +228,7 @@ async fn retention_keeps_the_newest_entries() {
             .unwrap();
     }
     let live = feed.calls(8).await;
-    let listed: Value = proxy
-        .get("/api/logs/api-calls?limit=100")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = proxy.get_json("/api/logs/api-calls?limit=100").await;
     let ids: Vec<&Value> = listed["data"]
         .as_array()
         .unwrap()
@@ -302,25 +260,11 @@ async fn logs_survive_a_restart_with_the_same_data_dir() {
     let mut second = config(UpstreamConfig::Placeholder);
     second.data_dir = dir;
     let proxy = TestProxy::start(second).await;
-    let listed: Value = proxy
-        .get("/api/logs/api-calls")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = proxy.get_json("/api/logs/api-calls").await;
     let found = &listed["data"][0];
     assert_eq!(found["id"], before["id"]);
     assert_eq!(found["model"], "persist-model");
-    let stats: Value = proxy
-        .get("/api/stats")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = proxy.get_json("/api/stats").await;
     assert_eq!(
         stats["windows"]["24h"]["requests"], 1,
         "stats are rebuilt from the stored calls"
@@ -337,14 +281,7 @@ async fn logs_survive_a_restart_with_the_same_data_dir() {
         after["id"].as_i64().unwrap() > before["id"].as_i64().unwrap(),
         "ids continue after a restart"
     );
-    let events: Value = proxy
-        .get("/api/logs/server-events")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events: Value = proxy.get_json("/api/logs/server-events").await;
     let messages: Vec<&str> = events["data"]
         .as_array()
         .unwrap()
@@ -405,26 +342,12 @@ async fn a_store_that_cannot_be_opened_leaves_the_proxy_serving() {
                 .unwrap()
                 .contains("cannot")
         );
-        let listed: Value = proxy
-            .get("/api/logs/api-calls")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let listed: Value = proxy.get_json("/api/logs/api-calls").await;
         assert_eq!(
             listed["data"][0]["id"], live["id"],
             "recent entries are kept in memory"
         );
-        let events: Value = proxy
-            .get("/api/logs/server-events?level=error")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let events: Value = proxy.get_json("/api/logs/server-events?level=error").await;
         assert!(
             events["data"][0]["message"]
                 .as_str()
@@ -485,13 +408,8 @@ async fn paging_and_filters() {
         let proxy = &proxy;
         async move {
             let page: Value = proxy
-                .get(&format!("/api/logs/api-calls?{query}"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+                .get_json(&format!("/api/logs/api-calls?{query}"))
+                .await;
             page["data"].as_array().unwrap().len()
         }
     };
@@ -519,14 +437,7 @@ async fn the_original_logs_shape_and_clearing() {
         .await
         .unwrap();
     feed.calls(1).await;
-    let logs: Value = proxy
-        .get("/api/logs")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let logs: Value = proxy.get_json("/api/logs").await;
     assert_eq!(logs["apiCalls"].as_array().unwrap().len(), 1);
     assert!(!logs["serverEvents"].as_array().unwrap().is_empty());
 
@@ -538,23 +449,9 @@ async fn the_original_logs_shape_and_clearing() {
         .await
         .unwrap();
     assert_eq!(cleared.status(), StatusCode::OK);
-    let logs: Value = proxy
-        .get("/api/logs")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let logs: Value = proxy.get_json("/api/logs").await;
     assert!(logs["apiCalls"].as_array().unwrap().is_empty());
-    let stats: Value = proxy
-        .get("/api/stats")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = proxy.get_json("/api/stats").await;
     assert_eq!(stats["totals"]["requests"], 0);
 }
 
@@ -575,14 +472,7 @@ async fn stats_and_metrics_count_calls_by_model() {
         .await
         .unwrap();
     feed.calls(4).await;
-    let stats: Value = proxy
-        .get("/api/stats")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = proxy.get_json("/api/stats").await;
     let minute = &stats["windows"]["1m"];
     assert_eq!(minute["requests"], 4);
     assert_eq!(minute["errors"], 1);
@@ -592,14 +482,7 @@ async fn stats_and_metrics_count_calls_by_model() {
     assert_eq!(stats["models"][0]["requests"], 3);
     assert!(stats["totals"]["promptTokens"].as_u64().unwrap() > 0);
 
-    let metrics = proxy
-        .get("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = proxy.get_text("/metrics").await;
     assert!(
         metrics.contains(
             r#"llm_proxy_requests_total{endpoint="/v1/chat/completions",model="a",status="200"} 2"#
@@ -713,14 +596,7 @@ async fn every_api_route_and_metrics_need_the_token_or_a_session() {
         .unwrap();
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED, "logged out");
 
-    let config: Value = proxy
-        .get("/api/config")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let config: Value = proxy.get_json("/api/config").await;
     assert_eq!(config["secrets"]["accessToken"], "set");
     assert!(!config.to_string().contains(ACCESS_TOKEN));
 

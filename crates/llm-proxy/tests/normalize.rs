@@ -585,14 +585,7 @@ async fn through_the_proxy_foreign_answers_reach_clients_as_openai() {
     ));
     let mut streamed = request.clone();
     streamed["stream"] = json!(true);
-    let text = proxy
-        .post("/v1/chat/completions", &streamed)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = proxy.post_text("/v1/chat/completions", &streamed).await;
     assert_eq!(content(&valid_stream(&text)), "Let me check.");
 
     target.once(Reply::Body {
@@ -601,14 +594,7 @@ async fn through_the_proxy_foreign_answers_reach_clients_as_openai() {
         body: Bytes::from(fixture("formats/ollama.ndjson")),
         headers: vec![],
     });
-    let assembled: Value = proxy
-        .post("/v1/chat/completions", &request)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let assembled: Value = proxy.post_json("/v1/chat/completions", &request).await;
     assert_schema("CreateChatCompletionResponse", &assembled);
     assert_eq!(message(&assembled)["content"], "The sky");
 
@@ -617,14 +603,7 @@ async fn through_the_proxy_foreign_answers_reach_clients_as_openai() {
         .map(str::to_owned)
         .collect();
     target.once(Reply::Sse(events, SseEnd::Close));
-    let text = proxy
-        .post("/v1/chat/completions", &streamed)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = proxy.post_text("/v1/chat/completions", &streamed).await;
     assert_eq!(content(&valid_stream(&text)), "Hello");
 
     // Foreign errors keep their status and get OpenAI's type and code.
@@ -645,14 +624,7 @@ async fn through_the_proxy_foreign_answers_reach_clients_as_openai() {
 
     // What changed is on the call log.
     feed.calls(4).await;
-    let calls: Value = proxy
-        .get("/api/logs/api-calls?limit=10")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let calls: Value = proxy.get_json("/api/logs/api-calls?limit=10").await;
     let ids: Vec<i64> = calls["data"]
         .as_array()
         .unwrap()
@@ -662,14 +634,7 @@ async fn through_the_proxy_foreign_answers_reach_clients_as_openai() {
     let mut formats = Vec::new();
     let mut changed = Vec::new();
     for id in ids {
-        let call: Value = proxy
-            .get(&format!("/api/logs/api-calls/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let call: Value = proxy.get_json(&format!("/api/logs/api-calls/{id}")).await;
         if let Some(format) = call["normalization"]["format"].as_str() {
             formats.push(format.to_owned());
         }

@@ -33,14 +33,7 @@ async fn health_needs_no_token_and_reports_mode() {
 #[tokio::test]
 async fn models_are_listed_and_retrievable() {
     let proxy = TestProxy::placeholder().await;
-    let list: Value = proxy
-        .get("/v1/models")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = proxy.get_json("/v1/models").await;
     assert_schema("ListModelsResponse", &list);
     assert!(
         list["data"]
@@ -213,14 +206,7 @@ async fn completions_plain_and_streamed() {
 async fn embeddings_are_deterministic_in_both_encodings() {
     let proxy = TestProxy::placeholder().await;
     let request = json!({"model": "text-embedding-3-small", "input": ["alpha", "beta", "alpha"], "dimensions": 8});
-    let floats: Value = proxy
-        .post("/v1/embeddings", &request)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let floats: Value = proxy.post_json("/v1/embeddings", &request).await;
     assert_schema("CreateEmbeddingResponse", &floats);
     let data = floats["data"].as_array().unwrap();
     assert_eq!(data.len(), 3);
@@ -230,14 +216,7 @@ async fn embeddings_are_deterministic_in_both_encodings() {
 
     let mut b64_request = request.clone();
     b64_request["encoding_format"] = json!("base64");
-    let mut b64: Value = proxy
-        .post("/v1/embeddings", &b64_request)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut b64: Value = proxy.post_json("/v1/embeddings", &b64_request).await;
     // OpenAI sends base64 embeddings as strings, which its spec does not model: decode them,
     // compare with the float answer, then check the rest of the shape.
     for (item, float_item) in b64["data"].as_array_mut().unwrap().iter_mut().zip(data) {

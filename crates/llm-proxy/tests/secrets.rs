@@ -201,27 +201,13 @@ async fn no_secret_reaches_logs_responses_or_health() {
     .await;
     let mut data_dirs = Vec::new();
     for proxy in [&proxy, &keyed] {
-        let config: serde_json::Value = proxy
-            .get("/api/config")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let config: serde_json::Value = proxy.get_json("/api/config").await;
         seen.0.push_str(&config.to_string());
         data_dirs.push(std::path::PathBuf::from(
             config["dataDir"].as_str().unwrap(),
         ));
     }
-    let logged: serde_json::Value = proxy
-        .get("/api/logs")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let logged: serde_json::Value = proxy.get_json("/api/logs").await;
     seen.0.push_str(&logged.to_string());
     proxy.handle.shutdown().await;
     keyed.handle.shutdown().await;

@@ -267,6 +267,17 @@ impl Transcoder {
         push_event(out, &chunk);
     }
 
+    /// The finish chunk for the target's own stop reason: `tool_calls` once tool calls were
+    /// streamed, as OpenAI reports them whatever the target called its stop.
+    fn push_target_finish(&mut self, target_reason: &str, out: &mut Vec<u8>) {
+        let reason = if self.next_tool > 0 {
+            "tool_calls"
+        } else {
+            finish_reason(target_reason)
+        };
+        self.push_finish(reason, out);
+    }
+
     fn push_error(&mut self, message: &str, kind: &str, out: &mut Vec<u8>) {
         out.extend_from_slice(&ErrorBody::new(message.to_owned(), kind, None, None).to_sse_event());
         self.terminated = true;
@@ -682,7 +693,6 @@ impl Transcoder {
         let Some(candidate) = value["candidates"].get(0) else {
             return;
         };
-        let mut called = false;
         for part in candidate
             .pointer("/content/parts")
             .and_then(Value::as_array)
@@ -690,7 +700,6 @@ impl Transcoder {
             .flatten()
         {
             if let Some(call) = part.get("functionCall") {
-                called = true;
                 let key = 1_000_000 + self.next_tool;
                 let arguments = call["args"].to_string();
                 self.push_tool_start(
@@ -712,12 +721,7 @@ impl Transcoder {
             }
         }
         if let Some(reason) = candidate["finishReason"].as_str() {
-            let reason = if called || self.next_tool > 0 {
-                "tool_calls"
-            } else {
-                finish_reason(reason)
-            };
-            self.push_finish(reason, out);
+            self.push_target_finish(reason, out);
         }
     }
 
@@ -762,12 +766,7 @@ impl Transcoder {
                 value["prompt_eval_count"].as_u64(),
                 value["eval_count"].as_u64(),
             );
-            let reason = if self.next_tool > 0 {
-                "tool_calls"
-            } else {
-                finish_reason(value["done_reason"].as_str().unwrap_or("stop"))
-            };
-            self.push_finish(reason, out);
+            self.push_target_finish(value["done_reason"].as_str().unwrap_or("stop"), out);
             out.extend(self.closing());
         }
     }
@@ -843,12 +842,7 @@ impl Transcoder {
                     tokens["input_tokens"].as_u64(),
                     tokens["output_tokens"].as_u64(),
                 );
-                let reason = if self.next_tool > 0 {
-                    "tool_calls"
-                } else {
-                    finish_reason(delta["finish_reason"].as_str().unwrap_or("COMPLETE"))
-                };
-                self.push_finish(reason, out);
+                self.push_target_finish(delta["finish_reason"].as_str().unwrap_or("COMPLETE"), out);
                 out.extend(self.closing());
             }
             _ => {}

@@ -107,6 +107,36 @@ impl TestProxy {
             .bearer_auth(ACCESS_TOKEN)
             .json(body)
     }
+
+    /// `get`, sent, its body read as JSON; for tests that care about the body, not the status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).send().await.unwrap().json().await.unwrap()
+    }
+
+    pub async fn get_text(&self, path: &str) -> String {
+        self.get(path).send().await.unwrap().text().await.unwrap()
+    }
+
+    /// `post`, sent, its body read as JSON.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Value {
+        self.post(path, body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_text(&self, path: &str, body: &Value) -> String {
+        self.post(path, body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
 }
 
 /// One request as the mock target saw it.
