@@ -225,6 +225,8 @@ pub fn run() {
     let app = match app {
         Ok(app) => app,
         Err(err) => {
+            #[cfg(unix)]
+            restart_after_failed_handover(&err);
             eprintln!("error: cannot start Local LLM Proxy: {err}");
             std::process::exit(1);
         }
@@ -258,4 +260,34 @@ fn start<R: Runtime>(app: &AppHandle<R>, show: bool) -> tauri::Result<()> {
         actions::show_window(app);
     }
     Ok(())
+}
+
+/// A second launch hands over to the running instance (single instance, over D-Bus on
+/// Linux). If that instance is quitting at that very moment the handover fails ("NoReply")
+/// although nothing runs any more: start again from scratch, in the same process with the same
+/// arguments, a few times, rather than leave the user with no app at all.
+#[cfg(unix)]
+fn restart_after_failed_handover(err: &tauri::Error) {
+    use std::os::unix::process::CommandExt;
+    const ATTEMPT: &str = "LOCAL_LLM_PROXY_HANDOVER_ATTEMPT";
+    if !err.to_string().contains("failed to forward arguments") {
+        return;
+    }
+    let attempt: u32 = std::env::var(ATTEMPT)
+        .ok()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0);
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    if attempt >= 3 {
+        return;
+    }
+    // Give the leaving instance time to drop its name from the session bus.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let failed = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(ATTEMPT, (attempt + 1).to_string())
+        .exec();
+    eprintln!("error: cannot start Local LLM Proxy again: {failed}");
 }
