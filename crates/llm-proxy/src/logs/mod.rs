@@ -12,7 +12,7 @@ mod sqlite;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -436,19 +436,28 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, receiver: Receiver<Message>) {
-        while let Ok(first) = receiver.recv() {
-            // Gather what arrives within a short window: one transaction (and one wake-up)
-            // for many calls costs far less than one per call. A clear or stop is not delayed.
-            let window_ends = std::time::Instant::now() + BATCH_WINDOW;
-            let urgent = |m: &Message| matches!(m, Message::Clear(_) | Message::Stop);
-            let mut batch = vec![first];
-            while batch.len() < BATCH && !batch.last().is_some_and(urgent) {
-                let left = window_ends.saturating_duration_since(std::time::Instant::now());
-                match receiver.recv_timeout(left) {
-                    Ok(message) => batch.push(message),
+        loop {
+            let first = match receiver.try_recv() {
+                // A backlog: write it at once.
+                Ok(message) => message,
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => match receiver.recv() {
+                    // Let records gather for a moment, asleep rather than waiting on the
+                    // queue: a writer blocked in `recv` is woken for every record, a system
+                    // call on the request's own thread, while a sleeping one costs the request
+                    // path nothing. One transaction then writes them all. A clear or stop is
+                    // not delayed.
+                    Ok(message) => {
+                        if !matches!(message, Message::Clear(_) | Message::Stop) {
+                            std::thread::sleep(BATCH_WINDOW);
+                        }
+                        message
+                    }
                     Err(_) => break,
-                }
-            }
+                },
+            };
+            let mut batch = vec![first];
+            batch.extend(receiver.try_iter().take(BATCH - 1));
             let mut calls = Vec::new();
             let mut events = Vec::new();
             let mut stop = false;
