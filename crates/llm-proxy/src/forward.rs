@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Limited};
 use serde_json::Value;
 
 use crate::error::ProxyError;
-use crate::logs::record::{NormalizationNote, UpstreamTime};
+use crate::logs::record::{KnownUsage, NormalizationNote, UpstreamTime, Usage};
 use crate::normalize::stream::{Framing, Transcoder};
 use crate::normalize::{self, Expected, NormalizeError, RequestContext};
 use crate::request::check_declared_length;
@@ -68,28 +68,32 @@ pub async fn json_exchange(
     if !status.is_success() {
         return error_response(up, sent, status, headers, &bytes);
     }
-    let (body, changes) = match (framing, expect.expected) {
+    let answer = match (framing, expect.expected) {
         // The client did not ask to stream, but the target streamed: one answer from the chunks.
         (Some(framing), Expected::ChatCompletion) => {
             let (chunks, changes) = stream_chunks(up, framing, bytes, &expect.context).await?;
             let answer = normalize::assemble_chunks(&chunks, &expect.context.model);
-            let body = Bytes::from(serde_json::to_vec(&answer).unwrap_or_default());
-            (
-                body,
-                Some(noted(changes, "assembled one response from a stream")),
-            )
+            Answer {
+                body: Bytes::from(serde_json::to_vec(&answer).unwrap_or_default()),
+                changes: Some(noted(changes, "assembled one response from a stream")),
+                usage: None,
+            }
         }
         _ => normalized(up, &bytes, expect)?,
     };
     let note = Arc::new(OnceLock::new());
-    if let Some(changes) = changes {
+    if let Some(changes) = answer.changes {
         let _ = note.set(changes);
     }
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    Ok(build(sent, status, headers, Body::from(body), Some(note)))
+    let mut response = build(sent, status, headers, Body::from(answer.body), Some(note));
+    if let Some(usage) = answer.usage {
+        response.extensions_mut().insert(KnownUsage(usage));
+    }
+    Ok(response)
 }
 
 /// A request with `"stream": true`. Events are relayed as the target sends them, repaired or
@@ -199,19 +203,28 @@ pub async fn pass_through(
     ))
 }
 
-/// A success body in the expected shape and what it took, or the reason it cannot be one.
+/// A success body in the expected shape, what it took, and its token usage when that was
+/// read on the way.
+struct Answer {
+    body: Bytes,
+    changes: Option<Value>,
+    usage: Option<Usage>,
+}
+
+/// A success body in the expected shape, or the reason it cannot be one.
 fn normalized(
     up: &UpstreamClient,
     bytes: &Bytes,
     expect: &Expectation,
-) -> Result<(Bytes, Option<Value>), UpstreamError> {
+) -> Result<Answer, UpstreamError> {
     match normalize::response(bytes, expect.expected, &expect.context) {
-        Ok(normalized) => {
-            let changes = normalized
+        Ok(normalized) => Ok(Answer {
+            body: normalized.body,
+            changes: normalized
                 .changes
-                .map(|c| serde_json::to_value(c).unwrap_or_default());
-            Ok((normalized.body, changes))
-        }
+                .map(|c| serde_json::to_value(c).unwrap_or_default()),
+            usage: normalized.usage,
+        }),
         Err(NormalizeError::NotJson) => Err(up.malformed(format!(
             "expected a JSON body, got {} bytes that are not JSON",
             bytes.len()
@@ -227,7 +240,7 @@ fn synthesize_stream(
     bytes: &Bytes,
     expect: &Expectation,
 ) -> Result<(Bytes, Value), UpstreamError> {
-    let (body, changes) = normalized(up, bytes, expect)?;
+    let Answer { body, changes, .. } = normalized(up, bytes, expect)?;
     let answer: Value = serde_json::from_slice(&body).map_err(|e| up.malformed(e.to_string()))?;
     let chunks: Vec<Value> = match expect.expected {
         Expected::ChatCompletion => {

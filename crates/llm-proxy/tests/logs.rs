@@ -90,6 +90,35 @@ async fn streams_are_recorded_assembled_with_usage_from_the_stream_or_estimated(
     assert!(second["usage"]["completionTokens"].as_u64().unwrap() > 0);
 }
 
+/// A valid completion passes the fast path, which hands its usage to the log: the record must
+/// still carry the target's exact counts, and repeated headers must all be kept.
+#[tokio::test]
+async fn a_forwarded_completion_is_recorded_with_the_targets_usage() {
+    let target = MockTarget::start().await;
+    let completion = fixture("openai/chat-completion.json");
+    let usage = serde_json::from_str::<Value>(&completion).unwrap()["usage"].clone();
+    target.always(Reply::Json(StatusCode::OK, completion));
+    let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
+    let mut feed = LiveFeed::open(&proxy).await;
+    proxy
+        .post("/v1/chat/completions", &chat("gpt-4o", "count me"))
+        .header("x-trace", "one")
+        .header("x-trace", "two")
+        .send()
+        .await
+        .unwrap();
+    let call = detail(&proxy, &feed.calls(1).await[0]["id"]).await;
+    assert_eq!(call["usageSource"], "response");
+    assert_eq!(call["usage"]["promptTokens"], usage["prompt_tokens"]);
+    assert_eq!(
+        call["usage"]["completionTokens"],
+        usage["completion_tokens"]
+    );
+    assert_eq!(call["usage"]["totalTokens"], usage["total_tokens"]);
+    assert_eq!(call["requestHeaders"]["x-trace"], "one, two");
+    assert_eq!(call["requestHeaders"]["authorization"], "[redacted]");
+}
+
 #[tokio::test]
 async fn target_failures_are_recorded_and_reported_as_server_events() {
     let proxy = TestProxy::forwarding(&refused_target().await, |_| {}).await;

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::http::{HeaderMap, Method};
 use bytes::Bytes;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 /// Header values never stored, whoever sent them.
@@ -38,6 +39,11 @@ pub struct UpstreamTime(pub Duration);
 #[derive(Debug, Clone)]
 pub struct NormalizationNote(pub std::sync::Arc<std::sync::OnceLock<Value>>);
 
+/// Set by the forwarding code when normalization read the response's token usage on its way
+/// (the fast path), so the record is made without parsing the body again.
+#[derive(Debug, Clone, Copy)]
+pub struct KnownUsage(pub Usage);
+
 /// The raw material of one record, gathered on the request path.
 #[derive(Debug)]
 pub struct CallCapture {
@@ -57,6 +63,7 @@ pub struct CallCapture {
     /// The client went away before the response was complete.
     pub disconnected: bool,
     pub normalization: Option<NormalizationNote>,
+    pub known_usage: Option<KnownUsage>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -86,7 +93,7 @@ pub struct ApiCall {
     pub usage: Option<Usage>,
     /// Where `usage` came from: `response`, `stream` (its usage chunk), `estimated`, or `none`.
     pub usage_source: &'static str,
-    pub request_headers: Value,
+    pub request_headers: Box<RawValue>,
     pub request_body: Option<String>,
     pub response_body: Option<String>,
     pub chunk_count: Option<u32>,
@@ -124,7 +131,10 @@ impl ApiCall {
             )
         } else if let Some((usage, model)) = (200..300)
             .contains(&capture.status)
-            .then(|| probe(&response))
+            .then(|| match capture.known_usage {
+                Some(KnownUsage(usage)) => Some((usage, None)),
+                None => probe(&response),
+            })
             .flatten()
         {
             // The usual case, a success with its usage: read just that, no JSON tree.
@@ -443,17 +453,45 @@ fn estimate_tokens(chars: usize) -> u64 {
     (chars as u64).div_ceil(4)
 }
 
-fn redacted_headers(headers: &HeaderMap) -> Value {
-    let mut map = Map::new();
-    for (name, value) in headers {
-        let shown = if REDACTED_HEADERS.contains(&name.as_str()) {
-            "[redacted]".to_owned()
-        } else {
-            String::from_utf8_lossy(value.as_bytes()).into_owned()
-        };
-        map.insert(name.as_str().to_owned(), Value::String(shown));
+/// The request headers as the JSON object stored and shown, credentials replaced and a
+/// repeated header's values joined by ", ". Written straight to text: the log stores it as
+/// text, and building a JSON tree first cost more than the rest of the record.
+fn redacted_headers(headers: &HeaderMap) -> Box<RawValue> {
+    serde_json::value::to_raw_value(&RedactedHeaders(headers))
+        .unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
+struct RedactedHeaders<'a>(&'a HeaderMap);
+
+impl Serialize for RedactedHeaders<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.keys_len()))?;
+        for name in self.0.keys() {
+            if REDACTED_HEADERS.contains(&name.as_str()) {
+                map.serialize_entry(name.as_str(), "[redacted]")?;
+                continue;
+            }
+            let mut values = self
+                .0
+                .get_all(name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()));
+            let first = values.next().unwrap_or_default();
+            match values.next() {
+                None => map.serialize_entry(name.as_str(), &first)?,
+                Some(second) => {
+                    let mut joined = format!("{first}, {second}");
+                    for more in values {
+                        joined.push_str(", ");
+                        joined.push_str(&more);
+                    }
+                    map.serialize_entry(name.as_str(), &joined)?;
+                }
+            }
+        }
+        map.end()
     }
-    Value::Object(map)
 }
 
 /// Cuts `text` at `max` bytes (on a character boundary) and says how much there was.

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
 use super::LogStore;
-use super::record::{CallCapture, CallNotes, NormalizationNote, UpstreamTime};
+use super::record::{CallCapture, CallNotes, KnownUsage, NormalizationNote, UpstreamTime};
 use crate::server::AppState;
 
 /// Response bytes kept for parsing usage and showing the body. Beyond this the record says
@@ -60,6 +60,7 @@ pub async fn record_call(State(state): State<AppState>, request: Request, next: 
         response_complete: true,
         disconnected: false,
         normalization: parts.extensions.remove::<NormalizationNote>(),
+        known_usage: parts.extensions.remove::<KnownUsage>(),
     };
     let body = Body::new(RecordedBody {
         inner: body,

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::record::{ApiCall, Usage};
 use super::{CallQuery, EventQuery, Level, ServerEvent};
@@ -108,7 +109,7 @@ pub fn insert(
                 call.usage.map(|u| u.completion_tokens as i64),
                 call.usage.map(|u| u.total_tokens as i64),
                 call.usage_source,
-                call.request_headers.to_string(),
+                call.request_headers.get(),
                 call.request_body,
                 call.response_body,
                 call.chunk_count,
@@ -282,7 +283,8 @@ fn call_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiCall> {
             "estimated" => "estimated",
             _ => "none",
         },
-        request_headers: serde_json::from_str(&headers).unwrap_or(Value::Null),
+        request_headers: RawValue::from_string(headers)
+            .unwrap_or_else(|_| RawValue::NULL.to_owned()),
         request_body: row.get(16)?,
         response_body: row.get(17)?,
         chunk_count: row.get(18)?,
@@ -320,7 +322,7 @@ mod tests {
             upstream_ms: None,
             usage: None,
             usage_source: "none",
-            request_headers: Value::Null,
+            request_headers: RawValue::NULL.to_owned(),
             request_body: Some("50% off_sale".into()),
             response_body: None,
             chunk_count: None,

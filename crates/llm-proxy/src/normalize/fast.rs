@@ -9,6 +9,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::logs::record::Usage as TokenUsage;
+
 #[derive(Deserialize)]
 struct Chat<'a> {
     #[serde(borrow)]
@@ -91,20 +93,8 @@ struct Function<'a> {
 
 #[derive(Deserialize)]
 struct Usage<'a> {
-    #[expect(
-        dead_code,
-        reason = "present and a whole number is all that is checked"
-    )]
     prompt_tokens: u64,
-    #[expect(
-        dead_code,
-        reason = "present and a whole number is all that is checked"
-    )]
     completion_tokens: u64,
-    #[expect(
-        dead_code,
-        reason = "present and a whole number is all that is checked"
-    )]
     total_tokens: u64,
     #[serde(default, borrow, deserialize_with = "present")]
     prompt_tokens_details: Option<&'a RawValue>,
@@ -122,10 +112,15 @@ fn present<'de, D: serde::Deserializer<'de>>(
 
 /// True only when `body` is a chat completion that `chat::repair` would leave untouched.
 pub fn is_valid_chat_completion(body: &[u8]) -> bool {
-    let Ok(chat) = serde_json::from_slice::<Chat<'_>>(body) else {
-        return false;
-    };
-    !chat.id.is_empty()
+    valid_chat_completion(body).is_some()
+}
+
+/// The token usage of a chat completion that `chat::repair` would leave untouched, `None` for
+/// any other body. The request log takes the usage from here rather than parsing the body a
+/// second time.
+pub fn valid_chat_completion(body: &[u8]) -> Option<TokenUsage> {
+    let chat = serde_json::from_slice::<Chat<'_>>(body).ok()?;
+    let valid = !chat.id.is_empty()
         && chat.object == "chat.completion"
         && chat
             .system_fingerprint
@@ -137,7 +132,12 @@ pub fn is_valid_chat_completion(body: &[u8]) -> bool {
         ]
         .into_iter()
         .flatten()
-        .all(counts_only)
+        .all(counts_only);
+    valid.then_some(TokenUsage {
+        prompt_tokens: chat.usage.prompt_tokens,
+        completion_tokens: chat.usage.completion_tokens,
+        total_tokens: chat.usage.total_tokens,
+    })
 }
 
 fn valid_choice(choice: &Choice<'_>) -> bool {

@@ -16,6 +16,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::logs::record::Usage;
+
 pub use chat::{assemble_chunks, chunks_from_completion};
 pub use fast::is_valid_chat_completion;
 
@@ -64,6 +66,9 @@ pub struct Normalized {
     pub body: Bytes,
     /// `None` when the target's bytes passed unchanged.
     pub changes: Option<Changes>,
+    /// The token usage, when it was read on the way (the fast path), so the request log need
+    /// not parse the body again.
+    pub usage: Option<Usage>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -87,10 +92,13 @@ pub fn response(
     expected: Expected,
     context: &RequestContext,
 ) -> Result<Normalized, NormalizeError> {
-    if expected == Expected::ChatCompletion && is_valid_chat_completion(body) {
+    if expected == Expected::ChatCompletion
+        && let Some(usage) = fast::valid_chat_completion(body)
+    {
         return Ok(Normalized {
             body: body.clone(),
             changes: None,
+            usage: Some(usage),
         });
     }
     let mut value: Value = serde_json::from_slice(body).map_err(|_| NormalizeError::NotJson)?;
@@ -105,6 +113,7 @@ pub fn response(
         return Ok(Normalized {
             body: body.clone(),
             changes: None,
+            usage: None,
         });
     }
     let body =
@@ -112,6 +121,7 @@ pub fn response(
     Ok(Normalized {
         body: Bytes::from(body),
         changes: Some(changes),
+        usage: None,
     })
 }
 
