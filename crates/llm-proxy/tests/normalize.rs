@@ -219,7 +219,9 @@ fn the_fast_path_agrees_with_the_repair_pass() {
         agree(fixture(name).as_bytes(), name);
     }
     let valid: Value = serde_json::from_str(&fixture("openai/chat-completion.json")).unwrap();
-    let paths: [&[&str]; 14] = [
+    let paths: [&[&str]; 16] = [
+        &["choices", "0"],
+        &["choices", "0", "message"],
         &["id"],
         &["object"],
         &["created"],
@@ -245,28 +247,137 @@ fn the_fast_path_agrees_with_the_repair_pass() {
     ];
     for path in paths {
         for replacement in &replacements {
-            let mut body = valid.clone();
-            let (last, parents) = path.split_last().unwrap();
-            let mut node = &mut body;
-            for key in parents {
-                node = match key.parse::<usize>() {
-                    Ok(i) => &mut node[i],
-                    Err(_) => &mut node[*key],
-                };
-            }
-            match (node.as_object_mut(), replacement) {
-                (Some(map), None) => {
-                    map.remove(*last);
-                }
-                (Some(map), Some(value)) => {
-                    map.insert((*last).to_owned(), value.clone());
-                }
-                _ => continue,
-            }
+            let Some(body) = mutated(&valid, path, replacement.as_ref()) else {
+                continue;
+            };
             agree(
                 body.to_string().as_bytes(),
                 &format!("{path:?} = {replacement:?}"),
             );
+        }
+    }
+}
+
+/// `value` with the field or list item at `path` removed (`None`) or replaced; `None` when
+/// the path does not lead anywhere.
+fn mutated(value: &Value, path: &[&str], replacement: Option<&Value>) -> Option<Value> {
+    let mut out = value.clone();
+    let (last, parents) = path.split_last()?;
+    let mut node = &mut out;
+    for key in parents {
+        node = match key.parse::<usize>() {
+            Ok(i) => node.get_mut(i)?,
+            Err(_) => node.get_mut(*key)?,
+        };
+    }
+    match (node, last.parse::<usize>(), replacement) {
+        (Value::Array(items), Ok(i), None) if i < items.len() => {
+            items.remove(i);
+        }
+        (Value::Array(items), Ok(i), Some(new)) if i < items.len() => items[i] = new.clone(),
+        (Value::Object(map), _, None) => {
+            map.remove(*last);
+        }
+        (Value::Object(map), _, Some(new)) => {
+            map.insert((*last).to_owned(), new.clone());
+        }
+        _ => return None,
+    }
+    Some(out)
+}
+
+/// The SSE events of a recorded stream, each with its blank line.
+fn sse_events(text: &str) -> Vec<String> {
+    text.split_inclusive("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Feeds `events` to a transcoder with the chunk fast path and to one without, and requires the
+/// same output for every event, the same ending and the same notes.
+fn streams_agree(events: &[String], label: &str) {
+    let mut fast = Transcoder::new(Framing::Sse, &context(true));
+    let mut slow = Transcoder::new(Framing::Sse, &context(true)).without_fast_path();
+    for event in events {
+        assert_eq!(
+            fast.event(event.as_bytes()),
+            slow.event(event.as_bytes()),
+            "{label}: {event}"
+        );
+    }
+    // The closing may carry a usage chunk built from what each one kept (id, created, model).
+    assert_eq!(fast.finish(), slow.finish(), "{label}: the ending");
+    assert_eq!(
+        fast.changes().map(|c| serde_json::to_value(c).unwrap()),
+        slow.changes().map(|c| serde_json::to_value(c).unwrap()),
+        "{label}: the notes"
+    );
+}
+
+/// Plain OpenAI chunks skip the JSON tree: the recorded streams and the recorded chunk with
+/// each field removed, nulled or retyped must come out exactly as the full repair makes them.
+#[test]
+fn the_chunk_fast_path_agrees_with_the_full_repair() {
+    let recorded = sse_events(&fixture("openai/chat-completion-stream.sse"));
+    assert!(
+        recorded[1..]
+            .iter()
+            .filter(|e| !e.contains("[DONE]"))
+            .all(|e| normalize::plain_chunk(e.as_bytes()).is_some()),
+        "the recorded chunks take the fast path"
+    );
+    streams_agree(&recorded, "openai recording");
+    // OpenAI-like recordings only: a foreign stream gets a new random id in each transcoder.
+    for name in ["azure.sse", "openai-no-done.sse", "llamacpp.sse"] {
+        streams_agree(&sse_events(&fixture(&format!("formats/{name}"))), name);
+    }
+
+    let chunk: Value =
+        serde_json::from_str(recorded[1].trim().strip_prefix("data: ").unwrap()).unwrap();
+    let paths: [&[&str]; 17] = [
+        &["choices", "0"],
+        &["id"],
+        &["object"],
+        &["created"],
+        &["model"],
+        &["choices"],
+        &["usage"],
+        &["error"],
+        &["system_fingerprint"],
+        &["choices", "0", "index"],
+        &["choices", "0", "delta"],
+        &["choices", "0", "logprobs"],
+        &["choices", "0", "finish_reason"],
+        &["choices", "0", "delta", "role"],
+        &["choices", "0", "delta", "content"],
+        &["choices", "0", "delta", "refusal"],
+        &["choices", "0", "delta", "tool_calls"],
+    ];
+    let replacements = [
+        None,
+        Some(Value::Null),
+        Some(json!(7)),
+        Some(json!(-1.5)),
+        Some(json!("")),
+        Some(json!("stop")),
+        Some(json!("eos")),
+        Some(json!("assistant")),
+        Some(json!([])),
+        Some(json!([{"text": "a"}])),
+        Some(json!({})),
+        Some(json!({"message": "boom"})),
+    ];
+    for path in paths {
+        for replacement in &replacements {
+            let Some(mutated) = mutated(&chunk, path, replacement.as_ref()) else {
+                continue;
+            };
+            // The mutated chunk comes second, once the stream is known to be OpenAI's, and is
+            // followed by the rest of the recording.
+            let mut events = vec![recorded[0].clone(), format!("data: {mutated}\n\n")];
+            events.extend_from_slice(&recorded[1..]);
+            streams_agree(&events, &format!("{path:?} = {replacement:?}"));
         }
     }
 }
@@ -715,6 +826,12 @@ proptest! {
             let out: Value = serde_json::from_slice(&normalized.body).unwrap();
             assert_schema("CreateChatCompletionResponse", &out);
         }
+    }
+
+    #[test]
+    fn any_second_chunk_comes_out_the_same_with_or_without_the_fast_path(event in arbitrary_json()) {
+        let first = r#"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#;
+        streams_agree(&[format!("{first}\n\n"), format!("data: {event}\n\n")], &event.to_string());
     }
 
     #[test]

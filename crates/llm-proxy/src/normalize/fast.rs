@@ -28,8 +28,9 @@ struct Chat<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
     system_fingerprint: Option<&'a RawValue>,
     #[serde(borrow)]
-    choices: Vec<Choice<'a>>,
-    usage: Usage<'a>,
+    choices: Vec<Obj<Choice<'a>>>,
+    #[serde(borrow)]
+    usage: Obj<Usage<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -40,7 +41,7 @@ struct Choice<'a> {
     )]
     index: u64,
     #[serde(borrow)]
-    message: Message<'a>,
+    message: Obj<Message<'a>>,
     #[serde(default, borrow, deserialize_with = "present")]
     logprobs: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -78,7 +79,7 @@ struct ToolCall<'a> {
         dead_code,
         reason = "a complete function object is all that is checked"
     )]
-    function: Function<'a>,
+    function: Obj<Function<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -102,6 +103,33 @@ struct Usage<'a> {
     completion_tokens_details: Option<&'a RawValue>,
 }
 
+/// A `T` read from a JSON object only. Derived structs also accept an array of their fields in
+/// order, which the full repair rightly treats as the wrong shape.
+struct Obj<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+            type Value = Obj<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Obj)
+            }
+        }
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+    }
+}
+
+impl<T> std::ops::Deref for Obj<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// A field's raw JSON when the field is there, `null` included (plain `Option` would read a
 /// null as absent, and repair treats the two differently).
 fn present<'de, D: serde::Deserializer<'de>>(
@@ -119,13 +147,13 @@ pub fn is_valid_chat_completion(body: &[u8]) -> bool {
 /// any other body. The request log takes the usage from here rather than parsing the body a
 /// second time.
 pub fn valid_chat_completion(body: &[u8]) -> Option<TokenUsage> {
-    let chat = serde_json::from_slice::<Chat<'_>>(body).ok()?;
+    let Obj(chat) = serde_json::from_slice::<Obj<Chat<'_>>>(body).ok()?;
     let valid = !chat.id.is_empty()
         && chat.object == "chat.completion"
         && chat
             .system_fingerprint
             .is_none_or(|f| is_null(f) || is_string(f))
-        && chat.choices.iter().all(valid_choice)
+        && chat.choices.iter().all(|c| valid_choice(c))
         && [
             chat.usage.prompt_tokens_details,
             chat.usage.completion_tokens_details,
@@ -155,8 +183,8 @@ fn valid_choice(choice: &Choice<'_>) -> bool {
 
 /// A non-empty list of complete function calls (repair removes null and empty lists).
 fn valid_calls(raw: &RawValue) -> bool {
-    serde_json::from_str::<Vec<ToolCall<'_>>>(raw.get())
-        .is_ok_and(|calls| !calls.is_empty() && calls.iter().all(valid_call))
+    serde_json::from_str::<Vec<Obj<ToolCall<'_>>>>(raw.get())
+        .is_ok_and(|calls| !calls.is_empty() && calls.iter().all(|c| valid_call(c)))
 }
 
 fn valid_call(call: &ToolCall<'_>) -> bool {
@@ -174,4 +202,109 @@ fn is_null(raw: &RawValue) -> bool {
 
 fn is_string(raw: &RawValue) -> bool {
     raw.get().starts_with('"')
+}
+
+/// What the stream transcoder keeps from a chunk that passes unchanged.
+pub struct PlainChunk<'a> {
+    pub id: Cow<'a, str>,
+    pub created: u64,
+    pub model: Cow<'a, str>,
+    /// A choice carries its finish reason.
+    pub finished: bool,
+}
+
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    object: Cow<'a, str>,
+    created: u64,
+    #[serde(borrow)]
+    model: Cow<'a, str>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    system_fingerprint: Option<&'a RawValue>,
+    #[serde(borrow)]
+    choices: Vec<Obj<ChunkChoice<'a>>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    usage: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    error: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice<'a> {
+    #[expect(
+        dead_code,
+        reason = "present and a whole number is all that is checked"
+    )]
+    index: u64,
+    #[serde(borrow)]
+    delta: Obj<Delta<'a>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    finish_reason: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    logprobs: Option<&'a RawValue>,
+}
+
+/// Only the fields of plain text deltas: anything else (tool calls, reasoning, audio) fails the
+/// parse and takes the full way.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Delta<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    role: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    content: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    refusal: Option<&'a RawValue>,
+}
+
+/// An OpenAI chunk event (one `data:` line) that the transcoder's full repair would pass
+/// unchanged, with what the transcoder keeps from it; `None` for anything else, which then
+/// takes the full way. The full way builds a JSON tree per event, which a profile showed as
+/// most of the proxy's work on a stream; this check borrows and builds nothing. Tool calls,
+/// logprobs, usage and error events always take the full way: a stream has few of them.
+pub fn plain_chunk(event: &[u8]) -> Option<PlainChunk<'_>> {
+    let data = event.strip_prefix(b"data:")?.trim_ascii();
+    if !data.starts_with(b"{") || memchr::memchr2(b'\n', b'\r', data).is_some() {
+        return None;
+    }
+    let Obj(chunk) = serde_json::from_slice::<Obj<Chunk<'_>>>(data).ok()?;
+    let valid = !chunk.id.is_empty()
+        && chunk.object == "chat.completion.chunk"
+        && !chunk.model.is_empty()
+        && chunk
+            .system_fingerprint
+            .is_none_or(|f| is_null(f) || is_string(f))
+        && chunk.usage.is_none_or(is_null)
+        && chunk.error.is_none_or(is_null)
+        && chunk.choices.iter().all(|c| plain_choice(c));
+    valid.then(|| PlainChunk {
+        finished: chunk
+            .choices
+            .iter()
+            .any(|c| c.finish_reason.is_some_and(is_string)),
+        id: chunk.id,
+        created: chunk.created,
+        model: chunk.model,
+    })
+}
+
+fn plain_choice(choice: &ChunkChoice<'_>) -> bool {
+    let delta = &choice.delta;
+    choice.finish_reason.is_some_and(|r| {
+        matches!(
+            r.get(),
+            "null" | r#""stop""# | r#""length""# | r#""tool_calls""# | r#""content_filter""#
+        )
+    }) && choice.logprobs.is_none_or(is_null)
+        && delta.role.is_none_or(|r| {
+            matches!(
+                r.get(),
+                r#""developer""# | r#""system""# | r#""user""# | r#""assistant""# | r#""tool""#
+            )
+        })
+        && delta.content.is_none_or(|c| is_null(c) || is_string(c))
+        && delta.refusal.is_none_or(|r| is_null(r) || is_string(r))
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::{Changes, RequestContext, finish_reason};
+use super::{Changes, RequestContext, fast, finish_reason};
 use crate::error::ErrorBody;
 use crate::ids::{new_id, unix_now};
 
@@ -92,6 +92,9 @@ pub struct Transcoder {
     /// cannot tell a second change of the same kind).
     repaired_last: bool,
     changes: Changes,
+    /// Whether plain OpenAI chunks may take the fast check (off only in tests that hold it to
+    /// the full repair).
+    fast_path: bool,
 }
 
 impl Transcoder {
@@ -111,7 +114,15 @@ impl Transcoder {
             next_tool: 0,
             repaired_last: false,
             changes: Changes::new("openai"),
+            fast_path: true,
         }
+    }
+
+    /// The same transcoder with every event taking the full repair, for tests that compare
+    /// the two.
+    pub fn without_fast_path(mut self) -> Self {
+        self.fast_path = false;
+        self
     }
 
     pub fn framing(&self) -> Framing {
@@ -132,6 +143,14 @@ impl Transcoder {
     pub fn event(&mut self, raw: &[u8]) -> Output {
         if self.terminated {
             return Output::Replace(Vec::new());
+        }
+        if self.fast_path
+            && self.format == Some(Format::OpenAi)
+            && self.framing == Framing::Sse
+            && let Some(chunk) = fast::plain_chunk(raw)
+        {
+            self.keep_plain(chunk);
+            return Output::Unchanged;
         }
         let text = String::from_utf8_lossy(raw);
         let (name, data) = match self.framing {
@@ -363,6 +382,24 @@ impl Transcoder {
         let mut out = Vec::new();
         push_event(&mut out, &value);
         Output::Replace(out)
+    }
+}
+
+impl Transcoder {
+    /// What `repair_chunk` and `openai` keep from a chunk they leave unchanged.
+    fn keep_plain(&mut self, chunk: fast::PlainChunk<'_>) {
+        if !self.role_sent {
+            if self.id.starts_with("chatcmpl-") {
+                self.id = chunk.id.into_owned();
+            }
+            self.created = chunk.created;
+        }
+        if self.model != chunk.model {
+            self.model = chunk.model.into_owned();
+        }
+        self.finish_sent |= chunk.finished;
+        self.role_sent = true;
+        self.repaired_last = false;
     }
 }
 
