@@ -110,7 +110,14 @@ impl HttpBody for RecordedBody {
                     }
                     if this.collected + data.len() <= COLLECT_LIMIT {
                         this.collected += data.len();
-                        capture.response.push(data.clone());
+                        // A stream's events are slices of the connection's read buffer; kept
+                        // until the stream ends they would keep each of those buffers (8 KB)
+                        // alive, so they are copied. A single body is kept as it is.
+                        capture.response.push(if capture.event_stream {
+                            Bytes::copy_from_slice(data)
+                        } else {
+                            data.clone()
+                        });
                     } else {
                         capture.response_complete = false;
                     }
