@@ -17,7 +17,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use secrecy::ExposeSecret;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -282,13 +282,31 @@ impl Drop for ServerHandle {
 /// Binds `config.host:config.port` and starts serving.
 pub async fn start(config: Config) -> Result<ServerHandle, StartError> {
     let (host, port) = (config.host, config.port);
-    let listener = TcpListener::bind((host, port))
-        .await
-        .map_err(|source| match source.kind() {
-            std::io::ErrorKind::AddrInUse => StartError::PortInUse { host, port },
-            _ => StartError::Bind { host, port, source },
-        })?;
+    let listener = bind(SocketAddr::new(host, port)).map_err(|source| match source.kind() {
+        std::io::ErrorKind::AddrInUse => StartError::PortInUse { host, port },
+        _ => StartError::Bind { host, port, source },
+    })?;
     serve(listener, config)
+}
+
+/// Connection attempts the kernel holds until they are accepted. Tools that open many
+/// streams at once overflow tokio's default of 1024, and a dropped attempt is retried by the
+/// client only a second later; the kernel caps this at `net.core.somaxconn`.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// A listener like `TcpListener::bind`'s, with a longer accept queue.
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does on Unix: a restarted proxy need not wait out TIME_WAIT. (On
+    // Windows the option would let another program take the port.)
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 /// Serves on a listener the caller bound (tests bind `127.0.0.1:0` first).
