@@ -33,10 +33,22 @@ struct Args {
     /// Where BENCHMARKS.md and bench-results.json are written.
     #[arg(long, default_value = ".")]
     out: PathBuf,
+    /// Only these parts of the benchmark (start time and memory are always measured), for
+    /// working on one part: the figures are printed, and BENCHMARKS.md is left as it is.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Part>,
     /// Instead of the benchmark: a soak test of this many seconds (steady mixed load with
     /// streams), reporting RSS growth per 10,000 requests; fails when memory keeps growing.
     #[arg(long)]
     soak: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Part {
+    Latency,
+    Throughput,
+    Streaming,
+    SlowStreams,
 }
 
 /// Memory growth per 10,000 requests once warm above which the soak test fails.
@@ -123,12 +135,30 @@ async fn main() -> Result<()> {
         let pid = proxy.id().context("proxy pid")?;
         let idle_rss = rss_kb(pid)?;
 
-        let latency = latency(&client, &direct, &proxied, pid, sizes.latency_requests).await?;
-        let (throughput, peak_rss) =
-            throughput(&client, &direct, &proxied, pid, sizes.throughput_seconds).await?;
-        let streaming_1 = streaming(&client, &direct, &proxied, 1, sizes.stream_runs).await?;
-        let streaming_64 = streaming(&client, &direct, &proxied, 64, 1).await?;
-        let slow = Some(slow_streams(&proxied, pid, sizes.slow_streams).await?);
+        let runs_part = |part| args.only.is_empty() || args.only.contains(&part);
+        let latency = if runs_part(Part::Latency) {
+            latency(&client, &direct, &proxied, pid, sizes.latency_requests).await?
+        } else {
+            Value::Null
+        };
+        let (throughput, peak_rss) = if runs_part(Part::Throughput) {
+            throughput(&client, &direct, &proxied, pid, sizes.throughput_seconds).await?
+        } else {
+            (Value::Null, 0)
+        };
+        let (streaming_1, streaming_64) = if runs_part(Part::Streaming) {
+            (
+                streaming(&client, &direct, &proxied, 1, sizes.stream_runs).await?,
+                streaming(&client, &direct, &proxied, 64, 1).await?,
+            )
+        } else {
+            (Value::Null, Value::Null)
+        };
+        let slow = if runs_part(Part::SlowStreams) {
+            Some(slow_streams(&direct, &proxied, pid, sizes.slow_streams).await?)
+        } else {
+            None
+        };
         proxy.kill().await?;
         let _ = std::fs::remove_dir_all(&data_dir);
         runs.push(json!({
@@ -145,6 +175,10 @@ async fn main() -> Result<()> {
     }
     mock.kill().await?;
     let results = json!({"conditions": conditions()?, "smoke": args.smoke, "runs": runs});
+    if !args.only.is_empty() {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+        return Ok(());
+    }
     std::fs::write(
         args.out.join("bench-results.json"),
         serde_json::to_string_pretty(&results)?,
@@ -430,7 +464,8 @@ async fn streaming(
     }))
 }
 
-/// One stream: (time to first byte in us, mean gap between chunks in us, longest gap in us).
+/// One stream: (time to first byte in us, mean gap between chunks in us, longest gap between
+/// chunks in us).
 async fn one_stream(
     client: &reqwest::Client,
     base: &str,
@@ -459,8 +494,10 @@ async fn one_stream(
     while let Some(piece) = body.next().await {
         let piece = piece?;
         let now = Instant::now();
+        if first.is_some() {
+            longest = longest.max(now - last);
+        }
         first.get_or_insert(now - started);
-        longest = longest.max(now - last);
         last = now;
         pieces += 1;
         text.extend_from_slice(&piece);
@@ -477,36 +514,75 @@ async fn one_stream(
     ))
 }
 
-/// Many slow streams (50 ms between 20 chunks) held at once through the proxy.
-async fn slow_streams(proxied: &str, pid: u32, n: usize) -> Result<Value> {
+/// Many slow streams (50 ms between 20 chunks) held at once, direct and then through the
+/// proxy: the direct run shows what the machine itself can hold.
+async fn slow_streams(direct: &str, proxied: &str, pid: u32, n: usize) -> Result<Value> {
+    let direct = hold_streams(direct, n).await?;
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = tokio::spawn(peak_rss(pid, sampling.clone()));
+    let cpu_before = cpu_seconds(pid)?;
+    let mut proxy = hold_streams(proxied, n).await?;
+    proxy["proxy_cpu_s"] = json!(round(cpu_seconds(pid)? - cpu_before));
+    sampling.store(false, Ordering::Relaxed);
+    proxy["peak_rss_kb"] = json!(sampler.await??);
+    proxy["direct"] = direct;
+    Ok(proxy)
+}
+
+/// Chunks in each slow stream, 50 ms apart: long enough (5 s) for all of them to be open at
+/// once even though opening thousands of connections takes a few seconds.
+const SLOW_CHUNKS: u32 = 100;
+
+/// `n` streams of [`SLOW_CHUNKS`] chunks 50 ms apart, all started at once: how many completed,
+/// failed or stalled, and how many were open (between first and last byte) at the same time.
+async fn hold_streams(base: &str, n: usize) -> Result<Value> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(0)
         .build()?;
-    let sampling = Arc::new(AtomicBool::new(true));
-    let sampler = tokio::spawn(peak_rss(pid, sampling.clone()));
     let started = Instant::now();
     let tasks: Vec<_> = (0..n)
         .map(|_| {
-            let (client, base) = (client.clone(), proxied.to_owned());
-            tokio::spawn(async move { one_stream(&client, &base, 20, 50).await })
+            let (client, base) = (client.clone(), base.to_owned());
+            tokio::spawn(async move {
+                let result = one_stream(&client, &base, SLOW_CHUNKS, 50).await;
+                (result, started.elapsed())
+            })
         })
         .collect();
     let (mut completed, mut failed, mut stalled) = (0, 0, 0);
+    let mut first_bytes = Vec::with_capacity(n);
+    // +1 when a stream's first byte came, -1 when it ended, in microseconds from the start.
+    let mut changes = Vec::with_capacity(2 * n);
     for task in tasks {
-        match task.await? {
-            // A gap ten times the target's spacing and over a second is a stall.
-            Ok((_, _, longest)) if longest > 1_000_000.0 => stalled += 1,
-            Ok(_) => completed += 1,
+        let (result, ended) = task.await?;
+        match result {
+            Ok((first, _, longest)) => {
+                changes.push((first, 1i64));
+                changes.push((us(ended), -1));
+                first_bytes.push(first);
+                // Once flowing, a gap twenty times the target's spacing is a stall.
+                if longest > 1_000_000.0 {
+                    stalled += 1;
+                } else {
+                    completed += 1;
+                }
+            }
             Err(_) => failed += 1,
         }
     }
-    let elapsed = started.elapsed();
-    sampling.store(false, Ordering::Relaxed);
-    let peak = sampler.await??;
+    changes.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut open, mut peak_open) = (0i64, 0i64);
+    for (_, change) in changes {
+        open += change;
+        peak_open = peak_open.max(open);
+    }
     Ok(json!({
         "streams": n, "completed": completed, "failed": failed, "stalled": stalled,
-        "seconds": round(elapsed.as_secs_f64()), "peak_rss_kb": peak,
+        "peak_open": peak_open, "chunks": SLOW_CHUNKS, "delay_ms": 50,
+        "seconds": round(started.elapsed().as_secs_f64()),
+        "first_byte_p50_ms": round(percentile(&mut first_bytes, 0.5) / 1000.0),
+        "first_byte_max_ms": round(percentile(&mut first_bytes, 1.0) / 1000.0),
     }))
 }
 
@@ -662,12 +738,17 @@ fn markdown(results: &Value) -> String {
                 "–".into()
             } else {
                 format!(
-                    "{} of {} / {} / {}, {} MB",
+                    "{} of {} / {} / {}, {} open at once, {} MB (direct: {} / {} / {}, {} open at once)",
                     s["completed"],
                     s["streams"],
                     s["failed"],
                     s["stalled"],
-                    (s["peak_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0).round()
+                    s["peak_open"],
+                    (s["peak_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0).round(),
+                    s["direct"]["completed"],
+                    s["direct"]["failed"],
+                    s["direct"]["stalled"],
+                    s["direct"]["peak_open"],
                 )
             }
         },

@@ -71,7 +71,10 @@ async fn main() -> anyhow::Result<()> {
     let app = Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/models", get(models));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    // A long accept queue, as the proxy has: the benchmark opens thousands of streams at once.
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(([127, 0, 0, 1], 0).into())?;
+    let listener = socket.listen(4096)?;
     println!("listening on {}", listener.local_addr()?);
     // Streams are many small writes; Nagle would hold each one back.
     let listener = listener.tap_io(|tcp| {
