@@ -280,6 +280,7 @@ async fn call(
         method,
         path_and_query: path,
         headers,
+        received: None,
     };
     let response = if stream {
         forward::event_stream(up, out, body, Duration::from_secs(60), &expect).await

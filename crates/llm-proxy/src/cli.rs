@@ -215,6 +215,12 @@ pub struct Args {
     )]
     pub metrics_public: bool,
 
+    /// Add a Server-Timing header to forwarded answers: the proxy's own share and the
+    /// target's, in ms
+    #[arg(long = "server-timing", env = "SERVER_TIMING", value_name = "SERVER_TIMING",
+          default_value_t = true, action = clap::ArgAction::Set)]
+    pub server_timing: bool,
+
     /// Extra host names allowed in the Host header, comma-separated (loopback names and the
     /// base URL's host are always allowed)
     #[arg(
@@ -346,6 +352,7 @@ impl Args {
                 max_age: Duration::from_secs(self.log_max_age_days * 24 * 3600),
             },
             metrics_public: self.metrics_public,
+            server_timing: self.server_timing,
             access: AccessPolicy {
                 allowed_hosts: clean_list(self.allowed_hosts)
                     .into_iter()

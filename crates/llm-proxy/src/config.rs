@@ -33,6 +33,8 @@ pub struct Config {
     pub logging: LogConfig,
     /// Serve `/metrics` without the access token (for a Prometheus without bearer support).
     pub metrics_public: bool,
+    /// Add `Server-Timing` (the proxy's and the target's share) to forwarded answers.
+    pub server_timing: bool,
     pub access: AccessPolicy,
 }
 
@@ -227,6 +229,7 @@ impl Config {
             limits: Limits::default(),
             logging: LogConfig::default(),
             metrics_public: false,
+            server_timing: true,
             access: AccessPolicy::default(),
         }
     }

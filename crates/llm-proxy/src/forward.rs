@@ -28,6 +28,8 @@ pub struct Outgoing<'a> {
     /// What followed `/v1` in the client's URL, query included.
     pub path_and_query: &'a str,
     pub headers: &'a HeaderMap,
+    /// When the proxy took the request, when the answer is to carry `Server-Timing`.
+    pub received: Option<Instant>,
 }
 
 /// What the client expects back, for normalization.
@@ -45,7 +47,7 @@ pub async fn json_exchange(
     body: Bytes,
     expect: &Expectation,
 ) -> Result<Response, ProxyError> {
-    let sent = Instant::now();
+    let timing = Timing::start(out.received);
     let exchange = async {
         let response = up
             .send(
@@ -66,7 +68,7 @@ pub async fn json_exchange(
             .await
             .map_err(|_| up.timeout_error())??;
     if !status.is_success() {
-        return error_response(up, sent, status, headers, &bytes);
+        return error_response(up, timing, status, headers, &bytes);
     }
     let answer = match (framing, expect.expected) {
         // The client did not ask to stream, but the target streamed: one answer from the chunks.
@@ -89,7 +91,7 @@ pub async fn json_exchange(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    let mut response = build(sent, status, headers, Body::from(answer.body), Some(note));
+    let mut response = build(timing, status, headers, Body::from(answer.body), Some(note));
     if let Some(usage) = answer.usage {
         response.extensions_mut().insert(KnownUsage(usage));
     }
@@ -106,7 +108,7 @@ pub async fn event_stream(
     idle_timeout: Duration,
     expect: &Expectation,
 ) -> Result<Response, ProxyError> {
-    let sent = Instant::now();
+    let timing = Timing::start(out.received);
     let response = tokio::time::timeout(
         up.request_timeout(),
         up.send(
@@ -126,12 +128,12 @@ pub async fn event_stream(
         // An error, or a target that answered a stream request with one body: read it whole.
         let bytes = read_whole(up, response).await?;
         if !status.is_success() {
-            return error_response(up, sent, status, headers, &bytes);
+            return error_response(up, timing, status, headers, &bytes);
         }
         let (body, changes) = synthesize_stream(up, &bytes, expect)?;
         let _ = note.set(changes);
         return Ok(build(
-            sent,
+            timing,
             status,
             event_stream_headers(headers),
             Body::from(body),
@@ -158,7 +160,7 @@ pub async fn event_stream(
         },
     );
     Ok(build(
-        sent,
+        timing,
         status,
         headers,
         Body::from_stream(events),
@@ -176,7 +178,7 @@ pub async fn pass_through(
 ) -> Result<Response, ProxyError> {
     check_declared_length(out.headers, limit)?;
     let body_stream = Limited::new(body, limit).into_data_stream();
-    let sent = Instant::now();
+    let timing = Timing::start(out.received);
     let body = OutgoingBody::Stream(reqwest::Body::wrap_stream(body_stream));
     let response = tokio::time::timeout(
         up.request_timeout(),
@@ -192,10 +194,10 @@ pub async fn pass_through(
     let headers = headers::returned_response_headers(response.headers());
     if !status.is_success() {
         let bytes = read_whole(up, response).await?;
-        return error_response(up, sent, status, headers, &bytes);
+        return error_response(up, timing, status, headers, &bytes);
     }
     Ok(build(
-        sent,
+        timing,
         status,
         headers,
         Body::from_stream(response.bytes_stream()),
@@ -316,14 +318,14 @@ fn noted(changes: Option<Value>, what: &str) -> Value {
 /// The client's answer to a target error: its envelope passed on, or a foreign one translated.
 fn error_response(
     up: &UpstreamClient,
-    sent: Instant,
+    timing: Timing,
     status: StatusCode,
     headers: HeaderMap,
     bytes: &Bytes,
 ) -> Result<Response, ProxyError> {
     let (status, body) = target_error::classify(up, status, bytes)?;
     Ok(build(
-        sent,
+        timing,
         status,
         json_headers(headers),
         Body::from(body),
@@ -368,10 +370,40 @@ fn event_stream_headers(mut headers: HeaderMap) -> HeaderMap {
     headers
 }
 
+/// When the request came and when it went to the target.
+#[derive(Clone, Copy)]
+struct Timing {
+    received: Option<Instant>,
+    sent: Instant,
+}
+
+impl Timing {
+    fn start(received: Option<Instant>) -> Self {
+        Self {
+            received,
+            sent: Instant::now(),
+        }
+    }
+}
+
+/// `proxy;dur=…, upstream;dur=…` in milliseconds, for clients and browsers that show it: the
+/// proxy's share is everything but the wait for the target. Whole microseconds, formatted as
+/// integers: float formatting showed in the request's profile.
+fn server_timing(proxy: Duration, upstream: Duration) -> String {
+    let (p, u) = (proxy.as_micros(), upstream.as_micros());
+    format!(
+        "proxy;dur={}.{:03}, upstream;dur={}.{:03}",
+        p / 1000,
+        p % 1000,
+        u / 1000,
+        u % 1000
+    )
+}
+
 /// The response to the client, noting for the log how long the target took and what
 /// normalization changed.
 fn build(
-    sent: Instant,
+    timing: Timing,
     status: StatusCode,
     headers: HeaderMap,
     body: Body,
@@ -380,14 +412,12 @@ fn build(
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
-    let upstream = sent.elapsed();
-    // How long the target took, for clients and browsers that show Server-Timing: the rest of
-    // what they measure is the proxy's share.
-    if let Ok(value) = HeaderValue::from_str(&format!(
-        "upstream;dur={:.1}",
-        upstream.as_secs_f64() * 1000.0
-    )) {
-        response.headers_mut().append("server-timing", value);
+    let upstream = timing.sent.elapsed();
+    if let Some(received) = timing.received {
+        let proxy = received.elapsed().saturating_sub(upstream);
+        if let Ok(value) = HeaderValue::from_str(&server_timing(proxy, upstream)) {
+            response.headers_mut().append("server-timing", value);
+        }
     }
     response.extensions_mut().insert(UpstreamTime(upstream));
     if let Some(note) = note {

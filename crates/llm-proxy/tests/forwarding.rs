@@ -551,23 +551,62 @@ async fn a_stream_request_answered_with_one_body_becomes_a_proper_stream() {
     assert_eq!(chunks.last().unwrap()["usage"]["total_tokens"], 28);
 }
 
+/// `proxy;dur=<ms>, upstream;dur=<ms>` as numbers.
+fn server_timing(response: &reqwest::Response) -> (f64, f64) {
+    let timing = response.headers()["server-timing"].to_str().unwrap();
+    let duration = |name: &str| -> f64 {
+        timing
+            .split(", ")
+            .find_map(|part| part.strip_prefix(name)?.strip_prefix(";dur="))
+            .unwrap_or_else(|| panic!("no {name} in {timing}"))
+            .parse()
+            .unwrap()
+    };
+    (duration("proxy"), duration("upstream"))
+}
+
 #[tokio::test]
-async fn the_targets_share_of_the_time_is_in_server_timing() {
+async fn server_timing_splits_the_time_between_proxy_and_target() {
     let target = MockTarget::start().await;
+    let completion = fixture("openai/chat-completion.json");
+    target.always(Reply::Late(
+        Duration::from_millis(150),
+        Box::new(Reply::Json(MockStatus::OK, completion)),
+    ));
     let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
+    let started = std::time::Instant::now();
     let response = proxy
         .post("/v1/chat/completions", &chat(false))
         .send()
         .await
         .unwrap();
-    let timing = response.headers()["server-timing"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let ms: f64 = timing
-        .strip_prefix("upstream;dur=")
-        .unwrap()
-        .parse()
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let (proxy_ms, upstream_ms) = server_timing(&response);
+    assert!(
+        upstream_ms >= 150.0,
+        "the target took 150 ms: {upstream_ms}"
+    );
+    assert!(proxy_ms >= 0.0);
+    assert!(
+        proxy_ms + upstream_ms <= elapsed_ms,
+        "{proxy_ms} + {upstream_ms} within the {elapsed_ms} ms the client waited"
+    );
+
+    // Streams carry it too (the target's share up to the stream's head), and it can be off.
+    let response = proxy
+        .post("/v1/chat/completions", &chat(true))
+        .send()
+        .await
         .unwrap();
-    assert!(ms >= 0.0, "{timing}");
+    server_timing(&response);
+    let mut config = config(target_config(&target.url(), None));
+    config.server_timing = false;
+    let quiet = TestProxy::start(config).await;
+    let response = quiet
+        .post("/v1/chat/completions", &chat(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("server-timing").is_none());
 }

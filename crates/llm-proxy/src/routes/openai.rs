@@ -1,5 +1,7 @@
 //! The `/v1` surface: the operations the proxy understands, and everything else passed through.
 
+use std::time::Instant;
+
 use axum::extract::{OriginalUri, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -28,11 +30,12 @@ pub async fn list_models(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Response, ProxyError> {
+    let received = Instant::now();
     match state.upstream() {
         None => Ok(placeholder::list_models()),
         Some(up) => {
             let (parts, _) = request.into_parts();
-            let out = outgoing(&parts);
+            let out = outgoing(&parts, &state, received);
             forward::json_exchange(up, out, Bytes::new(), &listing(Expected::Models)).await
         }
     }
@@ -43,6 +46,7 @@ pub async fn get_model(
     model: Result<Path<String>, axum::extract::rejection::PathRejection>,
     request: Request,
 ) -> Result<Response, ProxyError> {
+    let received = Instant::now();
     let Path(model) = model?;
     match state.upstream() {
         None => placeholder::get_model(&model),
@@ -50,7 +54,7 @@ pub async fn get_model(
             let (parts, _) = request.into_parts();
             forward::json_exchange(
                 up,
-                outgoing(&parts),
+                outgoing(&parts, &state, received),
                 Bytes::new(),
                 &listing(Expected::Model),
             )
@@ -64,6 +68,7 @@ pub async fn pass_through(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Response, ProxyError> {
+    let received = Instant::now();
     let Some(up) = state.upstream() else {
         return Err(ProxyError::NotFound {
             message: format!(
@@ -77,7 +82,7 @@ pub async fn pass_through(
     let (parts, body) = request.into_parts();
     forward::pass_through(
         up,
-        outgoing(&parts),
+        outgoing(&parts, &state, received),
         body,
         state.config().limits.max_request_body_bytes,
     )
@@ -87,6 +92,7 @@ pub async fn pass_through(
 /// The three JSON operations: read and check the body, then answer locally or forward. The
 /// response carries [`CallNotes`] for the request log, errors included.
 async fn operation(State(state): State<AppState>, request: Request, op: Operation) -> Response {
+    let received = Instant::now();
     let limits = &state.config().limits;
     let (parts, body) = request.into_parts();
     let body = match read_body(&parts.headers, body, limits.max_request_body_bytes).await {
@@ -96,7 +102,7 @@ async fn operation(State(state): State<AppState>, request: Request, op: Operatio
     let (result, model, stream) = match peek(&body, op) {
         Err(error) => (Err(error), None, false),
         Ok(peeked) => {
-            let answer = answer(&state, &parts, &body, &peeked, op).await;
+            let answer = answer(&state, &parts, &body, &peeked, op, received).await;
             (answer, Some(peeked.model), peeked.stream)
         }
     };
@@ -115,6 +121,7 @@ async fn answer(
     body: &Bytes,
     peeked: &Peeked<'_>,
     op: Operation,
+    received: Instant,
 ) -> Result<Response, ProxyError> {
     let Some(up) = state.upstream() else {
         return match op {
@@ -136,7 +143,7 @@ async fn answer(
             include_usage: peeked.include_usage,
         },
     };
-    let out = outgoing(parts);
+    let out = outgoing(parts, state, received);
     if peeked.stream && op != Operation::Embeddings {
         let idle = state.config().limits.stream_idle_timeout;
         forward::event_stream(up, out, body.clone(), idle, &expect).await
@@ -158,7 +165,11 @@ fn listing(expected: Expected) -> Expectation {
 
 /// The request as it goes out: the part of the URL after `/v1` (nesting strips the prefix
 /// from `parts.uri`, so the original URI is used to be sure of it).
-fn outgoing(parts: &axum::http::request::Parts) -> Outgoing<'_> {
+fn outgoing<'a>(
+    parts: &'a axum::http::request::Parts,
+    state: &AppState,
+    received: Instant,
+) -> Outgoing<'a> {
     let uri = parts
         .extensions
         .get::<OriginalUri>()
@@ -168,5 +179,6 @@ fn outgoing(parts: &axum::http::request::Parts) -> Outgoing<'_> {
         method: parts.method.clone(),
         path_and_query: path_and_query.strip_prefix("/v1").unwrap_or(path_and_query),
         headers: &parts.headers,
+        received: state.config().server_timing.then_some(received),
     }
 }

@@ -162,6 +162,8 @@ pub enum Reply {
     Sse(Vec<String>, SseEnd),
     /// Accepts the request and never answers.
     Hang,
+    /// The reply, after a delay: a target that takes its time.
+    Late(Duration, Box<Reply>),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -323,6 +325,13 @@ async fn mock_handler(State(state): State<Arc<MockState>>, request: Request) -> 
         .unwrap()
         .pop_front()
         .unwrap_or_else(|| state.default_reply.lock().unwrap().clone());
+    let reply = match reply {
+        Reply::Late(delay, reply) => {
+            tokio::time::sleep(delay).await;
+            *reply
+        }
+        reply => reply,
+    };
     match reply {
         Reply::Json(status, body) => {
             let mut response = (status, body).into_response();
@@ -373,6 +382,7 @@ async fn mock_handler(State(state): State<Arc<MockState>>, request: Request) -> 
             response
         }
         Reply::Hang => std::future::pending().await,
+        Reply::Late(..) => unreachable!("a late reply was unwrapped above"),
     }
 }
 
