@@ -1,6 +1,8 @@
 //! Turning the proxy on and off: the one place that owns the running server.
 //!
-//! The server is the core's (`llm_proxy::start`), on Tauri's async runtime. Turning it off
+//! The server is the core's (`llm_proxy::start`), on the core's one-thread runtime on a thread
+//! of its own (`llm_proxy::runtime`), as in the headless server; the window and tray keep
+//! Tauri's runtime. Turning it off
 //! closes the port at once and lets in-flight requests finish within the grace period;
 //! applying new settings is a stop then a start. Every change of state is reported through
 //! the `Observer`, which the app turns into the tray's icon and menu and a window event.
@@ -10,6 +12,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use llm_proxy::config::Config;
 use llm_proxy::dashboard::{LiveFeed, LiveUpdate};
+use llm_proxy::runtime::OwnThread;
 use llm_proxy::server::AppState;
 use llm_proxy::{ServerHandle, StartError};
 use serde::Serialize;
@@ -58,6 +61,9 @@ pub trait Observer: Send + Sync {
 }
 
 pub struct ProxyController {
+    /// Where servers run; `None` only if that thread could not be started, and then they run
+    /// on the caller's runtime.
+    runtime: Option<OwnThread>,
     running: Mutex<Option<ServerHandle>>,
     /// A copy of the latest status, readable without waiting for a start or stop to finish.
     status: RwLock<ProxyStatus>,
@@ -66,7 +72,11 @@ pub struct ProxyController {
 
 impl ProxyController {
     pub fn new(observer: Arc<dyn Observer>) -> Self {
+        let runtime = OwnThread::start()
+            .inspect_err(|err| tracing::warn!(error = %err, "no thread of its own for the proxy"))
+            .ok();
         Self {
+            runtime,
             running: Mutex::new(None),
             status: RwLock::new(ProxyStatus::Stopped),
             observer,
@@ -100,8 +110,21 @@ impl ProxyController {
         let mut running = self.running.lock().await;
         shut_down(&mut running).await;
         let (host, port) = (config.host, config.port);
-        let status = match llm_proxy::start(config).await {
-            Ok(server) => {
+        let started = match &self.runtime {
+            Some(runtime) => runtime
+                .handle()
+                .spawn(llm_proxy::start(config))
+                .await
+                .map_err(|err| err.to_string()),
+            None => Ok(llm_proxy::start(config).await),
+        };
+        let status = match started {
+            Err(message) => ProxyStatus::Failed {
+                message: format!("the proxy's thread stopped: {message}"),
+                port_in_use: None,
+                suggested_port: None,
+            },
+            Ok(Ok(server)) => {
                 let status = ProxyStatus::Running {
                     address: server.local_addr().to_string(),
                     port: server.local_addr().port(),
@@ -111,12 +134,12 @@ impl ProxyController {
                 *running = Some(server);
                 status
             }
-            Err(StartError::PortInUse { .. }) => ProxyStatus::Failed {
+            Ok(Err(StartError::PortInUse { .. })) => ProxyStatus::Failed {
                 message: format!("port {port} is in use"),
                 port_in_use: Some(port),
                 suggested_port: free_port_near(host, port),
             },
-            Err(err) => ProxyStatus::Failed {
+            Ok(Err(err)) => ProxyStatus::Failed {
                 message: err.to_string(),
                 port_in_use: None,
                 suggested_port: None,

@@ -33,6 +33,7 @@ pub mod normalize;
 pub mod placeholder;
 pub mod request;
 pub mod routes;
+pub mod runtime;
 pub mod server;
 pub mod stats;
 pub mod ui;

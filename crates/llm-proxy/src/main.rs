@@ -31,15 +31,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    // One thread serves every connection. A proxy's work per request is a few reads and
-    // writes; spread over worker threads, each request also pays for waking an idle worker
-    // (futex calls and context switches), which the benchmark measured at about a third of
-    // the CPU per request. One core relays tens of thousands of requests a second, far beyond
-    // what any model endpoint answers; the request log writes on its own thread.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match llm_proxy::runtime::build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
