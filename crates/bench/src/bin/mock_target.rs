@@ -2,6 +2,10 @@
 //! with usage) and SSE streams whose chunk count and spacing the client chooses with the
 //! `x-mock-chunks` and `x-mock-delay-ms` headers (which the proxy forwards). Prints
 //! `listening on <addr>` and serves until killed.
+//!
+//! `mock-target --tls-ca <file>` serves HTTPS instead, as company endpoints do: HTTP/2 when the
+//! client offers it (ALPN), with a certificate from a CA made at start and written to `<file>`
+//! (for the proxy's `TARGET_CA_CERT`).
 
 use std::time::Duration;
 
@@ -75,6 +79,12 @@ async fn main() -> anyhow::Result<()> {
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.bind(([127, 0, 0, 1], 0).into())?;
     let listener = socket.listen(4096)?;
+    let mut args = std::env::args().skip(1);
+    if let (Some(flag), Some(ca_file)) = (args.next(), args.next())
+        && flag == "--tls-ca"
+    {
+        return serve_tls(listener, app, &ca_file).await;
+    }
     println!("listening on {}", listener.local_addr()?);
     // Streams are many small writes; Nagle would hold each one back.
     let listener = listener.tap_io(|tcp| {
@@ -82,4 +92,56 @@ async fn main() -> anyhow::Result<()> {
     });
     axum::serve(listener, app).await?;
     Ok(())
+}
+
+/// HTTPS with HTTP/2 offered, many streams allowed on one connection.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    ca_file: &str,
+) -> anyhow::Result<()> {
+    use std::sync::Arc;
+
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::service::TowerToHyperService;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use tokio_rustls::rustls::ServerConfig;
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key)?;
+    std::fs::write(ca_file, ca.pem())?;
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate()?;
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])?.signed_by(&key, &issuer)?;
+    let mut config = ServerConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    // Only now: the CA file is written.
+    println!("listening on {}", listener.local_addr()?);
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http2().max_concurrent_streams(20_000);
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let (acceptor, app, builder) = (acceptor.clone(), app.clone(), builder.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(stream).await else {
+                return;
+            };
+            let _ = builder
+                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                .await;
+        });
+    }
 }
