@@ -118,7 +118,8 @@ async fn main() -> Result<()> {
     }
 
     // The slow streams go to an HTTPS twin of the mock, its CA written here.
-    let ca_file = std::env::temp_dir().join(format!("llm-proxy-bench-ca-{}.pem", std::process::id()));
+    let ca_file =
+        std::env::temp_dir().join(format!("llm-proxy-bench-ca-{}.pem", std::process::id()));
     let mut tls_command = Command::new(bin.join("mock-target"));
     tls_command.arg("--tls-ca").arg(&ca_file);
     let (mut tls_mock, tls_addr) = spawn_line(tls_command, "listening on ").await?;
@@ -208,20 +209,9 @@ async fn soak(
     client: &reqwest::Client,
     seconds: u64,
 ) -> Result<Value> {
-    let data_dir = std::env::temp_dir().join(format!("llm-proxy-soak-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data_dir);
-    let mut command = Command::new(bin.join("llm-proxy"));
-    command
-        .env_clear()
-        .env("PROXY_PORT", "0")
-        .env("PROXY_ACCESS_TOKEN", TOKEN)
-        .env("TARGET_ENDPOINT", direct)
-        .env("PROXY_DATA_DIR", &data_dir)
-        .env("LOG_LEVEL", "error");
-    let (mut proxy, addr) = spawn_line(command, "Listening on:").await?;
-    let proxied = format!("http://{}/v1", addr.trim());
+    let mut proxy = Proxy::start(bin, direct, true, None).await?;
+    let (proxied, pid) = (proxy.url.clone(), proxy.pid);
     wait_for_models(client, &proxied).await?;
-    let pid = proxy.id().context("proxy pid")?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -264,8 +254,7 @@ async fn soak(
     }
     let total = done.load(Ordering::Relaxed);
     samples.push((total, rss_kb(pid)?));
-    proxy.kill().await?;
-    let _ = std::fs::remove_dir_all(&data_dir);
+    proxy.stop().await?;
     // Warm once the request log's memory ring and SQLite's cache are full: after 10,000.
     let warm = samples.iter().find(|(count, _)| *count >= 10_000).copied();
     let last = samples.last().copied().unwrap_or_default();
