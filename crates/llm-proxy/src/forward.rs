@@ -67,6 +67,7 @@ pub async fn json_exchange(
         tokio::time::timeout(up.request_timeout(), exchange)
             .await
             .map_err(|_| up.timeout_error())??;
+    let timing = timing.answered();
     if !status.is_success() {
         return error_response(up, timing, status, headers, &bytes);
     }
@@ -127,6 +128,7 @@ pub async fn event_stream(
     let Some(framing) = framing.filter(|_| status.is_success()) else {
         // An error, or a target that answered a stream request with one body: read it whole.
         let bytes = read_whole(up, response).await?;
+        let timing = timing.answered();
         if !status.is_success() {
             return error_response(up, timing, status, headers, &bytes);
         }
@@ -160,7 +162,7 @@ pub async fn event_stream(
         },
     );
     Ok(build(
-        timing,
+        timing.answered(),
         status,
         headers,
         Body::from_stream(events),
@@ -194,10 +196,10 @@ pub async fn pass_through(
     let headers = headers::returned_response_headers(response.headers());
     if !status.is_success() {
         let bytes = read_whole(up, response).await?;
-        return error_response(up, timing, status, headers, &bytes);
+        return error_response(up, timing.answered(), status, headers, &bytes);
     }
     Ok(build(
-        timing,
+        timing.answered(),
         status,
         headers,
         Body::from_stream(response.bytes_stream()),
@@ -318,7 +320,7 @@ fn noted(changes: Option<Value>, what: &str) -> Value {
 /// The client's answer to a target error: its envelope passed on, or a foreign one translated.
 fn error_response(
     up: &UpstreamClient,
-    timing: Timing,
+    timing: Answered,
     status: StatusCode,
     headers: HeaderMap,
     bytes: &Bytes,
@@ -371,7 +373,6 @@ fn event_stream_headers(mut headers: HeaderMap) -> HeaderMap {
 }
 
 /// When the request came and when it went to the target.
-#[derive(Clone, Copy)]
 struct Timing {
     received: Option<Instant>,
     sent: Instant,
@@ -384,6 +385,22 @@ impl Timing {
             sent: Instant::now(),
         }
     }
+
+    /// The target has answered (its head, or the whole body when that is read at once): what
+    /// follows is the proxy's work again.
+    fn answered(&self) -> Answered {
+        Answered {
+            received: self.received,
+            upstream: self.sent.elapsed(),
+        }
+    }
+}
+
+/// The target's share of a request, known.
+#[derive(Clone, Copy)]
+struct Answered {
+    received: Option<Instant>,
+    upstream: Duration,
 }
 
 /// `proxy;dur=…, upstream;dur=…` in milliseconds, for clients and browsers that show it: the
@@ -403,7 +420,7 @@ fn server_timing(proxy: Duration, upstream: Duration) -> String {
 /// The response to the client, noting for the log how long the target took and what
 /// normalization changed.
 fn build(
-    timing: Timing,
+    timing: Answered,
     status: StatusCode,
     headers: HeaderMap,
     body: Body,
@@ -412,7 +429,7 @@ fn build(
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
-    let upstream = timing.sent.elapsed();
+    let upstream = timing.upstream;
     if let Some(received) = timing.received {
         let proxy = received.elapsed().saturating_sub(upstream);
         if let Ok(value) = HeaderValue::from_str(&server_timing(proxy, upstream)) {
