@@ -237,25 +237,37 @@ fn the_fast_path_agrees_with_the_repair_pass() {
         &["choices", "0", "message", "refusal"],
         &["choices", "0", "message", "content"],
     ];
+    for (label, body) in mutations(&valid, &paths) {
+        agree(body.to_string().as_bytes(), &label);
+    }
+}
+
+/// `value` with each of `paths` removed, nulled or given a value of each other kind (and a
+/// few that look right in one place and wrong in another), labelled for failure messages.
+fn mutations(value: &Value, paths: &[&[&str]]) -> Vec<(String, Value)> {
     let replacements = [
         None,
         Some(Value::Null),
         Some(json!(7)),
+        Some(json!(-1.5)),
         Some(json!("")),
+        Some(json!("stop")),
+        Some(json!("eos")),
+        Some(json!("assistant")),
         Some(json!([])),
+        Some(json!([{"text": "a"}])),
         Some(json!({})),
+        Some(json!({"message": "boom"})),
     ];
+    let mut out = Vec::new();
     for path in paths {
         for replacement in &replacements {
-            let Some(body) = mutated(&valid, path, replacement.as_ref()) else {
-                continue;
-            };
-            agree(
-                body.to_string().as_bytes(),
-                &format!("{path:?} = {replacement:?}"),
-            );
+            if let Some(changed) = mutated(value, path, replacement.as_ref()) {
+                out.push((format!("{path:?} = {replacement:?}"), changed));
+            }
         }
     }
+    out
 }
 
 /// `value` with the field or list item at `path` removed (`None`) or replaced; `None` when
@@ -354,31 +366,12 @@ fn the_chunk_fast_path_agrees_with_the_full_repair() {
         &["choices", "0", "delta", "refusal"],
         &["choices", "0", "delta", "tool_calls"],
     ];
-    let replacements = [
-        None,
-        Some(Value::Null),
-        Some(json!(7)),
-        Some(json!(-1.5)),
-        Some(json!("")),
-        Some(json!("stop")),
-        Some(json!("eos")),
-        Some(json!("assistant")),
-        Some(json!([])),
-        Some(json!([{"text": "a"}])),
-        Some(json!({})),
-        Some(json!({"message": "boom"})),
-    ];
-    for path in paths {
-        for replacement in &replacements {
-            let Some(mutated) = mutated(&chunk, path, replacement.as_ref()) else {
-                continue;
-            };
-            // The mutated chunk comes second, once the stream is known to be OpenAI's, and is
-            // followed by the rest of the recording.
-            let mut events = vec![recorded[0].clone(), format!("data: {mutated}\n\n")];
-            events.extend_from_slice(&recorded[1..]);
-            streams_agree(&events, &format!("{path:?} = {replacement:?}"));
-        }
+    for (label, mutated) in mutations(&chunk, &paths) {
+        // The mutated chunk comes second, once the stream is known to be OpenAI's, and is
+        // followed by the rest of the recording.
+        let mut events = vec![recorded[0].clone(), format!("data: {mutated}\n\n")];
+        events.extend_from_slice(&recorded[1..]);
+        streams_agree(&events, &label);
     }
 }
 

@@ -80,15 +80,7 @@ impl Setup {
     }
 
     async fn health(&self) -> Value {
-        self.proxy
-            .http
-            .get(format!("{}/health", self.proxy.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.proxy.get_json("/health").await
     }
 
     fn bearer_of_last_target_request(&self) -> String {
