@@ -22,6 +22,7 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connection;
 pub mod dashboard;
 pub mod error;
 pub mod forward;

@@ -12,10 +12,7 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::middleware;
 use axum::routing::{any, get, post};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use secrecy::ExposeSecret;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
@@ -26,6 +23,7 @@ use tower::ServiceExt;
 use crate::auth::{Sessions, require_access_token, require_dashboard_access};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Limits, UpstreamConfig};
+use crate::connection::Protocols;
 use crate::error::{method_not_allowed, not_found};
 use crate::guard::{self, AuthLimiter};
 use crate::logs::recorder::record_call;
@@ -392,17 +390,9 @@ async fn accept_loop(
     limits: Limits,
 ) {
     let grace = limits.shutdown_grace;
-    let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client gets this long to send its headers, and this much room for them: slowloris
     // and giant-header attacks end here, before any of our code runs.
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(MAX_HEADER_BYTES);
-    builder
-        .http2()
-        .max_header_list_size(MAX_HEADER_BYTES as u32);
+    let protocols = Arc::new(Protocols::new(MAX_HEADER_BYTES, limits.header_read_timeout));
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     loop {
@@ -417,14 +407,9 @@ async fn accept_loop(
                         request.extensions_mut().insert(ConnectInfo(peer));
                         request
                     });
-                    let service = TowerToHyperService::new(app);
-                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    let connection = graceful.watch(connection.into_owned());
-                    connections.spawn(async move {
-                        if let Err(err) = connection.await {
-                            tracing::debug!(error = %err, "connection ended with an error");
-                        }
-                    });
+                    let protocols = protocols.clone();
+                    let watcher = graceful.watcher();
+                    connections.spawn(async move { protocols.serve(stream, app, watcher).await });
                 }
                 Err(err) => {
                     // Out of file descriptors and the like: pause instead of spinning.

@@ -205,3 +205,62 @@ async fn the_base_url_reflects_the_bound_port_or_the_configured_url() {
     let custom = TestProxy::start(config).await;
     assert_eq!(custom.handle.base_url(), "https://proxy.example.test");
 }
+
+#[tokio::test]
+async fn http2_with_prior_knowledge_is_served_streams_included() {
+    let proxy = TestProxy::placeholder().await;
+    let http2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let models = http2
+        .get(format!("{}/v1/models", proxy.url))
+        .bearer_auth(ACCESS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(models.version(), reqwest::Version::HTTP_2);
+    assert_eq!(models.status(), StatusCode::OK);
+    let stream = http2
+        .post(format!("{}/v1/chat/completions", proxy.url))
+        .bearer_auth(ACCESS_TOKEN)
+        .json(&stream_request())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.version(), reqwest::Version::HTTP_2);
+    let text = stream.text().await.unwrap();
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    // The same server still speaks HTTP/1.1 to everyone else.
+    let health = proxy
+        .http
+        .get(format!("{}/health", proxy.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.version(), reqwest::Version::HTTP_11);
+}
+
+#[tokio::test]
+async fn a_client_that_connects_and_sends_nothing_is_closed() {
+    let mut config = config(UpstreamConfig::Placeholder);
+    config.limits.header_read_timeout = Duration::from_millis(300);
+    let proxy = TestProxy::start(config).await;
+    let addr = proxy.handle.local_addr();
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    // The server closes the connection: the read ends (0 bytes or a reset) well before the
+    // test's own limit.
+    let read = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read(&mut silent, &mut buf),
+    )
+    .await
+    .expect("a silent connection was held open");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    // A silent connection does not hold shutdown either.
+    let _other_silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), proxy.handle.shutdown())
+        .await
+        .expect("a silent connection held up shutdown");
+}
