@@ -5,6 +5,8 @@
 //! they are dropped and counted. When the database cannot be opened or written, the proxy keeps
 //! serving, the log keeps its recent entries in memory, and `/health` says what went wrong.
 
+pub mod assemble;
+pub mod compact;
 pub mod record;
 pub mod recorder;
 mod sqlite;

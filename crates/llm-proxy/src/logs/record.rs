@@ -6,11 +6,14 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::{HeaderMap, Method};
+use axum::http::Method;
 use bytes::Bytes;
 use serde::Serialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value, json};
+
+use super::assemble::{Assembled, assemble_stream};
+use super::compact::{EventCopy, HeaderCopy};
 
 /// Header values never stored, whoever sent them.
 const REDACTED_HEADERS: [&str; 5] = [
@@ -44,13 +47,35 @@ pub struct NormalizationNote(pub std::sync::Arc<std::sync::OnceLock<Value>>);
 #[derive(Debug, Clone, Copy)]
 pub struct KnownUsage(pub Usage);
 
+/// A response body as the recorder kept it.
+#[derive(Debug)]
+pub enum Collected {
+    /// A single body: its chunks as they came (usually one, shared, not copied).
+    Body(Vec<Bytes>),
+    /// An event stream, kept compact while it lasts (see [`EventCopy`]).
+    Events(EventCopy),
+}
+
+impl Collected {
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Self::Body(chunks) => match chunks.as_slice() {
+                [] => Bytes::new(),
+                [one] => one.clone(),
+                many => Bytes::from(many.concat()),
+            },
+            Self::Events(events) => Bytes::from(events.decode()),
+        }
+    }
+}
+
 /// The raw material of one record, gathered on the request path.
 #[derive(Debug)]
 pub struct CallCapture {
     pub started_at: SystemTime,
     pub method: Method,
     pub path: String,
-    pub request_headers: HeaderMap,
+    pub request_headers: HeaderCopy,
     pub notes: Option<CallNotes>,
     pub status: u16,
     pub event_stream: bool,
@@ -58,7 +83,7 @@ pub struct CallCapture {
     pub total: Duration,
     pub upstream: Option<Duration>,
     /// The response as the client received it (up to the collection cap).
-    pub response: Vec<Bytes>,
+    pub response: Collected,
     pub response_complete: bool,
     /// The client went away before the response was complete.
     pub disconnected: bool,
@@ -111,7 +136,7 @@ pub struct BodyPolicy {
 
 impl ApiCall {
     pub fn from_capture(capture: CallCapture, policy: BodyPolicy) -> Self {
-        let response = join(&capture.response);
+        let response = capture.response.into_bytes();
         let notes = capture.notes.as_ref();
         // The request is parsed only when something needs it (an estimate, or a model the
         // handler could not note): most calls need neither.
@@ -192,9 +217,8 @@ impl ApiCall {
             });
         let client = capture
             .request_headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+            .get("user-agent")
+            .map(|v| String::from_utf8_lossy(v).into_owned());
         let body = |text: Option<String>| {
             if policy.keep {
                 text.map(|t| truncate(t, policy.max_bytes))
@@ -289,107 +313,7 @@ fn probe(body: &[u8]) -> Option<(Usage, Option<String>)> {
     Some((usage, probe.model))
 }
 
-/// A stream put back together: the message the client saw, as one object.
-#[derive(Debug, Default)]
-pub struct Assembled {
-    pub message: Value,
-    pub usage: Option<Usage>,
-    pub chunks: u32,
-    pub error: Option<String>,
-    text_len: usize,
-}
-
-/// Rebuilds the message from `chat.completion.chunk` (or completion) events: content, reasoning
-/// and tool calls concatenated by index, the finish reason, the usage chunk and any error event.
-pub fn assemble_stream(body: &[u8]) -> Assembled {
-    let text = String::from_utf8_lossy(body);
-    let mut assembled = Assembled::default();
-    let mut content = String::new();
-    let mut reasoning = String::new();
-    let mut tool_calls: Vec<Map<String, Value>> = Vec::new();
-    let mut finish_reason = Value::Null;
-    for data in text
-        .lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .map(str::trim)
-    {
-        if data == "[DONE]" {
-            continue;
-        }
-        let Ok(event) = serde_json::from_str::<Value>(data) else {
-            continue;
-        };
-        assembled.chunks += 1;
-        if let Some(message) = error_message(&event) {
-            assembled.error = Some(message);
-        }
-        if let Some(usage) = usage_of(&event) {
-            assembled.usage = Some(usage);
-        }
-        let Some(choice) = event.pointer("/choices/0") else {
-            continue;
-        };
-        let delta = choice.get("delta").unwrap_or(choice);
-        if let Some(piece) = delta
-            .get("content")
-            .or_else(|| delta.get("text"))
-            .and_then(Value::as_str)
-        {
-            content.push_str(piece);
-        }
-        if let Some(piece) = delta.get("reasoning_content").and_then(Value::as_str) {
-            reasoning.push_str(piece);
-        }
-        for call in delta
-            .get("tool_calls")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let index = call.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
-            if tool_calls.len() <= index {
-                tool_calls.resize_with(index + 1, Map::new);
-            }
-            merge_tool_call(&mut tool_calls[index], call);
-        }
-        if let Some(reason) = choice.get("finish_reason").filter(|r| !r.is_null()) {
-            finish_reason = reason.clone();
-        }
-    }
-    assembled.text_len = content.chars().count() + reasoning.chars().count();
-    let mut message =
-        json!({"role": "assistant", "content": content, "finish_reason": finish_reason});
-    if !reasoning.is_empty() {
-        message["reasoning_content"] = json!(reasoning);
-    }
-    if !tool_calls.is_empty() {
-        message["tool_calls"] = Value::Array(tool_calls.into_iter().map(Value::Object).collect());
-    }
-    assembled.message = message;
-    assembled
-}
-
-fn merge_tool_call(into: &mut Map<String, Value>, delta: &Value) {
-    for key in ["id", "type"] {
-        if let Some(value) = delta.get(key).filter(|v| !v.is_null()) {
-            into.insert(key.to_owned(), value.clone());
-        }
-    }
-    let Some(function) = delta.get("function") else {
-        return;
-    };
-    let target = into
-        .entry("function")
-        .or_insert_with(|| json!({"name": "", "arguments": ""}));
-    for key in ["name", "arguments"] {
-        if let Some(piece) = function.get(key).and_then(Value::as_str) {
-            let existing = target[key].as_str().unwrap_or_default().to_owned();
-            target[key] = json!(existing + piece);
-        }
-    }
-}
-
-fn usage_of(value: &Value) -> Option<Usage> {
+pub(super) fn usage_of(value: &Value) -> Option<Usage> {
     let usage = value.get("usage")?;
     let prompt = usage.get("prompt_tokens").and_then(Value::as_u64)?;
     let completion = usage
@@ -407,7 +331,7 @@ fn usage_of(value: &Value) -> Option<Usage> {
     })
 }
 
-fn error_message(value: &Value) -> Option<String> {
+pub(super) fn error_message(value: &Value) -> Option<String> {
     let error = value.get("error")?;
     error
         .get("message")
@@ -457,38 +381,30 @@ fn estimate_tokens(chars: usize) -> u64 {
 /// repeated header's values joined by ", ". Written straight to text, which is how the log
 /// stores it: building a JSON tree and then printing it showed in the writer's profile (about
 /// 8k instructions a call).
-fn redacted_headers(headers: &HeaderMap) -> Box<RawValue> {
+fn redacted_headers(headers: &HeaderCopy) -> Box<RawValue> {
     serde_json::value::to_raw_value(&RedactedHeaders(headers))
         .unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
-struct RedactedHeaders<'a>(&'a HeaderMap);
+struct RedactedHeaders<'a>(&'a HeaderCopy);
 
 impl Serialize for RedactedHeaders<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(self.0.keys_len()))?;
-        for name in self.0.keys() {
-            if REDACTED_HEADERS.contains(&name.as_str()) {
-                map.serialize_entry(name.as_str(), "[redacted]")?;
-                continue;
+        let mut map = serializer.serialize_map(None)?;
+        // A repeated header's values are adjacent (see `HeaderCopy::of`).
+        let mut headers = self.0.iter().peekable();
+        while let Some((name, first)) = headers.next() {
+            let mut value = String::from_utf8_lossy(first);
+            while let Some((_, more)) = headers.next_if(|(next, _)| *next == name) {
+                let joined = value.to_mut();
+                joined.push_str(", ");
+                joined.push_str(&String::from_utf8_lossy(more));
             }
-            let mut values = self
-                .0
-                .get_all(name)
-                .iter()
-                .map(|v| String::from_utf8_lossy(v.as_bytes()));
-            let first = values.next().unwrap_or_default();
-            match values.next() {
-                None => map.serialize_entry(name.as_str(), &first)?,
-                Some(second) => {
-                    let mut joined = format!("{first}, {second}");
-                    for more in values {
-                        joined.push_str(", ");
-                        joined.push_str(&more);
-                    }
-                    map.serialize_entry(name.as_str(), &joined)?;
-                }
+            if REDACTED_HEADERS.contains(&name) {
+                map.serialize_entry(name, "[redacted]")?;
+            } else {
+                map.serialize_entry(name, &value)?;
             }
         }
         map.end()
@@ -516,14 +432,6 @@ fn text(bytes: &[u8]) -> String {
     }
 }
 
-fn join(chunks: &[Bytes]) -> Bytes {
-    match chunks {
-        [] => Bytes::new(),
-        [one] => one.clone(),
-        many => Bytes::from(many.concat()),
-    }
-}
-
 pub fn unix_ms(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -539,37 +447,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn streams_are_assembled_with_tool_calls_and_usage() {
-        let body = concat!(
-            "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
-            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n",
-            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}]}\n\n",
-            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get\",\"arguments\":\"{\\\"a\\\"\"}}]}}]}\n\n",
-            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\":1}\"}}]}}]}\n\n",
-            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
-            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7,\"total_tokens\":12}}\n\n",
-            "data: [DONE]\n\n",
-        );
-        let assembled = assemble_stream(body.as_bytes());
-        assert_eq!(assembled.chunks, 7);
-        assert_eq!(assembled.message["content"], "Hello");
-        assert_eq!(assembled.message["finish_reason"], "tool_calls");
-        assert_eq!(assembled.message["tool_calls"][0]["id"], "call_1");
-        assert_eq!(
-            assembled.message["tool_calls"][0]["function"]["arguments"],
-            "{\"a\":1}"
-        );
-        assert_eq!(
-            assembled.usage,
-            Some(Usage {
-                prompt_tokens: 5,
-                completion_tokens: 7,
-                total_tokens: 12
-            })
-        );
-    }
-
-    #[test]
     fn truncation_is_visible_and_respects_characters() {
         assert_eq!(truncate("short".into(), 10), "short");
         let cut = truncate("ééééé".into(), 3);
@@ -578,13 +455,23 @@ mod tests {
 
     #[test]
     fn credentials_in_headers_are_redacted() {
-        let mut headers = HeaderMap::new();
+        let mut headers = axum::http::HeaderMap::new();
         for name in REDACTED_HEADERS {
             headers.insert(name, "secret-value".parse().unwrap());
+            // A repeated credential is redacted once, not joined.
+            headers.append(name, "second-secret".parse().unwrap());
         }
         headers.insert("user-agent", "OpenAI/Python".parse().unwrap());
-        let shown = redacted_headers(&headers).to_string();
-        assert!(!shown.contains("secret-value"));
-        assert!(shown.contains("OpenAI/Python"));
+        headers.append("x-tag", "a".parse().unwrap());
+        headers.append("x-tag", "b".parse().unwrap());
+        let shown: Value =
+            serde_json::from_str(redacted_headers(&HeaderCopy::of(&headers)).get()).unwrap();
+        let text = shown.to_string();
+        assert!(!text.contains("secret"), "{text}");
+        assert_eq!(shown["user-agent"], "OpenAI/Python");
+        assert_eq!(shown["x-tag"], "a, b");
+        for name in REDACTED_HEADERS {
+            assert_eq!(shown[name], "[redacted]");
+        }
     }
 }

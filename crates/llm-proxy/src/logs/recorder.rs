@@ -1,9 +1,10 @@
 //! The middleware that records every `/v1` call.
 //!
 //! It notes the request, lets the handler run, and wraps the response body so that what the
-//! client receives is seen as it passes: the time of the first byte, the bytes themselves (as
-//! cheap `Bytes` clones), and the end, whether the body finished or the client went away. The
-//! capture is queued for the log writer when the body is done; nothing is parsed here.
+//! client receives is seen as it passes: the time of the first byte, the bytes themselves
+//! (cheap `Bytes` clones, or for a stream compact copies), and the end, whether the body
+//! finished or the client went away. The capture is queued for the log writer when the body
+//! is done; nothing is parsed here.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -18,7 +19,10 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
 use super::LogStore;
-use super::record::{CallCapture, CallNotes, KnownUsage, NormalizationNote, UpstreamTime};
+use super::compact::{EventCopy, HeaderCopy};
+use super::record::{
+    CallCapture, CallNotes, Collected, KnownUsage, NormalizationNote, UpstreamTime,
+};
 use crate::server::AppState;
 
 /// Response bytes kept for parsing usage and showing the body. Beyond this the record says
@@ -36,7 +40,7 @@ pub async fn record_call(State(state): State<AppState>, request: Request, next: 
     let path = uri
         .path_and_query()
         .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
-    let request_headers = request.headers().clone();
+    let request_headers = HeaderCopy::of(request.headers());
 
     let response = next.run(request).await;
     let (mut parts, body) = response.into_parts();
@@ -45,18 +49,28 @@ pub async fn record_call(State(state): State<AppState>, request: Request, next: 
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
+    let mut notes = parts.extensions.remove::<CallNotes>();
+    if event_stream && let Some(notes) = &mut notes {
+        // Like the headers (see `compact`), a small request body is a slice of the
+        // connection's read buffer: a stream would keep all of it.
+        notes.request_body = Bytes::copy_from_slice(&notes.request_body);
+    }
     let capture = CallCapture {
         started_at,
         method,
         path,
         request_headers,
-        notes: parts.extensions.remove::<CallNotes>(),
+        notes,
         status: parts.status.as_u16(),
         event_stream,
         ttfb: None,
         total: started.elapsed(),
         upstream: parts.extensions.remove::<UpstreamTime>().map(|t| t.0),
-        response: Vec::new(),
+        response: if event_stream {
+            Collected::Events(EventCopy::default())
+        } else {
+            Collected::Body(Vec::new())
+        },
         response_complete: true,
         disconnected: false,
         normalization: parts.extensions.remove::<NormalizationNote>(),
@@ -110,14 +124,13 @@ impl HttpBody for RecordedBody {
                     }
                     if this.collected + data.len() <= COLLECT_LIMIT {
                         this.collected += data.len();
-                        // A stream's events are slices of the connection's read buffer; kept
-                        // until the stream ends they would keep each of those buffers (8 KB)
-                        // alive, so they are copied. A single body is kept as it is.
-                        capture.response.push(if capture.event_stream {
-                            Bytes::copy_from_slice(data)
-                        } else {
-                            data.clone()
-                        });
+                        match &mut capture.response {
+                            // A single body is kept as it is: it ends soon.
+                            Collected::Body(chunks) => chunks.push(data.clone()),
+                            // A stream's events are slices of the target connection's read
+                            // buffer: copied, compactly, so as not to keep those buffers.
+                            Collected::Events(events) => events.push(data),
+                        }
                     } else {
                         capture.response_complete = false;
                     }

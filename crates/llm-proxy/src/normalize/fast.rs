@@ -105,7 +105,7 @@ struct Usage<'a> {
 
 /// A `T` read from a JSON object only. Derived structs also accept an array of their fields in
 /// order, which the full repair rightly treats as the wrong shape.
-struct Obj<T>(T);
+pub struct Obj<T>(pub T);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -132,7 +132,7 @@ impl<T> std::ops::Deref for Obj<T> {
 
 /// A field's raw JSON when the field is there, `null` included (plain `Option` would read a
 /// null as absent, and repair treats the two differently).
-fn present<'de, D: serde::Deserializer<'de>>(
+pub fn present<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<&'de RawValue>, D::Error> {
     <&RawValue>::deserialize(deserializer).map(Some)
