@@ -42,7 +42,16 @@ struct Args {
     /// streams), reporting RSS growth per 10,000 requests; fails when memory keeps growing.
     #[arg(long)]
     soak: Option<u64>,
+    /// Runs each proxy under this command, for profiling it, e.g. `--wrap "valgrind
+    /// --tool=massif --massif-out-file=massif.%p.out"` with `--only`. The proxies are then
+    /// stopped with SIGTERM, so that the tool writes its output. Use a `profiling` build
+    /// (`target/profiling/bench`) for symbols.
+    #[arg(long, value_name = "COMMAND")]
+    wrap: Option<String>,
 }
+
+/// `--wrap`, split into words; set once at start.
+static WRAP: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Part {
@@ -68,6 +77,9 @@ struct Sizes {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(wrap) = &args.wrap {
+        let _ = WRAP.set(wrap.split_whitespace().map(str::to_owned).collect());
+    }
     let sizes = if args.smoke {
         Sizes {
             latency_requests: 200,
@@ -536,7 +548,14 @@ impl Proxy {
             STARTED.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&data_dir);
-        let mut command = Command::new(bin.join("llm-proxy"));
+        let mut command = match WRAP.get().and_then(|w| w.split_first()) {
+            Some((tool, tool_args)) => {
+                let mut command = Command::new(tool);
+                command.args(tool_args).arg(bin.join("llm-proxy"));
+                command
+            }
+            None => Command::new(bin.join("llm-proxy")),
+        };
         command
             .env_clear()
             .env("PROXY_PORT", "0")
@@ -559,6 +578,14 @@ impl Proxy {
     }
 
     async fn stop(&mut self) -> Result<()> {
+        if WRAP.get().is_some() {
+            // A profiler writes its output only when the proxy exits on its own.
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(self.pid.to_string())
+                .status();
+            let _ = self.child.wait().await;
+        }
         self.child.kill().await?;
         let _ = std::fs::remove_dir_all(&self.data_dir);
         Ok(())
