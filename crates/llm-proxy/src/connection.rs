@@ -16,6 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::Watcher;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 
 /// The start of every HTTP/2 connection with prior knowledge (RFC 9113, section 3.4). Its
 /// first three bytes already decide: no HTTP/1 client sends the method `PRI`.
@@ -52,9 +53,15 @@ impl Protocols {
     }
 
     /// Serves `stream` until it closes; `watcher` lets a graceful shutdown end it between
-    /// requests.
-    pub async fn serve<S>(&self, stream: TcpStream, service: S, watcher: Watcher)
-    where
+    /// requests, and `shutdown` ends it at once while it has not sent its first bytes (the
+    /// watcher alone would hold the shutdown until they came or the limit passed).
+    pub async fn serve<S>(
+        &self,
+        stream: TcpStream,
+        service: S,
+        watcher: Watcher,
+        shutdown: &CancellationToken,
+    ) where
         S: tower::Service<
                 axum::http::Request<hyper::body::Incoming>,
                 Response = axum::response::Response,
@@ -64,7 +71,12 @@ impl Protocols {
             + 'static,
         S::Future: Send + 'static,
     {
-        let http2 = match tokio::time::timeout(self.first_bytes_timeout, sniff(&stream)).await {
+        let first_bytes = tokio::time::timeout(self.first_bytes_timeout, sniff(&stream));
+        let sniffed = tokio::select! {
+            sniffed = first_bytes => sniffed,
+            () = shutdown.cancelled() => return,
+        };
+        let http2 = match sniffed {
             Ok(Ok(http2)) => http2,
             // Closed before a byte, a reset, or nothing sent in time: nothing to answer.
             Ok(Err(err)) => {

@@ -409,7 +409,10 @@ async fn accept_loop(
                     });
                     let protocols = protocols.clone();
                     let watcher = graceful.watcher();
-                    connections.spawn(async move { protocols.serve(stream, app, watcher).await });
+                    let shutdown = shutdown.clone();
+                    connections.spawn(async move {
+                        protocols.serve(stream, app, watcher, &shutdown).await;
+                    });
                 }
                 Err(err) => {
                     // Out of file descriptors and the like: pause instead of spinning.

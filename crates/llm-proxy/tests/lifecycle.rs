@@ -232,12 +232,7 @@ async fn http2_with_prior_knowledge_is_served_streams_included() {
     let text = stream.text().await.unwrap();
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
     // The same server still speaks HTTP/1.1 to everyone else.
-    let health = proxy
-        .http
-        .get(format!("{}/health", proxy.url))
-        .send()
-        .await
-        .unwrap();
+    let health = proxy.get("/health").send().await.unwrap();
     assert_eq!(health.version(), reqwest::Version::HTTP_11);
 }
 
@@ -258,9 +253,24 @@ async fn a_client_that_connects_and_sends_nothing_is_closed() {
     .await
     .expect("a silent connection was held open");
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
-    // A silent connection does not hold shutdown either.
-    let _other_silent = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(5), proxy.handle.shutdown())
+}
+
+#[tokio::test]
+async fn a_silent_connection_does_not_hold_shutdown() {
+    let mut config = config(UpstreamConfig::Placeholder);
+    // Neither the first-bytes limit nor the grace period may be what ends it.
+    config.limits.header_read_timeout = Duration::from_secs(120);
+    config.limits.shutdown_grace = Duration::from_secs(120);
+    let proxy = TestProxy::start(config).await;
+    let _silent = tokio::net::TcpStream::connect(proxy.handle.local_addr())
+        .await
+        .unwrap();
+    // The connection is accepted and waiting for its first bytes.
+    assert_eq!(
+        proxy.get("/health").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    tokio::time::timeout(Duration::from_secs(10), proxy.handle.shutdown())
         .await
         .expect("a silent connection held up shutdown");
 }

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::record::{Usage, error_message, usage_of};
-use crate::normalize::{Obj, present};
+use crate::normalize::{Obj, is_null, present};
 
 /// A stream put back together: the message the client saw, as one object.
 #[derive(Debug, Default)]
@@ -240,10 +240,6 @@ fn plain_event(data: &str) -> Option<PlainEvent<'_>> {
         reasoning: delta.reasoning_content.and_then(as_str),
         finish_reason,
     })
-}
-
-fn is_null(raw: &RawValue) -> bool {
-    raw.get() == "null"
 }
 
 /// A JSON string's text, borrowed unless it has escapes.

@@ -196,7 +196,8 @@ fn counts_only(details: &RawValue) -> bool {
     serde_json::from_str::<std::collections::BTreeMap<Cow<'_, str>, u64>>(details.get()).is_ok()
 }
 
-fn is_null(raw: &RawValue) -> bool {
+/// Whether a field's raw JSON (see [`present`]) is `null`.
+pub fn is_null(raw: &RawValue) -> bool {
     raw.get() == "null"
 }
 

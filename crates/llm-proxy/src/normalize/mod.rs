@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::logs::record::Usage;
 
 pub use chat::{assemble_chunks, chunks_from_completion};
-pub use fast::{Obj, PlainChunk, is_valid_chat_completion, plain_chunk, present};
+pub use fast::{Obj, PlainChunk, is_null, is_valid_chat_completion, plain_chunk, present};
 
 /// What normalization did to one response, for the request log.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
