@@ -50,10 +50,33 @@ pub fn config(upstream: UpstreamConfig) -> Config {
 /// A fresh data directory for one server, so tests never share a log database.
 pub fn unique_data_dir() -> std::path::PathBuf {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let root = std::env::temp_dir().join("llm-proxy-tests");
+    SWEPT.call_once(|| remove_finished_runs(&root));
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("llm-proxy-tests/{}-{n}", std::process::id()));
+    let dir = root.join(format!("{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
+}
+
+/// Removes the data directories of test processes that have ended. A directory cannot be
+/// removed when its own test ends (a server may still be closing its database, and some tests
+/// start a second server on the same directory), so each test binary sweeps up after the
+/// earlier ones instead: repeated runs used to fill the disk.
+fn remove_finished_runs(root: &std::path::Path) {
+    let proc = std::path::Path::new("/proc");
+    let (true, Ok(entries)) = (proc.is_dir(), std::fs::read_dir(root)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name.to_str().and_then(|n| n.split('-').next());
+        if let Some(pid) = pid.filter(|p| p.parse::<u32>().is_ok())
+            && !proc.join(pid).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 pub fn target_config(endpoint: &str, key: Option<&str>) -> UpstreamConfig {
