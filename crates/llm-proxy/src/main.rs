@@ -8,6 +8,14 @@ use llm_proxy::cli::{Args, Subcommand};
 use llm_proxy::config::Config;
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc rather than the system allocator: callgrind, 1,000 sequential completions, about
+/// 140k -> 120k instructions per request (glibc's malloc and free were a fifth of the proxy's
+/// own work); 4,000 slow streams 93 -> 84 MB (log off), 107 -> 97 MB (log on); idle RSS 11.8 ->
+/// 12.6 MB. mimalloc, tried too, raised idle and stream memory.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     // The real environment wins: dotenvy never overrides a variable that is already set.
     if let Err(err) = dotenvy::dotenv()
