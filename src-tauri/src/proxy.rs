@@ -2,10 +2,10 @@
 //!
 //! The server is the core's (`llm_proxy::start`), on the core's one-thread runtime on a thread
 //! of its own (`llm_proxy::runtime`), as in the headless server; the window and tray keep
-//! Tauri's runtime. Turning it off
-//! closes the port at once and lets in-flight requests finish within the grace period;
-//! applying new settings is a stop then a start. Every change of state is reported through
-//! the `Observer`, which the app turns into the tray's icon and menu and a window event.
+//! Tauri's runtime. Turning it off closes the port at once and lets in-flight requests finish
+//! within the grace period; applying new settings is a stop then a start. Every change of state
+//! is reported through the `Observer`, which the app turns into the tray's icon and menu and a
+//! window event.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, PoisonError, RwLock};

@@ -53,16 +53,7 @@ fn assemble(body: &[u8], fast: bool) -> Assembled {
             continue;
         }
         if fast && let Some(plain) = plain_event(data) {
-            parts.chunks += 1;
-            if let Some(piece) = plain.text {
-                parts.content.push_str(&piece);
-            }
-            if let Some(piece) = plain.reasoning {
-                parts.reasoning.push_str(&piece);
-            }
-            if let Some(reason) = plain.finish_reason {
-                parts.finish_reason = reason;
-            }
+            parts.add_plain(plain);
             continue;
         }
         let Ok(event) = serde_json::from_str::<Value>(data) else {
@@ -86,6 +77,20 @@ struct Parts {
 }
 
 impl Parts {
+    /// One plain event, read the typed way.
+    fn add_plain(&mut self, plain: PlainEvent<'_>) {
+        self.chunks += 1;
+        if let Some(piece) = plain.text {
+            self.content.push_str(&piece);
+        }
+        if let Some(piece) = plain.reasoning {
+            self.reasoning.push_str(&piece);
+        }
+        if let Some(reason) = plain.finish_reason {
+            self.finish_reason = reason;
+        }
+    }
+
     /// One event, read the general way.
     fn add(&mut self, event: &Value) {
         self.chunks += 1;
@@ -203,6 +208,7 @@ struct Delta<'a> {
 }
 
 /// What a plain event adds.
+#[derive(Default)]
 struct PlainEvent<'a> {
     text: Option<Cow<'a, str>>,
     reasoning: Option<Cow<'a, str>>,
@@ -223,11 +229,7 @@ fn plain_event(data: &str) -> Option<PlainEvent<'_>> {
         return None;
     }
     let Some(choice) = event.choices.first() else {
-        return Some(PlainEvent {
-            text: None,
-            reasoning: None,
-            finish_reason: None,
-        });
+        return Some(PlainEvent::default());
     };
     let delta = &choice.delta;
     let finish_reason = match choice.finish_reason {
