@@ -219,7 +219,7 @@ fn the_fast_path_agrees_with_the_repair_pass() {
         agree(fixture(name).as_bytes(), name);
     }
     let valid: Value = serde_json::from_str(&fixture("openai/chat-completion.json")).unwrap();
-    let paths: [&[&str]; 16] = [
+    let paths: [&[&str]; 18] = [
         &["choices", "0"],
         &["choices", "0", "message"],
         &["id"],
@@ -231,6 +231,8 @@ fn the_fast_path_agrees_with_the_repair_pass() {
         &["system_fingerprint"],
         &["usage", "total_tokens"],
         &["usage", "prompt_tokens_details"],
+        &["usage", "prompt_tokens_details", "cached_tokens"],
+        &["usage", "completion_tokens_details"],
         &["choices", "0", "index"],
         &["choices", "0", "logprobs"],
         &["choices", "0", "finish_reason"],
