@@ -410,9 +410,9 @@ fn read_ca_cert(path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
     };
     let pem =
         std::fs::read(path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
-    match reqwest::Certificate::from_pem_bundle(&pem) {
-        Ok(certs) if !certs.is_empty() => Ok(pem),
-        _ => Err(invalid(format!(
+    match crate::upstream::pem_certificates(&pem) {
+        Ok(_) => Ok(pem),
+        Err(_) => Err(invalid(format!(
             "{} holds no PEM certificate",
             path.display()
         ))),

@@ -20,7 +20,9 @@ use crate::normalize::stream::{Framing, Transcoder};
 use crate::normalize::{self, Expected, NormalizeError, RequestContext};
 use crate::request::check_declared_length;
 use crate::upstream::sse::{self, RelayOptions};
-use crate::upstream::{OutgoingBody, UpstreamClient, UpstreamError, headers, target_error};
+use crate::upstream::{
+    OutgoingBody, TargetResponse, UpstreamClient, UpstreamError, headers, target_error,
+};
 
 /// What the client sent, less its body.
 pub struct Outgoing<'a> {
@@ -54,13 +56,18 @@ pub async fn json_exchange(
                 out.method,
                 out.path_and_query,
                 out.headers,
-                OutgoingBody::Bytes(body),
+                OutgoingBody::from(body),
             )
             .await?;
         let status = response.status();
         let framing = framing_of(response.headers());
         let headers = headers::returned_response_headers(response.headers());
-        let bytes = response.bytes().await.map_err(|e| up.transport_error(&e))?;
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| up.body_error(&e))?
+            .to_bytes();
         Ok::<_, UpstreamError>((status, framing, headers, bytes))
     };
     let (status, framing, mut headers, bytes) =
@@ -116,7 +123,7 @@ pub async fn event_stream(
             out.method,
             out.path_and_query,
             out.headers,
-            OutgoingBody::Bytes(body),
+            OutgoingBody::from(body),
         ),
     )
     .await
@@ -152,7 +159,7 @@ pub async fn event_stream(
     };
     headers = event_stream_headers(headers);
     let events = sse::relay(
-        response.bytes_stream(),
+        response.into_body().into_data_stream(),
         RelayOptions {
             idle_timeout,
             host: up.host().to_owned(),
@@ -179,9 +186,8 @@ pub async fn pass_through(
     limit: usize,
 ) -> Result<Response, ProxyError> {
     check_declared_length(out.headers, limit)?;
-    let body_stream = Limited::new(body, limit).into_data_stream();
     let timing = Timing::start(out.received);
-    let body = OutgoingBody::Stream(reqwest::Body::wrap_stream(body_stream));
+    let body = OutgoingBody::Stream(Limited::new(body, limit));
     let response = tokio::time::timeout(
         up.request_timeout(),
         up.send(out.method, out.path_and_query, out.headers, body),
@@ -202,7 +208,7 @@ pub async fn pass_through(
         timing.answered(),
         status,
         headers,
-        Body::from_stream(response.bytes_stream()),
+        Body::new(response.into_body()),
         None,
     ))
 }
@@ -336,14 +342,12 @@ fn error_response(
 }
 
 /// A whole (error or single) body, within the request timeout.
-async fn read_whole(
-    up: &UpstreamClient,
-    response: reqwest::Response,
-) -> Result<Bytes, UpstreamError> {
-    tokio::time::timeout(up.request_timeout(), response.bytes())
+async fn read_whole(up: &UpstreamClient, response: TargetResponse) -> Result<Bytes, UpstreamError> {
+    tokio::time::timeout(up.request_timeout(), response.into_body().collect())
         .await
         .map_err(|_| up.timeout_error())?
-        .map_err(|e| up.transport_error(&e))
+        .map(http_body_util::Collected::to_bytes)
+        .map_err(|e| up.body_error(&e))
 }
 
 fn framing_of(headers: &HeaderMap) -> Option<Framing> {

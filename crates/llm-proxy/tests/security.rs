@@ -385,3 +385,108 @@ async fn a_redirect_to_another_origin_is_not_followed_with_the_credential() {
     );
     assert_eq!(target.received().len(), 1);
 }
+
+#[tokio::test]
+async fn a_redirect_within_the_target_is_followed_as_browsers_do() {
+    let target = MockTarget::start().await;
+    let moved = Box::leak(format!("{}/chat/moved", target.url()).into_boxed_str());
+    let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
+    let request = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+
+    // 307 repeats the request, body and credential included, at the new place.
+    target.once(Reply::Body {
+        status: axum::http::StatusCode::TEMPORARY_REDIRECT,
+        content_type: "text/plain",
+        body: bytes::Bytes::from_static(b"moved"),
+        headers: vec![("location", moved)],
+    });
+    let response = proxy
+        .post("/v1/chat/completions", &request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let received = target.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[1].method, "POST");
+    assert_eq!(received[1].path_and_query, "/v1/chat/moved");
+    assert_eq!(received[1].body, received[0].body);
+    assert_eq!(
+        received[1].headers["authorization"],
+        format!("Bearer {TARGET_KEY}").as_str()
+    );
+
+    // 303 continues with a GET, without the body or what described it; relative locations
+    // resolve against the request's URL.
+    target.once(Reply::Body {
+        status: axum::http::StatusCode::SEE_OTHER,
+        content_type: "text/plain",
+        body: bytes::Bytes::from_static(b"see other"),
+        headers: vec![("location", "../answers/1")],
+    });
+    let response = proxy
+        .post("/v1/chat/completions", &request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let followed = target.last();
+    assert_eq!(followed.method, "GET");
+    assert_eq!(followed.path_and_query, "/v1/answers/1");
+    assert!(followed.body.is_empty());
+    assert!(!followed.headers.contains_key("content-type"));
+
+    // A loop ends after five redirects, with the last one returned as it came.
+    let before = target.received().len();
+    target.always(Reply::Body {
+        status: axum::http::StatusCode::TEMPORARY_REDIRECT,
+        content_type: "text/plain",
+        body: bytes::Bytes::from_static(b"again"),
+        headers: vec![("location", moved)],
+    });
+    let response = proxy
+        .post("/v1/chat/completions", &request)
+        .send()
+        .await
+        .unwrap();
+    assert!(!response.status().is_success());
+    assert_eq!(target.received().len() - before, 6);
+}
+
+#[tokio::test]
+async fn a_path_cannot_climb_out_of_the_targets_v1() {
+    let target = MockTarget::start().await;
+    let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
+    let addr = proxy.handle.local_addr();
+    for path in [
+        "/v1/../admin",
+        "/v1/files/%2e%2E/admin",
+        "/v1/./models",
+        "/v1/files/.%2e",
+        "/v1/files\\..\\admin",
+    ] {
+        let answer = tokio::task::spawn_blocking(move || {
+            // Sent as written: HTTP clients would resolve the dots before sending.
+            let mut socket = TcpStream::connect(addr).unwrap();
+            write!(
+                socket,
+                "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {ACCESS_TOKEN}\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut answer = String::new();
+            socket.read_to_string(&mut answer).unwrap();
+            answer
+        })
+        .await
+        .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+        assert!(answer.contains("\"invalid_path\""), "{path}: {answer}");
+    }
+    assert!(target.received().is_empty(), "{:?}", target.received());
+    // Dots inside a segment are a name like any other.
+    assert_eq!(
+        proxy.get("/v1/files/a..b").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(target.last().path_and_query, "/v1/files/a..b");
+}

@@ -9,34 +9,44 @@ pub mod headers;
 pub mod oauth;
 pub mod sse;
 pub mod target_error;
+mod transport;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, StatusCode};
 use bytes::Bytes;
-use reqwest::redirect;
-
 pub use credential::Credential;
 pub use oauth::{TokenError, TokenObserver, TokenSource, TokenStatus};
+use transport::Transport;
+pub use transport::{BuildError, OutgoingBody, PathError, pem_certificates, tls_config};
 
 use crate::clock::Clock;
 use crate::config::{CredentialConfig, Limits, TargetConfig};
 use crate::error::ErrorBody;
 use crate::request::is_length_limit;
 
-/// The target and how to reach it. Cheap to share: `reqwest::Client` is a handle to one pool.
+/// The target and how to reach it.
 #[derive(Debug)]
 pub struct UpstreamClient {
-    http: reqwest::Client,
-    /// The configured endpoint, parsed once; each request only sets its path and query (parsing
-    /// a whole URL per request, host and IDNA included, showed in profiles).
-    base: url::Url,
-    /// The endpoint's path without a trailing slash, so `base_path + "/chat/completions"` works.
-    base_path: String,
+    transport: Transport,
     host: String,
     credential: Credential,
     request_timeout: Duration,
+}
+
+/// The target's answer: its head, and a body still to be read.
+pub type TargetResponse = axum::http::Response<hyper::body::Incoming>;
+
+/// At most this many of the target's (same-origin) redirects are followed for one request.
+const MAX_REDIRECTS: usize = 5;
+
+/// The body of one request to the target.
+enum Outbound {
+    /// The client's.
+    Client(OutgoingBody),
+    /// None: a redirect turned the request into a GET.
+    Dropped,
 }
 
 /// Ways the target can fail us. Messages name the target's host, never a URL with a query,
@@ -61,6 +71,8 @@ pub enum UpstreamError {
     /// The client's streamed body went past the limit while being forwarded.
     #[error("request body too large")]
     RequestTooLarge,
+    #[error(transparent)]
+    Path(#[from] PathError),
 }
 
 impl UpstreamError {
@@ -73,6 +85,7 @@ impl UpstreamError {
             Self::Target { status, .. } if status.is_client_error() => *status,
             Self::Target { .. } | Self::Token(_) => StatusCode::BAD_GATEWAY,
             Self::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Path(_) => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -103,6 +116,9 @@ impl UpstreamError {
                 None,
                 Some("request_too_large"),
             ),
+            Self::Path(_) => {
+                ErrorBody::new(message, "invalid_request_error", None, Some("invalid_path"))
+            }
             Self::Target { status, .. } => {
                 let (kind, code) = match status.as_u16() {
                     401 | 403 => ("invalid_request_error", "upstream_auth_failed"),
@@ -123,36 +139,33 @@ impl UpstreamClient {
         limits: &Limits,
         clock: Arc<dyn Clock>,
         observer: Arc<dyn TokenObserver>,
-    ) -> Result<Self, reqwest::Error> {
-        let endpoint = target.endpoint.clone();
+    ) -> Result<Self, BuildError> {
+        let endpoint = &target.endpoint;
         let host = endpoint.host_str().unwrap_or_default().to_owned();
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(limits.connect_timeout)
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            // Only same-origin redirects: following a target's redirect to another host would
-            // hand that host the target credential.
-            .redirect(same_origin_redirects(endpoint.clone()));
-        if let Some(pem) = &target.extra_roots_pem {
-            for certificate in reqwest::Certificate::from_pem_bundle(pem)? {
-                builder = builder.add_root_certificate(certificate);
-            }
-        }
-        let http = builder.build()?;
+        let tls = tls_config(target.extra_roots_pem.as_deref())?;
         let credential = match &target.credential {
             CredentialConfig::None => Credential::None,
             CredentialConfig::ApiKey(key) => Credential::api_key(key),
-            CredentialConfig::OAuth(oauth) => Credential::OAuth(Arc::new(TokenSource::new(
-                oauth.clone(),
-                http.clone(),
-                clock,
-                observer,
-            ))),
+            CredentialConfig::OAuth(oauth) => {
+                // The token server is asked once an hour or so: reqwest's conveniences (forms,
+                // JSON, its own proxy handling) cost nothing there.
+                let http = reqwest::Client::builder()
+                    .tls_backend_preconfigured(tls.clone())
+                    .connect_timeout(limits.connect_timeout)
+                    .tcp_nodelay(true)
+                    // A redirect would carry the client secret to wherever it points.
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()?;
+                Credential::OAuth(Arc::new(TokenSource::new(
+                    oauth.clone(),
+                    http,
+                    clock,
+                    observer,
+                )))
+            }
         };
         Ok(Self {
-            http,
-            base_path: endpoint.path().trim_end_matches('/').to_owned(),
-            base: endpoint.clone(),
+            transport: Transport::new(endpoint, tls, limits.connect_timeout)?,
             host,
             credential,
             request_timeout: limits.request_timeout,
@@ -175,110 +188,159 @@ impl UpstreamClient {
     /// When the target rejects an OAuth token with 401, the token is dropped and, if the body
     /// can be sent again (it is held in memory), the request is replayed once with a new one.
     /// Nothing has reached the client yet at that point. A second 401 is returned as it is.
+    /// Redirects within the target's origin are followed as browsers do; any other is
+    /// returned as it is.
     pub async fn send(
         &self,
         method: Method,
         path_and_query: &str,
         client_headers: &HeaderMap,
         body: OutgoingBody,
-    ) -> Result<reqwest::Response, UpstreamError> {
-        let (path, query) = path_and_query
-            .split_once('?')
-            .map_or((path_and_query, None), |(p, q)| (p, Some(q)));
-        let mut url = self.base.clone();
-        let mut full_path = String::with_capacity(self.base_path.len() + path.len());
-        full_path.push_str(&self.base_path);
-        full_path.push_str(path);
-        url.set_path(&full_path);
-        url.set_query(query);
-        let headers = headers::forwarded_request_headers(client_headers);
-        // Only an OAuth token can be replaced and the request replayed; only then keep copies.
-        let replay = match (&body, self.credential.token_source().is_some()) {
-            (OutgoingBody::Bytes(bytes), true) => Some((bytes.clone(), headers.clone())),
-            _ => None,
+    ) -> Result<TargetResponse, UpstreamError> {
+        let mut uri = self.transport.uri(path_and_query)?;
+        let mut method = method;
+        // A body in memory can be sent again: after a rejected token or a redirect.
+        let replay = match &body {
+            OutgoingBody::Bytes(bytes) => Some(bytes.clone()),
+            OutgoingBody::Stream(_) => None,
         };
-        let authorization = self.credential.authorization().await?;
-        let response = self
+        let mut dropped = false;
+        let mut authorization = self.credential.authorization().await?;
+        let mut response = self
             .dispatch(
-                method.clone(),
-                url.clone(),
-                headers,
+                &method,
+                &uri,
+                client_headers,
                 authorization.as_ref(),
-                body.into(),
+                Outbound::Client(body),
             )
             .await?;
-        if response.status() != StatusCode::UNAUTHORIZED {
-            return Ok(response);
+        if response.status() == StatusCode::UNAUTHORIZED
+            && let (Some(rejected), Some(again)) = (&authorization, &replay)
+            && self.credential.rejected(rejected)
+        {
+            let again = Outbound::Client(OutgoingBody::Bytes(again.clone()));
+            drop(response);
+            authorization = self.credential.authorization().await?;
+            response = self
+                .dispatch(&method, &uri, client_headers, authorization.as_ref(), again)
+                .await?;
         }
-        let Some(rejected) = authorization else {
-            return Ok(response);
-        };
-        if !self.credential.rejected(&rejected) {
-            return Ok(response);
+        for _ in 0..MAX_REDIRECTS {
+            let Some(next) = self.redirect(&response, &uri) else {
+                break;
+            };
+            let status = response.status();
+            // 303, and 301/302 after a POST, continue with a GET and no body; 307 and 308
+            // repeat the request, which needs the body again.
+            let body = if status == StatusCode::SEE_OTHER && method != Method::HEAD
+                || matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+                    && method == Method::POST
+            {
+                method = Method::GET;
+                dropped = true;
+                Outbound::Dropped
+            } else if dropped {
+                Outbound::Dropped
+            } else {
+                match &replay {
+                    Some(bytes) => Outbound::Client(OutgoingBody::Bytes(bytes.clone())),
+                    None => break,
+                }
+            };
+            drop(response);
+            uri = next;
+            response = self
+                .dispatch(&method, &uri, client_headers, authorization.as_ref(), body)
+                .await?;
         }
-        let Some((bytes, headers)) = replay else {
-            return Ok(response);
-        };
-        drop(response);
-        let authorization = self.credential.authorization().await?;
-        self.dispatch(method, url, headers, authorization.as_ref(), bytes.into())
-            .await
+        Ok(response)
+    }
+
+    /// Where a redirect from the target points, when it is one to follow: on the target's own
+    /// origin, since anywhere else would be handed the target credential.
+    fn redirect(
+        &self,
+        response: &TargetResponse,
+        from: &axum::http::Uri,
+    ) -> Option<axum::http::Uri> {
+        if !matches!(
+            response.status(),
+            StatusCode::MOVED_PERMANENTLY
+                | StatusCode::FOUND
+                | StatusCode::SEE_OTHER
+                | StatusCode::TEMPORARY_REDIRECT
+                | StatusCode::PERMANENT_REDIRECT
+        ) {
+            return None;
+        }
+        let location = response
+            .headers()
+            .get(axum::http::header::LOCATION)?
+            .to_str()
+            .ok()?;
+        let next = url::Url::parse(&from.to_string())
+            .ok()?
+            .join(location)
+            .ok()?;
+        let next: axum::http::Uri = next.as_str().parse().ok()?;
+        self.transport.same_origin(&next).then_some(next)
     }
 
     async fn dispatch(
         &self,
-        method: Method,
-        url: url::Url,
-        mut headers: HeaderMap,
+        method: &Method,
+        uri: &axum::http::Uri,
+        client_headers: &HeaderMap,
         authorization: Option<&oauth::Authorization>,
-        body: reqwest::Body,
-    ) -> Result<reqwest::Response, UpstreamError> {
+        body: Outbound,
+    ) -> Result<TargetResponse, UpstreamError> {
+        let mut headers = headers::forwarded_request_headers(client_headers);
         if let Some(authorization) = authorization {
             headers.insert(
                 axum::http::header::AUTHORIZATION,
                 authorization.header.clone(),
             );
         }
-        let sent = self
-            .http
-            .request(method, url)
-            .headers(headers)
-            .body(body)
-            .send()
-            .await;
-        sent.map_err(|e| {
-            if is_length_limit(&e) {
-                UpstreamError::RequestTooLarge
-            } else {
-                self.transport_error(&e)
+        let body = match body {
+            Outbound::Client(body) => body,
+            Outbound::Dropped => {
+                // What described the client's body no longer applies.
+                headers.remove(axum::http::header::CONTENT_TYPE);
+                headers.remove(axum::http::header::CONTENT_LENGTH);
+                OutgoingBody::from(Bytes::new())
             }
-        })
+        };
+        self.transport
+            .send(method.clone(), uri.clone(), headers, body)
+            .await
+            .map_err(|e| self.send_error(&e))
     }
 
     pub fn request_timeout(&self) -> Duration {
         self.request_timeout
     }
 
-    /// Turns a transport failure into an error fit for a client: the host and the root cause,
-    /// never the full URL.
-    pub fn transport_error(&self, err: &reqwest::Error) -> UpstreamError {
+    /// Turns a failure to get the target's answer into an error fit for a client: the host and
+    /// the root cause, never the full URL.
+    fn send_error(&self, err: &hyper_util::client::legacy::Error) -> UpstreamError {
+        if is_length_limit(err) {
+            return UpstreamError::RequestTooLarge;
+        }
         let detail = with_ca_hint(root_cause(err), "target");
-        if err.is_timeout() {
-            return UpstreamError::Timeout {
-                host: self.host.clone(),
-                after: self.request_timeout,
-            };
+        let garbled = hyper_error(err).is_some_and(|e| e.is_parse() || e.is_parse_status());
+        if garbled {
+            return self.malformed(detail);
         }
-        if err.is_connect() || (err.is_request() && !err.is_body()) {
-            return UpstreamError::Unreachable {
-                host: self.host.clone(),
-                detail,
-            };
-        }
-        UpstreamError::Malformed {
+        UpstreamError::Unreachable {
             host: self.host.clone(),
             detail,
         }
+    }
+
+    /// A failure while reading the target's body: it was cut or garbled.
+    pub fn body_error(&self, err: &hyper::Error) -> UpstreamError {
+        self.malformed(root_cause(err))
     }
 
     pub fn timeout_error(&self) -> UpstreamError {
@@ -302,32 +364,6 @@ impl UpstreamClient {
     }
 }
 
-/// A request body: in memory (replayable after a rejected token) or streamed from the client.
-pub enum OutgoingBody {
-    Bytes(Bytes),
-    Stream(reqwest::Body),
-}
-
-impl From<OutgoingBody> for reqwest::Body {
-    fn from(body: OutgoingBody) -> Self {
-        match body {
-            OutgoingBody::Bytes(bytes) => bytes.into(),
-            OutgoingBody::Stream(stream) => stream,
-        }
-    }
-}
-
-fn same_origin_redirects(endpoint: url::Url) -> redirect::Policy {
-    redirect::Policy::custom(move |attempt| {
-        let same_origin = attempt.url().origin() == endpoint.origin();
-        if !same_origin || attempt.previous().len() >= 5 {
-            attempt.stop()
-        } else {
-            attempt.follow()
-        }
-    })
-}
-
 /// The innermost error message (e.g. "Connection refused (os error 111)"): the part a user
 /// can act on, without reqwest's URL-bearing outer layers.
 /// Certificate failures against company endpoints are nearly always an internal CA; say so.
@@ -338,6 +374,18 @@ pub fn with_ca_hint(mut detail: String, who: &str) -> String {
         ));
     }
     detail
+}
+
+/// The hyper error beneath a client error, which says whether the target's answer was garbled.
+fn hyper_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a hyper::Error> {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(hyper) = err.downcast_ref::<hyper::Error>() {
+            return Some(hyper);
+        }
+        current = err.source();
+    }
+    None
 }
 
 pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
