@@ -450,6 +450,14 @@ fn non_empty(value: Option<String>) -> Option<String> {
 }
 
 fn check_http_url(var: &'static str, url: &Url) -> Result<(), ConfigError> {
+    if !url.username().is_empty() || url.password().is_some() {
+        // Not echoed: the URL holds a secret.
+        return Err(ConfigError::Invalid {
+            var,
+            problem: "the URL holds credentials; give them as TARGET_API_KEY or the OAuth settings"
+                .into(),
+        });
+    }
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(ConfigError::Invalid {
             var,

@@ -161,6 +161,10 @@ fn configuration_mistakes_exit_non_zero_with_a_line_naming_the_variable() {
         (vec![("TARGET_ENDPOINT", "not a url")], "TARGET_ENDPOINT"),
         (vec![("TARGET_ENDPOINT", "ftp://x/v1")], "TARGET_ENDPOINT"),
         (
+            vec![("TARGET_ENDPOINT", "https://svc:hunter2-url-secret@t/v1")],
+            "TARGET_ENDPOINT",
+        ),
+        (
             vec![("TARGET_TIMEOUT_SECONDS", "-1")],
             "TARGET_TIMEOUT_SECONDS",
         ),
@@ -183,6 +187,7 @@ fn configuration_mistakes_exit_non_zero_with_a_line_naming_the_variable() {
     ] {
         let (code, stderr) = fails_with(&vars);
         assert_ne!(code, 0, "{vars:?}");
+        assert!(!stderr.contains("hunter2-url-secret"), "{stderr}");
         let first = stderr.lines().next().unwrap_or_default();
         assert!(
             first.starts_with("error:") && first.contains(needle),

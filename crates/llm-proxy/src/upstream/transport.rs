@@ -104,6 +104,13 @@ impl Transport {
         tls: rustls::ClientConfig,
         connect_timeout: Duration,
     ) -> Result<Self, BuildError> {
+        if !endpoint.username().is_empty() || endpoint.password().is_some() {
+            // They would not be sent (a URL's credentials are not a header), and they would
+            // sit in a URL that is shown and logged.
+            return Err(BuildError::Endpoint(
+                "it holds credentials; give them as TARGET_API_KEY or OAuth settings".into(),
+            ));
+        }
         let uri: Uri = endpoint
             .as_str()
             .parse()
