@@ -358,7 +358,13 @@ fn the_docs_and_help_name_the_same_variables() {
         );
     }
     // Variables in the documentation's table that are not flags are read elsewhere: say which.
-    let not_flags = ["LOG_LEVEL", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"];
+    let not_flags = [
+        "LOG_LEVEL",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+    ];
     for line in docs.lines().filter(|l| l.starts_with("| `")) {
         for name in line.split('`').skip(1).step_by(2) {
             let is_var =

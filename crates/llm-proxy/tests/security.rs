@@ -386,26 +386,34 @@ async fn a_redirect_to_another_origin_is_not_followed_with_the_credential() {
     assert_eq!(target.received().len(), 1);
 }
 
+/// A redirect from the mock target to `location`.
+fn redirect(status: axum::http::StatusCode, location: &'static str) -> Reply {
+    Reply::Body {
+        status,
+        content_type: "text/plain",
+        body: bytes::Bytes::from_static(b"moved"),
+        headers: vec![("location", location)],
+    }
+}
+
 #[tokio::test]
 async fn a_redirect_within_the_target_is_followed_as_browsers_do() {
     let target = MockTarget::start().await;
     let moved = Box::leak(format!("{}/chat/moved", target.url()).into_boxed_str());
     let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
     let request = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+    let status_of_a_chat = || async {
+        proxy
+            .post("/v1/chat/completions", &request)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
 
     // 307 repeats the request, body and credential included, at the new place.
-    target.once(Reply::Body {
-        status: axum::http::StatusCode::TEMPORARY_REDIRECT,
-        content_type: "text/plain",
-        body: bytes::Bytes::from_static(b"moved"),
-        headers: vec![("location", moved)],
-    });
-    let response = proxy
-        .post("/v1/chat/completions", &request)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    target.once(redirect(axum::http::StatusCode::TEMPORARY_REDIRECT, moved));
+    assert_eq!(status_of_a_chat().await, StatusCode::OK);
     let received = target.received();
     assert_eq!(received.len(), 2);
     assert_eq!(received[1].method, "POST");
@@ -418,18 +426,8 @@ async fn a_redirect_within_the_target_is_followed_as_browsers_do() {
 
     // 303 continues with a GET, without the body or what described it; relative locations
     // resolve against the request's URL.
-    target.once(Reply::Body {
-        status: axum::http::StatusCode::SEE_OTHER,
-        content_type: "text/plain",
-        body: bytes::Bytes::from_static(b"see other"),
-        headers: vec![("location", "../answers/1")],
-    });
-    let response = proxy
-        .post("/v1/chat/completions", &request)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    target.once(redirect(axum::http::StatusCode::SEE_OTHER, "../answers/1"));
+    assert_eq!(status_of_a_chat().await, StatusCode::OK);
     let followed = target.last();
     assert_eq!(followed.method, "GET");
     assert_eq!(followed.path_and_query, "/v1/answers/1");
@@ -438,18 +436,8 @@ async fn a_redirect_within_the_target_is_followed_as_browsers_do() {
 
     // A loop ends after five redirects, with the last one returned as it came.
     let before = target.received().len();
-    target.always(Reply::Body {
-        status: axum::http::StatusCode::TEMPORARY_REDIRECT,
-        content_type: "text/plain",
-        body: bytes::Bytes::from_static(b"again"),
-        headers: vec![("location", moved)],
-    });
-    let response = proxy
-        .post("/v1/chat/completions", &request)
-        .send()
-        .await
-        .unwrap();
-    assert!(!response.status().is_success());
+    target.always(redirect(axum::http::StatusCode::TEMPORARY_REDIRECT, moved));
+    assert!(!status_of_a_chat().await.is_success());
     assert_eq!(target.received().len() - before, 6);
 }
 
