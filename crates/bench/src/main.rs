@@ -89,7 +89,7 @@ async fn main() -> Result<()> {
         }
     } else {
         Sizes {
-            latency_requests: 2_000,
+            latency_requests: 10_000,
             throughput_seconds: 10,
             stream_runs: 20,
             slow_streams: args.streams,
@@ -426,8 +426,8 @@ async fn throughput(
     let sampler = tokio::spawn(peak_rss(pid, sampling.clone()));
     let cpu_before = cpu_seconds(pid)?;
     let (proxy_rps, proxy_errors) = run(proxied.to_owned()).await;
-    // Hundreds of thousands of requests: the clock ticks of /proc/<pid>/stat, which make the
-    // c=1 figure step by 0.005 s, are lost in the count here.
+    // Hundreds of thousands of requests: the clock ticks of /proc/<pid>/stat (10 ms) are lost
+    // in the count here.
     let cpu = cpu_seconds(pid)? - cpu_before;
     sampling.store(false, Ordering::Relaxed);
     let peak = sampler.await??;
