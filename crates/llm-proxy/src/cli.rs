@@ -454,7 +454,8 @@ fn check_http_url(var: &'static str, url: &Url) -> Result<(), ConfigError> {
         // Not echoed: the URL holds a secret.
         return Err(ConfigError::Invalid {
             var,
-            problem: "the URL holds credentials; give them as TARGET_API_KEY or the OAuth settings"
+            problem: "the URL holds credentials, which are not sent from there; give them as \
+                      TARGET_API_KEY or the OAUTH_* settings"
                 .into(),
         });
     }

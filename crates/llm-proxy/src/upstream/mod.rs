@@ -192,13 +192,12 @@ impl UpstreamClient {
     /// returned as it is.
     pub async fn send(
         &self,
-        method: Method,
+        mut method: Method,
         path_and_query: &str,
         client_headers: &HeaderMap,
         body: OutgoingBody,
     ) -> Result<TargetResponse, UpstreamError> {
         let mut uri = self.transport.uri(path_and_query)?;
-        let mut method = method;
         // A body in memory can be sent again: after a rejected token or a redirect.
         let replay = match &body {
             OutgoingBody::Bytes(bytes) => Some(bytes.clone()),
