@@ -350,6 +350,8 @@ async fn the_target_never_comes_from_the_client() {
             request.headers["authorization"],
             format!("Bearer {TARGET_KEY}").as_str()
         );
+        // The target's own name, not the one the client used for the proxy.
+        assert_eq!(request.headers["host"], target.addr.to_string().as_str());
     }
 }
 
