@@ -646,6 +646,8 @@ async fn hold_streams(base: &str, ca_pem: Option<&[u8]>, n: usize) -> Result<Val
         })
         .collect();
     let (mut completed, mut failed, mut stalled) = (0, 0, 0);
+    // Why streams failed, counted by message: a figure without its reason cannot be acted on.
+    let mut reasons = std::collections::BTreeMap::<String, u32>::new();
     let mut first_bytes = Vec::with_capacity(n);
     let mut gaps = Vec::with_capacity(n);
     // +1 when a stream's first byte came, -1 when it ended, in microseconds from the start.
@@ -665,7 +667,10 @@ async fn hold_streams(base: &str, ca_pem: Option<&[u8]>, n: usize) -> Result<Val
                     completed += 1;
                 }
             }
-            Err(_) => failed += 1,
+            Err(e) => {
+                failed += 1;
+                *reasons.entry(format!("{e:#}")).or_default() += 1;
+            }
         }
     }
     changes.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -676,6 +681,7 @@ async fn hold_streams(base: &str, ca_pem: Option<&[u8]>, n: usize) -> Result<Val
     }
     Ok(json!({
         "streams": n, "completed": completed, "failed": failed, "stalled": stalled,
+        "failure_reasons": reasons,
         "peak_open": peak_open, "chunks": SLOW_CHUNKS, "delay_ms": 50,
         "seconds": round(started.elapsed().as_secs_f64()),
         "first_byte_p50_ms": round(percentile(&mut first_bytes, 0.5) / 1000.0),
