@@ -123,12 +123,12 @@ impl Transport {
             return Err(BuildError::Endpoint("it needs a scheme and a host".into()));
         };
 
+        // Without credentials (refused above) the authority is `host[:port]`, as `Host` wants it.
         let plain_http_host = if scheme == Scheme::HTTP {
-            let mut host = endpoint.host_str().unwrap_or_default().to_owned();
-            if let Some(port) = endpoint.port() {
-                host.push_str(&format!(":{port}"));
-            }
-            Some(HeaderValue::from_str(&host).map_err(|e| BuildError::Endpoint(e.to_string()))?)
+            Some(
+                HeaderValue::from_str(authority.as_str())
+                    .map_err(|e| BuildError::Endpoint(e.to_string()))?,
+            )
         } else {
             None
         };
