@@ -50,7 +50,7 @@ pub struct KnownUsage(pub Usage);
 /// A response body as the recorder kept it.
 #[derive(Debug)]
 pub enum Collected {
-    /// A single body: its chunks as they came (usually one, shared, not copied).
+    /// A single body: its chunks as they came (usually one; see `recorder` for when copied).
     Body(Vec<Bytes>),
     /// An event stream, kept compact while it lasts (see [`EventCopy`]).
     Events(EventCopy),
