@@ -34,7 +34,7 @@ const COLLECT_LIMIT: usize = 8 * 1024 * 1024;
 /// and a slice kept keeps the whole buffer: hyper then allocates a new one for the
 /// connection's next message, and the writer, a thread of its own, frees the old one up to
 /// a batch later. Copying a completion's few hundred bytes is cheaper than both (callgrind:
-/// about 4.5k instructions a call less). A large piece fills most of its buffer: shared.
+/// about 4.3k instructions a call less). A large piece fills most of its buffer: shared.
 const COPY_BELOW: usize = 16 * 1024;
 
 pub async fn record_call(State(state): State<AppState>, request: Request, next: Next) -> Response {
