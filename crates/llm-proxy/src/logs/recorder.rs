@@ -29,7 +29,7 @@ use crate::server::AppState;
 /// the body was not recorded in full; the client still gets all of it.
 const COLLECT_LIMIT: usize = 8 * 1024 * 1024;
 
-/// Pieces up to this size are copied rather than shared. A small body is a slice of a
+/// Pieces smaller than this are copied rather than shared. A small body is a slice of a
 /// connection's read buffer (the client's for the request, the target's for the response),
 /// and a slice kept keeps the whole buffer: hyper then allocates a new one for the
 /// connection's next message, and the writer, a thread of its own, frees the old one up to
@@ -61,8 +61,8 @@ pub async fn record_call(State(state): State<AppState>, request: Request, next: 
     if let Some(notes) = &mut notes
         && (event_stream || notes.request_body.len() < COPY_BELOW)
     {
-        // Like the headers (see `compact`), and whatever its size for a stream, which would
-        // keep the buffers for as long as it lasts.
+        // Like the headers (see `compact`). A stream's is copied whatever its size: it would
+        // keep the buffers for as long as the stream lasts.
         notes.request_body = Bytes::copy_from_slice(&notes.request_body);
     }
     let capture = CallCapture {
