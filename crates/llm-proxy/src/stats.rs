@@ -264,7 +264,7 @@ mod tests {
                 total_tokens: 15,
             }),
             usage_source: "response",
-            request_headers: serde_json::value::RawValue::NULL.to_owned(),
+            request_headers: Default::default(),
             request_body: None,
             response_body: None,
             chunk_count: None,

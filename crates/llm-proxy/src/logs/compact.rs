@@ -35,6 +35,11 @@ impl HeaderCopy {
         Self(buffer.into_boxed_slice())
     }
 
+    /// The `name:value\n` lines.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// Name and value of each header, in the order received, repeated names adjacent.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.0

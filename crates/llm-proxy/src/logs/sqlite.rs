@@ -6,13 +6,12 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
-use super::record::{ApiCall, Usage};
+use super::record::{ApiCall, StoredHeaders, Usage};
 use super::{CallQuery, EventQuery, Level, ServerEvent};
 
 /// Bumped with each migration; `PRAGMA user_version` records how far a file has come.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
@@ -71,6 +70,16 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         // used by one call in 5,000, among the default 10,000 calls, is found in about 5 ms.
         conn.execute_batch("DROP INDEX IF EXISTS api_calls_model;")?;
     }
+    if version < 3 {
+        // Request headers were a JSON object; they are `name:value` lines now (see
+        // `StoredHeaders`). An object's members become its lines, in order.
+        conn.execute_batch(
+            "UPDATE api_calls SET request_headers = COALESCE(
+                 (SELECT group_concat(key || ':' || value, char(10)) || char(10)
+                  FROM json_each(api_calls.request_headers)), '')
+             WHERE json_valid(request_headers);",
+        )?;
+    }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(())
 }
@@ -116,7 +125,7 @@ pub fn insert(
                 call.usage.map(|u| u.completion_tokens as i64),
                 call.usage.map(|u| u.total_tokens as i64),
                 call.usage_source,
-                call.request_headers.get(),
+                call.request_headers.as_str(),
                 call.request_body,
                 call.response_body,
                 call.chunk_count,
@@ -290,8 +299,7 @@ fn call_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiCall> {
             "estimated" => "estimated",
             _ => "none",
         },
-        request_headers: RawValue::from_string(headers)
-            .unwrap_or_else(|_| RawValue::NULL.to_owned()),
+        request_headers: StoredHeaders::from_stored(headers),
         request_body: row.get(16)?,
         response_body: row.get(17)?,
         chunk_count: row.get(18)?,
@@ -329,7 +337,7 @@ mod tests {
             upstream_ms: None,
             usage: None,
             usage_source: "none",
-            request_headers: RawValue::NULL.to_owned(),
+            request_headers: StoredHeaders::default(),
             request_body: Some("50% off_sale".into()),
             response_body: None,
             chunk_count: None,
@@ -412,6 +420,35 @@ mod tests {
         )
         .unwrap();
         assert_eq!(found.len(), 1);
+    }
+
+    #[test]
+    fn a_version_2_file_has_its_headers_turned_into_lines() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO api_calls (id, time_ms, method, path, stream, status, latency_ms,
+                   usage_source, request_headers)
+               VALUES (1, 1, 'POST', '/v1/x', 0, 200, 1.0, 'none',
+                   '{"user-agent":"OpenAI/Python","authorization":"[redacted]","x-tag":"a, b"}'),
+                      (2, 2, 'POST', '/v1/x', 0, 200, 1.0, 'none', 'null');
+               PRAGMA user_version = 2;"#,
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let shown = |id: i64| {
+            let call = super::call(&conn, id).unwrap().unwrap();
+            serde_json::to_value(&call.request_headers).unwrap()
+        };
+        assert_eq!(
+            shown(1),
+            serde_json::json!({"user-agent": "OpenAI/Python", "authorization": "[redacted]", "x-tag": "a, b"})
+        );
+        assert_eq!(shown(2), serde_json::json!({}));
+        // Lines are not JSON: a second pass leaves them as they are.
+        conn.execute_batch("PRAGMA user_version = 2;").unwrap();
+        migrate(&conn).unwrap();
+        assert_eq!(shown(1)["x-tag"], "a, b");
     }
 
     #[test]
