@@ -126,6 +126,28 @@ pub struct ApiCall {
     pub normalization: Option<Value>,
 }
 
+/// [`ApiCall`] less its headers and bodies (a test keeps the two in step).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CallSummary<'a> {
+    id: i64,
+    time: i64,
+    method: &'a str,
+    path: &'a str,
+    model: Option<&'a str>,
+    stream: bool,
+    client: Option<&'a str>,
+    status: u16,
+    latency_ms: f64,
+    ttfb_ms: Option<f64>,
+    upstream_ms: Option<f64>,
+    usage: Option<Usage>,
+    usage_source: &'static str,
+    chunk_count: Option<u32>,
+    error: Option<&'a str>,
+    normalization: Option<&'a Value>,
+}
+
 /// How the log treats bodies.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyPolicy {
@@ -257,15 +279,29 @@ impl ApiCall {
         }
     }
 
-    /// The row shown in the table: everything but headers and bodies.
+    /// The row shown in the table: everything but headers and bodies. Serialized without
+    /// them, not made whole and then cut: a summary goes out for every call while a dashboard
+    /// is open, and the headers are made JSON only for a call shown in full.
     pub fn summary(&self) -> Value {
-        let mut value = serde_json::to_value(self).unwrap_or_default();
-        if let Some(map) = value.as_object_mut() {
-            for key in ["requestHeaders", "requestBody", "responseBody"] {
-                map.remove(key);
-            }
-        }
-        value
+        let summary = CallSummary {
+            id: self.id,
+            time: self.time,
+            method: &self.method,
+            path: &self.path,
+            model: self.model.as_deref(),
+            stream: self.stream,
+            client: self.client.as_deref(),
+            status: self.status,
+            latency_ms: self.latency_ms,
+            ttfb_ms: self.ttfb_ms,
+            upstream_ms: self.upstream_ms,
+            usage: self.usage,
+            usage_source: self.usage_source,
+            chunk_count: self.chunk_count,
+            error: self.error.as_deref(),
+            normalization: self.normalization.as_ref(),
+        };
+        serde_json::to_value(summary).unwrap_or_default()
     }
 
     pub fn is_error(&self) -> bool {
@@ -483,6 +519,43 @@ mod tests {
         assert_eq!(truncate("short".into(), 10), "short");
         let cut = truncate("ééééé".into(), 3);
         assert_eq!(cut, "é…[truncated: 10 bytes in all]");
+    }
+
+    #[test]
+    fn a_summary_is_the_whole_call_less_headers_and_bodies() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("user-agent", "OpenAI/Python".parse().unwrap());
+        let call = ApiCall {
+            id: 7,
+            time: 1,
+            method: "POST".into(),
+            path: "/v1/chat/completions".into(),
+            model: Some("m".into()),
+            stream: true,
+            client: Some("OpenAI/Python".into()),
+            status: 200,
+            latency_ms: 2.5,
+            ttfb_ms: Some(1.0),
+            upstream_ms: Some(2.0),
+            usage: Some(Usage {
+                prompt_tokens: 1,
+                completion_tokens: 2,
+                total_tokens: 3,
+            }),
+            usage_source: "stream",
+            request_headers: StoredHeaders::redacted(&HeaderCopy::of(&headers)),
+            request_body: Some("{}".into()),
+            response_body: Some("{}".into()),
+            chunk_count: Some(3),
+            error: Some("e".into()),
+            normalization: Some(serde_json::json!({"changed": 1})),
+        };
+        let mut whole = serde_json::to_value(&call).unwrap();
+        let map = whole.as_object_mut().unwrap();
+        for key in ["requestHeaders", "requestBody", "responseBody"] {
+            assert!(map.remove(key).is_some(), "{key}");
+        }
+        assert_eq!(call.summary(), whole);
     }
 
     #[test]
