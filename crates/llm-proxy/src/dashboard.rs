@@ -155,11 +155,10 @@ fn limit(asked: Option<usize>) -> usize {
 pub async fn calls(state: &AppState, params: CallParams) -> Result<Value, ProxyError> {
     let query = params.query()?;
     let limit = query.limit;
-    let calls = state.log().calls(query).await;
-    let next_cursor = (calls.len() == limit)
-        .then(|| calls.last().map(|c| c.id))
+    let data = state.log().call_summaries(query).await;
+    let next_cursor = (data.len() == limit)
+        .then(|| data.last().and_then(|c| c["id"].as_i64()))
         .flatten();
-    let data: Vec<Value> = calls.iter().map(|c| c.summary()).collect();
     Ok(json!({"data": data, "nextCursor": next_cursor}))
 }
 
@@ -193,7 +192,7 @@ pub async fn server_events(state: &AppState, params: EventParams) -> Value {
 pub async fn logs(state: &AppState) -> Value {
     let calls = state
         .log()
-        .calls(CallQuery {
+        .call_summaries(CallQuery {
             limit: DEFAULT_LIMIT,
             ..CallQuery::default()
         })
@@ -205,7 +204,6 @@ pub async fn logs(state: &AppState) -> Value {
             min_level: Level::Debug,
         })
         .await;
-    let calls: Vec<Value> = calls.iter().map(|c| c.summary()).collect();
     json!({"apiCalls": calls, "serverEvents": events})
 }
 

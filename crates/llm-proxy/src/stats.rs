@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::logs::record::ApiCall;
+use crate::logs::record::{ApiCall, Usage};
 
 const MINUTES_KEPT: i64 = 24 * 60;
 const LATENCY_BUCKETS: usize = 160;
@@ -53,15 +53,42 @@ struct Minute {
     models: HashMap<String, Counts>,
 }
 
+/// What the statistics take from a call. At start they are rebuilt from the stored calls of
+/// the last day, read without their headers and bodies (up to 256 KB each, and thousands of
+/// calls a day for a coding agent).
+#[derive(Debug, Clone, Copy)]
+pub struct Sample<'a> {
+    /// Unix milliseconds at which the request arrived.
+    pub time: i64,
+    pub latency_ms: f64,
+    /// An error status or a failure noted on the call ([`ApiCall::is_error`]).
+    pub failed: bool,
+    pub usage: Option<Usage>,
+    pub model: Option<&'a str>,
+}
+
+impl<'a> From<&'a ApiCall> for Sample<'a> {
+    fn from(call: &'a ApiCall) -> Self {
+        Self {
+            time: call.time,
+            latency_ms: call.latency_ms,
+            failed: call.is_error(),
+            usage: call.usage,
+            model: call.model.as_deref(),
+        }
+    }
+}
+
 impl Stats {
-    pub fn record(&mut self, call: &ApiCall) {
-        let minute = call.time.div_euclid(60_000);
+    pub fn record<'a>(&mut self, sample: impl Into<Sample<'a>>) {
+        let sample = sample.into();
+        let minute = sample.time.div_euclid(60_000);
         let mut counts = Counts {
             requests: 1,
-            errors: u64::from(call.is_error()),
+            errors: u64::from(sample.failed),
             ..Counts::default()
         };
-        if let Some(usage) = call.usage {
+        if let Some(usage) = sample.usage {
             counts.prompt_tokens = usage.prompt_tokens;
             counts.completion_tokens = usage.completion_tokens;
         }
@@ -69,9 +96,14 @@ impl Stats {
         let bucket = self.minute(minute);
         let Some(bucket) = bucket else { return };
         bucket.counts.add(&counts);
-        bucket.latency[latency_bucket(call.latency_ms)] += 1;
-        let model = call.model.clone().unwrap_or_else(|| "(none)".to_owned());
-        bucket.models.entry(model).or_default().add(&counts);
+        bucket.latency[latency_bucket(sample.latency_ms)] += 1;
+        let model = sample.model.unwrap_or("(none)");
+        match bucket.models.get_mut(model) {
+            Some(known) => known.add(&counts),
+            None => {
+                bucket.models.insert(model.to_owned(), counts);
+            }
+        }
     }
 
     pub fn clear(&mut self) {
@@ -243,7 +275,6 @@ fn percentile(histogram: &[u64], q: f64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logs::record::Usage;
 
     fn call(time_ms: i64, latency_ms: f64, status: u16, model: &str) -> ApiCall {
         ApiCall {

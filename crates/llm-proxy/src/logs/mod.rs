@@ -205,9 +205,8 @@ impl LogStore {
             Ok((writer, reader)) => {
                 let ids = sqlite::last_ids(&writer).unwrap_or((0, 0));
                 let day_ago = unix_ms(SystemTime::now()) - 24 * 3600 * 1000;
-                for call in sqlite::calls_since(&writer, day_ago).unwrap_or_default() {
-                    stats.record(&call);
-                }
+                // A read that fails leaves the statistics to the calls read before it.
+                let _ = sqlite::samples_since(&writer, day_ago, |sample| stats.record(sample));
                 (Some(writer), Some(reader), None, ids)
             }
             Err(error) => (None, None, Some(error), (0, 0)),
@@ -313,12 +312,13 @@ impl LogStore {
         self.shared.live.subscribe()
     }
 
-    pub async fn calls(&self, query: CallQuery) -> Vec<ApiCall> {
+    /// The summaries (calls less headers and bodies) that `query` asks for, newest first.
+    pub async fn call_summaries(&self, query: CallQuery) -> Vec<Value> {
         self.read(move |shared| {
             if let Some(conn) = lock(&shared.reader).as_ref()
-                && let Ok(calls) = sqlite::calls(conn, &query)
+                && let Ok(summaries) = sqlite::call_summaries(conn, &query)
             {
-                return calls;
+                return summaries;
             }
             lock(&shared.view)
                 .calls
@@ -326,7 +326,7 @@ impl LogStore {
                 .rev()
                 .filter(|c| query.matches(c))
                 .take(query.limit)
-                .cloned()
+                .map(ApiCall::summary)
                 .collect()
         })
         .await

@@ -126,26 +126,43 @@ pub struct ApiCall {
     pub normalization: Option<Value>,
 }
 
-/// [`ApiCall`] less its headers and bodies (a test keeps the two in step).
+/// [`ApiCall`] less its headers and bodies (a test keeps the two in step): the row shown in
+/// the table. Made from a call, or straight from a stored row without reading its bodies.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct CallSummary<'a> {
-    id: i64,
-    time: i64,
-    method: &'a str,
-    path: &'a str,
-    model: Option<&'a str>,
-    stream: bool,
-    client: Option<&'a str>,
-    status: u16,
-    latency_ms: f64,
-    ttfb_ms: Option<f64>,
-    upstream_ms: Option<f64>,
-    usage: Option<Usage>,
-    usage_source: &'static str,
-    chunk_count: Option<u32>,
-    error: Option<&'a str>,
-    normalization: Option<&'a Value>,
+pub(super) struct CallSummary<'a> {
+    pub(super) id: i64,
+    pub(super) time: i64,
+    pub(super) method: &'a str,
+    pub(super) path: &'a str,
+    pub(super) model: Option<&'a str>,
+    pub(super) stream: bool,
+    pub(super) client: Option<&'a str>,
+    pub(super) status: u16,
+    pub(super) latency_ms: f64,
+    pub(super) ttfb_ms: Option<f64>,
+    pub(super) upstream_ms: Option<f64>,
+    pub(super) usage: Option<Usage>,
+    pub(super) usage_source: &'static str,
+    pub(super) chunk_count: Option<u32>,
+    pub(super) error: Option<&'a str>,
+    pub(super) normalization: Option<&'a Value>,
+}
+
+impl CallSummary<'_> {
+    pub(super) fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// [`ApiCall::usage_source`] from its stored text; anything unknown reads as `none`.
+pub(super) fn usage_source(stored: &str) -> &'static str {
+    match stored {
+        "response" => "response",
+        "stream" => "stream",
+        "estimated" => "estimated",
+        _ => "none",
+    }
 }
 
 /// How the log treats bodies.
@@ -301,7 +318,7 @@ impl ApiCall {
             error: self.error.as_deref(),
             normalization: self.normalization.as_ref(),
         };
-        serde_json::to_value(summary).unwrap_or_default()
+        summary.to_json()
     }
 
     pub fn is_error(&self) -> bool {
