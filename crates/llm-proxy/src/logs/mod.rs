@@ -37,7 +37,8 @@ const BATCH: usize = 512;
 const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
 /// How often entries past `LOG_MAX_AGE_DAYS` are deleted: days of retention need no finer grain.
 const AGE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
-/// Entries kept in memory: the fallback when the database fails, and the newest page.
+/// Entries kept in memory when there is no database (it could not be opened, or a write
+/// failed): then the dashboard shows these.
 const MEMORY_ENTRIES: usize = 1000;
 const DATABASE_FILE: &str = "logs.sqlite3";
 
@@ -174,6 +175,9 @@ struct Shared {
 
 /// What the writer keeps up to date for readers.
 struct View {
+    /// The newest calls and events while there is no database, empty while there is one: a
+    /// call holds its bodies (up to 256 KB each), and a thousand coding-agent prompts kept
+    /// for a fallback that is never read were a hundred megabytes of memory.
     calls: VecDeque<ApiCall>,
     events: VecDeque<ServerEvent>,
     health: StoreHealth,
@@ -567,20 +571,14 @@ impl Writer {
         };
         {
             let mut view = lock(&self.shared.view);
-            let memory_cap = self.max_entries.min(MEMORY_ENTRIES);
-            for call in calls {
-                view.stats.record(&call);
-                self.shared.metrics.observe(&call);
-                view.calls.push_back(call);
-                if view.calls.len() > memory_cap {
-                    view.calls.pop_front();
-                }
+            for call in &calls {
+                view.stats.record(call);
+                self.shared.metrics.observe(call);
             }
-            for event in &events {
-                view.events.push_back(event.clone());
-                if view.events.len() > memory_cap {
-                    view.events.pop_front();
-                }
+            if self.conn.is_none() {
+                let memory_cap = self.max_entries.min(MEMORY_ENTRIES);
+                keep_newest(&mut view.calls, calls, memory_cap);
+                keep_newest(&mut view.events, events.iter().cloned(), memory_cap);
             }
         }
         for summary in summaries {
@@ -603,6 +601,16 @@ impl Writer {
         view.stats.clear();
         drop(view);
         let _ = self.shared.live.send(Live::Cleared);
+    }
+}
+
+/// Appends `items`, dropping the oldest past `cap`.
+fn keep_newest<T>(kept: &mut VecDeque<T>, items: impl IntoIterator<Item = T>, cap: usize) {
+    for item in items {
+        kept.push_back(item);
+        if kept.len() > cap {
+            kept.pop_front();
+        }
     }
 }
 
