@@ -68,6 +68,10 @@ pub struct EventCopy {
 }
 
 impl EventCopy {
+    pub fn held_bytes(&self) -> usize {
+        self.encoded.capacity() + self.previous.capacity()
+    }
+
     pub fn push(&mut self, piece: &[u8]) {
         let shared_start = common_len(self.previous.iter(), piece.iter());
         let shared_end = common_len(

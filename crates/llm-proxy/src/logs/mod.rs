@@ -13,7 +13,7 @@ mod sqlite;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
@@ -30,6 +30,11 @@ use crate::stats::Stats;
 
 /// Records waiting for the writer. Beyond this the request path drops records rather than wait.
 const QUEUE_CAPACITY: usize = 8192;
+/// Body bytes the records queued or being written may hold. Beyond this a call is queued without its bodies
+/// (still recorded and counted): a burst of large prompts (coding agents send 50-200 KB each)
+/// faster than the disk takes them held every one in memory until written, 150 MB for 3,000
+/// calls of 50 KB, and the memory stayed with the process after.
+const QUEUE_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Records written in one transaction at most.
 const BATCH: usize = 512;
 /// How long the writer gathers records before writing them: the delay before a call shows in
@@ -150,7 +155,8 @@ pub enum Live {
 }
 
 enum Message {
-    Call(Box<CallCapture>),
+    /// A call and the body bytes it holds against [`QUEUE_BODY_BYTES`].
+    Call(Box<CallCapture>, usize),
     Event(Level, String, SystemTime),
     Clear(oneshot::Sender<()>),
     Stop,
@@ -165,6 +171,8 @@ pub struct LogStore {
 struct Shared {
     queue: SyncSender<Message>,
     dropped: AtomicU64,
+    /// Body bytes of the calls queued or being written.
+    queued_body_bytes: AtomicUsize,
     view: Mutex<View>,
     /// A second connection for the dashboard's reads; WAL lets them run beside the writer.
     reader: Mutex<Option<Connection>>,
@@ -220,6 +228,7 @@ impl LogStore {
         let shared = Arc::new(Shared {
             queue,
             dropped: AtomicU64::new(0),
+            queued_body_bytes: AtomicUsize::new(0),
             view: Mutex::new(View {
                 calls: VecDeque::new(),
                 events: VecDeque::new(),
@@ -270,8 +279,17 @@ impl LogStore {
     }
 
     /// Queues a call for recording; never waits.
-    pub fn record(&self, capture: CallCapture) {
-        self.send(Message::Call(Box::new(capture)));
+    pub fn record(&self, mut capture: CallCapture) {
+        let queued = &self.shared.queued_body_bytes;
+        let mut bytes = capture.body_bytes();
+        if queued.fetch_add(bytes, Ordering::Relaxed) + bytes > QUEUE_BODY_BYTES {
+            queued.fetch_sub(bytes, Ordering::Relaxed);
+            capture.shed_bodies();
+            bytes = 0;
+        }
+        if !self.send(Message::Call(Box::new(capture), bytes)) {
+            queued.fetch_sub(bytes, Ordering::Relaxed);
+        }
     }
 
     /// A server event: logged now through `tracing`, stored by the writer.
@@ -286,13 +304,15 @@ impl LogStore {
         self.send(Message::Event(level, message, SystemTime::now()));
     }
 
-    fn send(&self, message: Message) {
+    /// Whether the message was queued.
+    fn send(&self, message: Message) -> bool {
         match self.shared.queue.try_send(message) {
-            Ok(()) => {}
+            Ok(()) => true,
             Err(TrySendError::Full(_)) => {
                 self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                false
             }
-            Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Disconnected(_)) => false,
         }
     }
 
@@ -467,9 +487,12 @@ impl Writer {
             let mut calls = Vec::new();
             let mut events = Vec::new();
             let mut stop = false;
+            let (mut shed, mut body_bytes) = (0, 0);
             for message in batch {
                 match message {
-                    Message::Call(capture) => {
+                    Message::Call(capture, bytes) => {
+                        shed += usize::from(capture.bodies_shed);
+                        body_bytes += bytes;
                         let mut call = ApiCall::from_capture(*capture, self.policy);
                         call.id = self.next_call_id;
                         self.next_call_id += 1;
@@ -490,7 +513,19 @@ impl Writer {
                 }
             }
             self.report_drops(&mut events);
+            if shed > 0 {
+                let message = format!(
+                    "the request log was behind: {shed} calls were recorded without their bodies \
+                     (requests were not affected)"
+                );
+                tracing::warn!(%message, "server event");
+                events.push(self.new_event(Level::Warn, message, SystemTime::now()));
+            }
             self.flush(calls, events);
+            // Counted until written: the records made from the captures hold the bodies too.
+            self.shared
+                .queued_body_bytes
+                .fetch_sub(body_bytes, Ordering::Relaxed);
             if stop {
                 break;
             }
@@ -632,4 +667,100 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::http::{HeaderMap, Method};
+    use bytes::Bytes;
+
+    use super::compact::HeaderCopy;
+    use super::record::{CallNotes, Collected, KnownUsage, SHED_BODY, Usage};
+    use super::*;
+
+    const MB: usize = 1024 * 1024;
+
+    fn capture(body_bytes: usize) -> CallCapture {
+        CallCapture {
+            started_at: SystemTime::now(),
+            method: Method::POST,
+            path: "/v1/chat/completions".into(),
+            request_headers: HeaderCopy::of(&HeaderMap::new()),
+            notes: Some(CallNotes {
+                model: Some("m".into()),
+                stream: false,
+                request_body: Bytes::from(vec![b'x'; body_bytes]),
+            }),
+            status: 200,
+            event_stream: false,
+            ttfb: None,
+            total: Duration::from_millis(1),
+            upstream: None,
+            response: Collected::Body(Vec::new()),
+            response_complete: true,
+            disconnected: false,
+            normalization: None,
+            known_usage: Some(KnownUsage(Usage {
+                prompt_tokens: 1,
+                completion_tokens: 2,
+                total_tokens: 3,
+            })),
+            bodies_shed: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_writer_behind_gets_calls_without_their_bodies() {
+        let dir = std::env::temp_dir().join(format!("llm-proxy-unit-shed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = LogStore::open(&dir, &LogConfig::default(), Arc::default());
+        let queued = &store.shared.queued_body_bytes;
+        {
+            // A writer behind: it cannot finish writing a batch (the view is held), so every
+            // call stays counted, queued or taken.
+            let _writer_held = lock(&store.shared.view);
+            for _ in 0..40 {
+                store.record(capture(MB));
+            }
+            assert_eq!(queued.load(Ordering::Relaxed), QUEUE_BODY_BYTES);
+        }
+        store.close().await;
+        assert_eq!(
+            queued.load(Ordering::Relaxed),
+            0,
+            "the writer gave them back"
+        );
+
+        let kept = QUEUE_BODY_BYTES / MB;
+        for id in 1..=40 {
+            let call = store.call(id).await.unwrap();
+            let shed = id > kept as i64;
+            assert_eq!(
+                call.request_body.as_deref() == Some(SHED_BODY),
+                shed,
+                "call {id}"
+            );
+            assert_eq!(call.response_body.as_deref() == Some(SHED_BODY), shed);
+            assert_eq!(call.model.as_deref(), Some("m"), "noted by the handler");
+            assert_eq!(
+                call.usage.map(|u| u.total_tokens),
+                Some(3),
+                "read on the way"
+            );
+        }
+        let events = store
+            .events(EventQuery {
+                limit: 10,
+                min_level: Level::Warn,
+            })
+            .await;
+        let expected = format!("{} calls were recorded without their bodies", 40 - kept);
+        assert!(
+            events.iter().any(|e| e.message.contains(&expected)),
+            "{events:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

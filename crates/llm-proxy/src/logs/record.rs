@@ -56,6 +56,14 @@ pub enum Collected {
 }
 
 impl Collected {
+    /// The bytes held; an event stream's in its compact form.
+    fn held_bytes(&self) -> usize {
+        match self {
+            Self::Body(chunks) => chunks.iter().map(Bytes::len).sum(),
+            Self::Events(events) => events.held_bytes(),
+        }
+    }
+
     fn into_bytes(self) -> Bytes {
         match self {
             Self::Body(chunks) => match chunks.as_slice() {
@@ -88,6 +96,29 @@ pub struct CallCapture {
     pub disconnected: bool,
     pub normalization: Option<NormalizationNote>,
     pub known_usage: Option<KnownUsage>,
+    /// The bodies were let go before the record was queued ([`CallCapture::shed_bodies`]).
+    pub bodies_shed: bool,
+}
+
+/// Stored in place of a body that was let go while the log writer was behind.
+pub const SHED_BODY: &str = "[not recorded: the request log was behind]";
+
+impl CallCapture {
+    /// The body bytes this capture holds until the writer takes it.
+    pub fn body_bytes(&self) -> usize {
+        self.notes.as_ref().map_or(0, |n| n.request_body.len()) + self.response.held_bytes()
+    }
+
+    /// Lets the bodies go while the writer is behind: the call is still recorded and counted,
+    /// with what the handler and the forwarding noted (model, usage read on the way); its
+    /// bodies say they were not recorded, and no usage is estimated from them.
+    pub fn shed_bodies(&mut self) {
+        if let Some(notes) = &mut self.notes {
+            notes.request_body = Bytes::new();
+        }
+        self.response = Collected::Body(Vec::new());
+        self.bodies_shed = true;
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -186,7 +217,13 @@ impl ApiCall {
                 })
                 .as_ref()
         };
-        let (response_text, parsed) = if capture.event_stream {
+        let (response_text, parsed) = if capture.bodies_shed {
+            let parsed = match capture.known_usage {
+                Some(KnownUsage(usage)) => Parsed::Probed { usage, model: None },
+                None => Parsed::Json(None),
+            };
+            (Some(SHED_BODY.to_owned()), parsed)
+        } else if capture.event_stream {
             let assembled = assemble_stream(&response);
             (
                 Some(assembled.message.to_string()),
@@ -214,7 +251,7 @@ impl ApiCall {
             Parsed::Json(None) => (None, "none"),
         };
         let success = (200..300).contains(&capture.status);
-        if usage.is_none() && success && notes.is_some() {
+        if usage.is_none() && success && notes.is_some() && !capture.bodies_shed {
             let prompt = request_json().map(prompt_text_len).unwrap_or(0);
             let completion = match &parsed {
                 Parsed::Json(Some(value)) => completion_text_len(value),
@@ -264,12 +301,17 @@ impl ApiCall {
                 None
             }
         };
-        let request_body = notes.map(|n| text(&n.request_body));
-        let response_body = if capture.response_complete || capture.event_stream {
-            response_text
+        let request_body = if capture.bodies_shed {
+            notes.map(|_| SHED_BODY.to_owned())
         } else {
-            response_text.map(|t| format!("{t}…[not recorded past this point]"))
+            notes.map(|n| text(&n.request_body))
         };
+        let response_body =
+            if capture.response_complete || capture.event_stream || capture.bodies_shed {
+                response_text
+            } else {
+                response_text.map(|t| format!("{t}…[not recorded past this point]"))
+            };
         Self {
             id: 0,
             time: unix_ms(capture.started_at),

@@ -85,6 +85,7 @@ pub async fn record_call(State(state): State<AppState>, request: Request, next: 
         disconnected: false,
         normalization: parts.extensions.remove::<NormalizationNote>(),
         known_usage: parts.extensions.remove::<KnownUsage>(),
+        bodies_shed: false,
     };
     let body = Body::new(RecordedBody {
         inner: body,
