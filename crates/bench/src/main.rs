@@ -59,6 +59,7 @@ enum Part {
     Throughput,
     Streaming,
     SlowStreams,
+    FullLogStart,
 }
 
 /// Where the hand-written reading of the figures starts in BENCHMARKS.md.
@@ -72,6 +73,7 @@ struct Sizes {
     throughput_seconds: u64,
     stream_runs: usize,
     slow_streams: usize,
+    full_log_calls: usize,
 }
 
 #[tokio::main]
@@ -86,6 +88,7 @@ async fn main() -> Result<()> {
             throughput_seconds: 1,
             stream_runs: 3,
             slow_streams: 200,
+            full_log_calls: 50,
         }
     } else {
         Sizes {
@@ -93,6 +96,7 @@ async fn main() -> Result<()> {
             throughput_seconds: 10,
             stream_runs: 20,
             slow_streams: args.streams,
+            full_log_calls: 5_000,
         }
     };
     let bin = std::env::current_exe()?
@@ -138,6 +142,17 @@ async fn main() -> Result<()> {
     let tls_direct = format!("https://{tls_addr}/v1");
     let ca_pem = std::fs::read(&ca_file)?;
 
+    let runs_part = |part| args.only.is_empty() || args.only.contains(&part);
+    let slow_floor = if runs_part(Part::SlowStreams) {
+        slow_streams_floor(&bin, sizes.slow_streams).await?
+    } else {
+        Value::Null
+    };
+    let full_log_start = if runs_part(Part::FullLogStart) {
+        full_log_start(&bin, &direct, &client, sizes.full_log_calls).await?
+    } else {
+        Value::Null
+    };
     let mut runs = Vec::new();
     for logging in [true, false] {
         let started = Instant::now();
@@ -148,7 +163,6 @@ async fn main() -> Result<()> {
         let pid = proxy.pid;
         let idle_rss = rss_kb(pid)?;
 
-        let runs_part = |part| args.only.is_empty() || args.only.contains(&part);
         let latency = if runs_part(Part::Latency) {
             latency(&client, &direct, &proxied, pid, sizes.latency_requests).await?
         } else {
@@ -192,7 +206,13 @@ async fn main() -> Result<()> {
     mock.kill().await?;
     tls_mock.kill().await?;
     let _ = std::fs::remove_file(&ca_file);
-    let results = json!({"conditions": conditions()?, "smoke": args.smoke, "runs": runs});
+    let results = json!({
+        "conditions": conditions()?,
+        "smoke": args.smoke,
+        "runs": runs,
+        "slow_streams_floor": slow_floor,
+        "full_log_start": full_log_start,
+    });
     if !args.only.is_empty() {
         println!("{}", serde_json::to_string_pretty(&results)?);
         return Ok(());
@@ -554,6 +574,17 @@ impl Proxy {
             STARTED.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&data_dir);
+        Self::start_in(bin, target, logging, ca_file, data_dir).await
+    }
+
+    /// Starts on `data_dir` as it is: a restart keeps the request log.
+    async fn start_in(
+        bin: &std::path::Path,
+        target: &str,
+        logging: bool,
+        ca_file: Option<&std::path::Path>,
+        data_dir: PathBuf,
+    ) -> Result<Self> {
         let mut command = match WRAP.get().and_then(|w| w.split_first()) {
             Some((tool, tool_args)) => {
                 let mut command = Command::new(tool);
@@ -583,6 +614,17 @@ impl Proxy {
         })
     }
 
+    /// Stops the proxy the way a user does (SIGTERM: the log writes what it holds) and keeps
+    /// its data directory.
+    async fn terminate(&mut self) -> Result<()> {
+        std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid.to_string())
+            .status()?;
+        self.child.wait().await?;
+        Ok(())
+    }
+
     async fn stop(&mut self) -> Result<()> {
         if WRAP.get().is_some() {
             // A profiler writes its output only when the proxy exits on its own.
@@ -596,6 +638,103 @@ impl Proxy {
         let _ = std::fs::remove_dir_all(&self.data_dir);
         Ok(())
     }
+}
+
+/// Start time as a user meets it after a day of work: the proxy restarted on a request log
+/// holding `calls` calls with a coding agent's prompt (50 KB each). At start the log is read
+/// to rebuild the last day's statistics; the restarted proxy must count every call.
+async fn full_log_start(
+    bin: &std::path::Path,
+    direct: &str,
+    client: &reqwest::Client,
+    calls: usize,
+) -> Result<Value> {
+    let mut proxy = Proxy::start(bin, direct, true, None).await?;
+    wait_for_models(client, &proxy.url).await?;
+    let prompt = "benchmark ".repeat(5 * 1024);
+    let body =
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": prompt}]}).to_string();
+    // Rounds the writer keeps up with (the statistics count a call once it is written): a
+    // faster burst would have the log record calls without their bodies, and the stored log
+    // would not be the one a day of work leaves.
+    let mut sent = 0;
+    while sent < calls {
+        let round = (calls - sent).min(256);
+        futures_util::stream::iter(0..round)
+            .map(|_| call(client, &proxy.url, &body))
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
+        sent += round;
+        while model_count(&stats(client, &proxy.url).await?, "gpt-4o") != Some(sent as u64) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let rss_after_calls_kb = rss_kb(proxy.pid)?;
+    // Freed memory goes back to the system over jemalloc's decay time (10 s) while idle.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let rss_idle_after_kb = rss_kb(proxy.pid)?;
+    proxy.terminate().await?;
+    let log_bytes: u64 = std::fs::read_dir(&proxy.data_dir)?
+        .filter_map(|entry| entry.ok()?.metadata().ok())
+        .map(|meta| meta.len())
+        .sum();
+
+    let started = Instant::now();
+    let mut restarted = Proxy::start_in(bin, direct, true, None, proxy.data_dir.clone()).await?;
+    wait_for_models(client, &restarted.url).await?;
+    let start_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let peak_rss_kb = peak_rss_so_far(restarted.pid)?;
+    let counted = model_count(&stats(client, &restarted.url).await?, "gpt-4o");
+    restarted.stop().await?;
+    if counted != Some(calls as u64) {
+        bail!("the restarted proxy counted {counted:?} calls of {calls}");
+    }
+    // Every call with its prompt: the log was never behind.
+    if log_bytes < (calls * 50_000) as u64 {
+        bail!("the log holds {log_bytes} bytes for {calls} calls of 50 KB");
+    }
+    Ok(json!({
+        "calls": calls,
+        "log_mb": round(log_bytes as f64 / 1e6),
+        "start_to_first_models_ms": round(start_ms),
+        "peak_rss_mb": round(peak_rss_kb as f64 / 1024.0),
+        "rss_after_calls_mb": round(rss_after_calls_kb as f64 / 1024.0),
+        "rss_idle_12s_later_mb": round(rss_idle_after_kb as f64 / 1024.0),
+    }))
+}
+
+/// The proxy's `/api/stats`.
+async fn stats(client: &reqwest::Client, proxied: &str) -> Result<Value> {
+    let origin = proxied.trim_end_matches("/v1");
+    let response = client
+        .get(format!("{origin}/api/stats"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(serde_json::from_slice(&response.bytes().await?)?)
+}
+
+/// Requests for `model` in the last day; the proxy's own `/v1/models` calls are counted apart.
+fn model_count(stats: &Value, model: &str) -> Option<u64> {
+    stats["models"]
+        .as_array()?
+        .iter()
+        .find(|m| m["model"] == model)?["requests"]
+        .as_u64()
+}
+
+/// The most memory the process has held since it started (`VmHWM`).
+fn peak_rss_so_far(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("no VmHWM")?;
+    Ok(line.split_whitespace().nth(1).context("VmHWM")?.parse()?)
 }
 
 /// Many slow streams held at once, direct (over one HTTP/2 connection) and then through the
@@ -615,6 +754,25 @@ async fn slow_streams(direct: &str, ca_pem: &[u8], proxy: &Proxy, n: usize) -> R
     proxy["peak_rss_kb"] = json!(sampler.await??);
     proxy["direct"] = direct;
     Ok(proxy)
+}
+
+/// The same slow streams straight to a bare axum server (the plain mock, `axum::serve`) over
+/// HTTP/1, a connection each, as the proxy's clients open them: what the server stack alone holds
+/// per connection on this machine, the floor under the proxy's figure (which also holds each
+/// stream's target side). A mock of its own, so that its memory starts from idle.
+async fn slow_streams_floor(bin: &std::path::Path, n: usize) -> Result<Value> {
+    let (mut mock, addr) =
+        spawn_line(Command::new(bin.join("mock-target")), "listening on ").await?;
+    let pid = mock.id().context("the mock exited")?;
+    let idle_rss = rss_kb(pid)?;
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = tokio::spawn(peak_rss(pid, sampling.clone()));
+    let mut held = hold_streams(&format!("http://{addr}/v1"), None, n).await?;
+    sampling.store(false, Ordering::Relaxed);
+    held["peak_rss_kb"] = json!(sampler.await??);
+    held["idle_rss_kb"] = json!(idle_rss);
+    mock.kill().await?;
+    Ok(held)
 }
 
 /// Chunks in each slow stream, 50 ms apart: long enough (5 s) for all of them to be open at
@@ -863,6 +1021,34 @@ fn markdown(results: &Value) -> String {
             }
         },
     ));
+    let floor = &results["slow_streams_floor"];
+    if !floor.is_null() {
+        out.push_str(&format!(
+            "\nThe floor under the slow streams' memory: the same {} streams straight to a bare axum server (the mock, \
+             `axum::serve`) over HTTP/1, a connection each: {} of {} completed, {} failed, {} stalled, peak RSS {} MB \
+             (idle {} MB).\n",
+            floor["streams"],
+            floor["completed"],
+            floor["streams"],
+            floor["failed"],
+            floor["stalled"],
+            (floor["peak_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0).round(),
+            (floor["idle_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0).round(),
+        ));
+    }
+    let full = &results["full_log_start"];
+    if !full.is_null() {
+        out.push_str(&format!(
+            "\nA full request log: after {} calls with a 50 KB prompt each (16 at a time) the proxy holds {} MB, \
+             {} MB after 12 s idle; restarted on them ({} MB stored), {} ms to the first /v1/models, peak RSS {} MB.\n",
+            full["calls"],
+            full["rss_after_calls_mb"],
+            full["rss_idle_12s_later_mb"],
+            full["log_mb"],
+            full["start_to_first_models_ms"],
+            full["peak_rss_mb"],
+        ));
+    }
     out.push_str("\nRaw figures: `bench-results.json`.\n");
     out
 }
