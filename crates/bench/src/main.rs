@@ -727,16 +727,6 @@ fn model_count(stats: &Value, model: &str) -> Option<u64> {
         .as_u64()
 }
 
-/// The most memory the process has held since it started (`VmHWM`).
-fn peak_rss_so_far(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .context("no VmHWM")?;
-    Ok(line.split_whitespace().nth(1).context("VmHWM")?.parse()?)
-}
-
 /// Many slow streams held at once, direct (over one HTTP/2 connection) and then through the
 /// proxy (a connection per stream from the client, as SDKs open them; HTTP/2 to the target):
 /// the direct run shows what the machine itself can hold.
@@ -859,12 +849,26 @@ async fn peak_rss(pid: u32, sampling: Arc<AtomicBool>) -> Result<u64> {
 }
 
 fn rss_kb(pid: u32) -> Result<u64> {
+    status_kb(pid, "VmRSS:")
+}
+
+/// The most memory the process has held since it started.
+fn peak_rss_so_far(pid: u32) -> Result<u64> {
+    status_kb(pid, "VmHWM:")
+}
+
+/// A kB figure from /proc/<pid>/status.
+fn status_kb(pid: u32, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .context("no VmRSS")?;
-    Ok(line.split_whitespace().nth(1).context("VmRSS")?.parse()?)
+        .find(|l| l.starts_with(field))
+        .with_context(|| format!("no {field}"))?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context(field.to_owned())?
+        .parse()?)
 }
 
 /// User plus system CPU seconds of a process, from /proc/<pid>/stat.
