@@ -349,27 +349,29 @@ fn summary_from_row<'a>(
     })
 }
 
+/// A whole call, read with [`CALL_COLUMNS`]: its summary's fields, then headers and bodies.
 fn call_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiCall> {
-    let usage_source_text: String = row.get(14)?;
-    let headers: String = row.get(18)?;
+    let normalization = parsed_normalization(row, 17)?;
+    let summary = summary_from_row(row, None)?;
+    let owned = |text: Option<&str>| text.map(str::to_owned);
     Ok(ApiCall {
-        id: row.get(0)?,
-        time: row.get(1)?,
-        method: row.get(2)?,
-        path: row.get(3)?,
-        model: row.get(4)?,
-        stream: row.get(5)?,
-        client: row.get(6)?,
-        status: row.get(7)?,
-        latency_ms: row.get(8)?,
-        ttfb_ms: row.get(9)?,
-        upstream_ms: row.get(10)?,
-        usage: usage_from_row(row, 11)?,
-        usage_source: usage_source(&usage_source_text),
-        chunk_count: row.get(15)?,
-        error: row.get(16)?,
-        normalization: parsed_normalization(row, 17)?,
-        request_headers: StoredHeaders::from_stored(headers),
+        id: summary.id,
+        time: summary.time,
+        method: summary.method.to_owned(),
+        path: summary.path.to_owned(),
+        model: owned(summary.model),
+        stream: summary.stream,
+        client: owned(summary.client),
+        status: summary.status,
+        latency_ms: summary.latency_ms,
+        ttfb_ms: summary.ttfb_ms,
+        upstream_ms: summary.upstream_ms,
+        usage: summary.usage,
+        usage_source: summary.usage_source,
+        chunk_count: summary.chunk_count,
+        error: owned(summary.error),
+        normalization,
+        request_headers: StoredHeaders::from_stored(row.get(18)?),
         request_body: row.get(19)?,
         response_body: row.get(20)?,
     })
