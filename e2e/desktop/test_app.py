@@ -135,7 +135,10 @@ def test_a_new_port_in_settings_moves_the_proxy(launch):
     app.click("#save-settings")
     wait_until(lambda: port_open(new_port), what=f"the proxy on port {new_port}")
     wait_until(lambda: not port_open(DEFAULT_PORT), what="the old port to close")
-    assert app.state_line("Running on") == f"Running on http://127.0.0.1:{new_port}"
+    # The window shows the move once its refresh after saving has read the new status: wait for
+    # the line (reading it at once raced that refresh in one CI run).
+    expected = f"Running on http://127.0.0.1:{new_port}"
+    assert app.state_line(expected) == expected
     assert http(new_port, "/health")[0] == 200
     app.go("settings")
     app.wait(lambda d: app.find_all("#setting-port"))
