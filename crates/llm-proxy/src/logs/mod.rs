@@ -30,10 +30,10 @@ use crate::stats::Stats;
 
 /// Records waiting for the writer. Beyond this the request path drops records rather than wait.
 const QUEUE_CAPACITY: usize = 8192;
-/// Body bytes the records queued or being written may hold. Beyond this a call is queued without its bodies
-/// (still recorded and counted): a burst of large prompts (coding agents send 50-200 KB each)
-/// faster than the disk takes them held every one in memory until written, 150 MB for 3,000
-/// calls of 50 KB, and the memory stayed with the process after.
+/// Body bytes the records queued or being written may hold. Beyond this a call is queued
+/// without its bodies (still recorded and counted): a burst of large prompts (coding agents
+/// send 50-200 KB each) faster than the disk takes them held every one in memory until
+/// written, 148 MB for 3,000 calls of 50 KB, and the memory stayed with the process after.
 const QUEUE_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Records written in one transaction at most.
 const BATCH: usize = 512;
@@ -295,12 +295,7 @@ impl LogStore {
     /// A server event: logged now through `tracing`, stored by the writer.
     pub fn event(&self, level: Level, message: impl Into<String>) {
         let message = message.into();
-        match level {
-            Level::Debug => tracing::debug!(%message, "server event"),
-            Level::Info => tracing::info!(%message, "server event"),
-            Level::Warn => tracing::warn!(%message, "server event"),
-            Level::Error => tracing::error!(%message, "server event"),
-        }
+        trace_event(level, &message);
         self.send(Message::Event(level, message, SystemTime::now()));
     }
 
@@ -518,8 +513,7 @@ impl Writer {
                     "the request log was behind: {shed} calls were recorded without their bodies \
                      (requests were not affected)"
                 );
-                tracing::warn!(%message, "server event");
-                events.push(self.new_event(Level::Warn, message, SystemTime::now()));
+                self.announce(&mut events, Level::Warn, message);
             }
             self.flush(calls, events);
             // Counted until written: the records made from the captures hold the bodies too.
@@ -553,9 +547,14 @@ impl Writer {
             let message = format!(
                 "the log queue was full: {lost} records were dropped (requests were not affected)"
             );
-            tracing::warn!(%message, "server event");
-            events.push(self.new_event(Level::Warn, message, SystemTime::now()));
+            self.announce(events, Level::Warn, message);
         }
+    }
+
+    /// A server event of the writer's own: logged now through `tracing`, stored with the batch.
+    fn announce(&mut self, events: &mut Vec<ServerEvent>, level: Level, message: String) {
+        trace_event(level, &message);
+        events.push(self.new_event(level, message, SystemTime::now()));
     }
 
     fn flush(&mut self, calls: Vec<ApiCall>, mut events: Vec<ServerEvent>) {
@@ -590,8 +589,7 @@ impl Writer {
                 let message = format!(
                     "writing the request log failed, keeping recent entries in memory only: {error}"
                 );
-                tracing::error!(%message, "server event");
-                events.push(self.new_event(Level::Error, message.clone(), SystemTime::now()));
+                self.announce(&mut events, Level::Error, message.clone());
                 let mut view = lock(&self.shared.view);
                 view.health.ok = false;
                 view.health.error = Some(message);
@@ -636,6 +634,16 @@ impl Writer {
         view.stats.clear();
         drop(view);
         let _ = self.shared.live.send(Live::Cleared);
+    }
+}
+
+/// A server event through `tracing`, at its level.
+fn trace_event(level: Level, message: &str) {
+    match level {
+        Level::Debug => tracing::debug!(%message, "server event"),
+        Level::Info => tracing::info!(%message, "server event"),
+        Level::Warn => tracing::warn!(%message, "server event"),
+        Level::Error => tracing::error!(%message, "server event"),
     }
 }
 

@@ -194,6 +194,8 @@ macro_rules! summary_columns {
 }
 
 const SUMMARY_COLUMNS: &str = summary_columns!();
+/// Where the summary's last column, `normalization`, is read.
+const NORMALIZATION_AT: usize = 17;
 /// The summary's columns first, so that both read them at the same places.
 const CALL_COLUMNS: &str = concat!(
     summary_columns!(),
@@ -233,7 +235,7 @@ pub fn call_summaries(conn: &Connection, query: &CallQuery) -> rusqlite::Result<
     args.push((query.limit as i64).into());
     let mut statement = conn.prepare(&sql)?;
     let rows = statement.query_map(params_from_iter(args), |row| {
-        let normalization = parsed_normalization(row, 17)?;
+        let normalization = parsed_normalization(row)?;
         Ok(summary_from_row(row, normalization.as_ref())?.to_json())
     })?;
     rows.collect()
@@ -312,9 +314,10 @@ fn usage_from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Opt
     })
 }
 
-fn parsed_normalization(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<Value>> {
+/// The summary's `normalization`, parsed: the summary borrows it, so it is read apart.
+fn parsed_normalization(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Value>> {
     Ok(row
-        .get_ref(index)?
+        .get_ref(NORMALIZATION_AT)?
         .as_str_or_null()?
         .and_then(|n| serde_json::from_str(n).ok()))
 }
@@ -351,7 +354,7 @@ fn summary_from_row<'a>(
 
 /// A whole call, read with [`CALL_COLUMNS`]: its summary's fields, then headers and bodies.
 fn call_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiCall> {
-    let normalization = parsed_normalization(row, 17)?;
+    let normalization = parsed_normalization(row)?;
     let summary = summary_from_row(row, None)?;
     let owned = |text: Option<&str>| text.map(str::to_owned);
     Ok(ApiCall {
@@ -371,9 +374,9 @@ fn call_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiCall> {
         chunk_count: summary.chunk_count,
         error: owned(summary.error),
         normalization,
-        request_headers: StoredHeaders::from_stored(row.get(18)?),
-        request_body: row.get(19)?,
-        response_body: row.get(20)?,
+        request_headers: StoredHeaders::from_stored(row.get(NORMALIZATION_AT + 1)?),
+        request_body: row.get(NORMALIZATION_AT + 2)?,
+        response_body: row.get(NORMALIZATION_AT + 3)?,
     })
 }
 
