@@ -30,10 +30,11 @@ pub fn health(state: &AppState) -> Value {
             Some(target.credential.kind()),
         ),
     };
+    // `/health` needs no token: it shows a token failure's kind, not the server's words.
     let oauth = state
         .upstream()
         .and_then(|up| up.token_source())
-        .map(|source| source.status());
+        .map(|source| source.public_status());
     json!({
         "status": "healthy",
         "oauth": oauth,

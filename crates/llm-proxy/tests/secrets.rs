@@ -251,3 +251,123 @@ async fn no_secret_reaches_logs_responses_or_health() {
         );
     }
 }
+
+/// Every file in a server's data directory, as text (the database, its WAL and shm files).
+fn stored_bytes(data_dir: &std::path::Path) -> String {
+    let mut stored = String::new();
+    for entry in std::fs::read_dir(data_dir).unwrap() {
+        stored.push_str(&String::from_utf8_lossy(
+            &std::fs::read(entry.unwrap().path()).unwrap(),
+        ));
+    }
+    stored
+}
+
+#[tokio::test]
+async fn a_token_server_page_echoing_the_basic_credentials_leaks_them_nowhere() {
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let writer = Capture(logs.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // The token server crashes with a debug page that echoes the request: the Basic header
+    // (Base64 of `client_id:client_secret`) and the form body.
+    let target = MockTarget::start().await;
+    let tokens = MockTokenServer::start(Some(600)).await;
+    tokens.fail(Some(TokenFailure::EchoRequest(500)));
+    let oauth = OAuthConfig {
+        token_endpoint: tokens.url.parse().unwrap(),
+        client_id: CLIENT_ID.into(),
+        client_secret: SecretString::from(CLIENT_SECRET),
+        scope: None,
+        audience: None,
+        client_auth: ClientAuth::Basic,
+        refresh_buffer: Duration::from_secs(300),
+    };
+    let upstream = UpstreamConfig::Target(TargetConfig {
+        endpoint: target.url().parse().unwrap(),
+        credential: CredentialConfig::OAuth(oauth),
+        extra_roots_pem: None,
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = config(upstream);
+    let data_dir = config.data_dir.clone();
+    let handle =
+        llm_proxy::serve_with_clock(listener, config, Arc::new(ManualClock::default())).unwrap();
+    let proxy = TestProxy {
+        url: format!("http://{}", handle.local_addr()),
+        handle,
+        http: reqwest::Client::builder().no_proxy().build().unwrap(),
+    };
+    tokens.wait_for_attempts(1).await;
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
+    let attempt = tokens.attempts()[0].clone();
+    assert_eq!(
+        attempt.basic,
+        Some((CLIENT_ID.to_owned(), CLIENT_SECRET.to_owned())),
+        "the proxy sent Basic credentials, so the page echoed them"
+    );
+
+    let mut seen = Seen::default();
+    let chat = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    let failed = proxy
+        .post("/v1/chat/completions", &chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), axum::http::StatusCode::BAD_GATEWAY);
+    let failed_text = failed.text().await.unwrap();
+    assert!(
+        failed_text.contains("HTTP 500") && failed_text.contains("[redacted]"),
+        "the client holding the access token sees the scrubbed page: {failed_text}"
+    );
+    seen.0.push_str(&failed_text);
+
+    // `/health` needs no token: it says what failed and the status, and nothing of the page.
+    let health = proxy
+        .http
+        .get(format!("{}/health", proxy.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let health_json: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(
+        health_json["oauth"]["last_error"],
+        "the OAuth token could not be obtained: the token server answered HTTP 500"
+    );
+    assert!(!health.contains("crash"), "{health}");
+    seen.0.push_str(&health);
+    for path in ["/api/config", "/api/logs", "/api/logs/server-events"] {
+        seen.0.push_str(&proxy.get_text(path).await);
+    }
+    proxy.handle.shutdown().await;
+    let stored = stored_bytes(&data_dir);
+    assert!(
+        stored.contains("/v1/chat/completions"),
+        "the failed call was stored"
+    );
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("OAuth token fetch failed") && logs.contains("crash"),
+        "the capture saw the failure:\n{logs}"
+    );
+    let form_encoded: String =
+        url::form_urlencoded::byte_serialize(CLIENT_SECRET.as_bytes()).collect();
+    for secret in [CLIENT_SECRET, &form_encoded, &basic, ACCESS_TOKEN] {
+        for (place, text) in [
+            ("the logs", &logs),
+            ("a response", &seen.0),
+            ("the stored files", &stored),
+        ] {
+            assert!(!text.contains(secret), "{secret} is in {place}");
+        }
+    }
+}

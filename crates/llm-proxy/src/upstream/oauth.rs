@@ -30,8 +30,8 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
-/// Why no token could be had. Carries no secret: descriptions from the server are scrubbed of
-/// the client secret before they are stored.
+/// Why no token could be had. Carries no secret: whatever the server sent is scrubbed of the
+/// client secret in each form it was sent (plain, form-encoded, and the Basic credentials).
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
     #[error("the token server {host} could not be reached: {detail}")]
@@ -52,6 +52,32 @@ pub enum TokenError {
 }
 
 /// The header to send and which token it holds, so a 401 can drop exactly that token.
+impl TokenError {
+    /// What `/health`, which needs no token, may say: the kind of failure and the status code,
+    /// never the token server's own words (which may echo the request).
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Unreachable { .. } => {
+                "the OAuth token could not be obtained: the token server could not be reached"
+                    .into()
+            }
+            Self::Timeout { .. } => {
+                "the OAuth token could not be obtained: the token server did not answer in time"
+                    .into()
+            }
+            Self::Rejected { status, .. } => {
+                format!(
+                    "the OAuth token could not be obtained: the token server answered HTTP {status}"
+                )
+            }
+            Self::Malformed { .. } => {
+                "the OAuth token could not be obtained: the token server sent an unusable answer"
+                    .into()
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Authorization {
     pub header: HeaderValue,
@@ -92,6 +118,10 @@ pub struct TokenSource {
     dropped: Notify,
     /// In `auto` mode: the server rejected Basic and accepted the form body.
     use_form: AtomicBool,
+    /// The `Authorization: Basic` value, built once.
+    basic: HeaderValue,
+    /// Every form in which the client secret leaves the proxy, longest first.
+    secret_forms: Vec<SecretString>,
 }
 
 #[derive(Default)]
@@ -135,7 +165,11 @@ impl TokenSource {
             .host_str()
             .unwrap_or_default()
             .to_owned();
+        let basic = basic_header(&config.client_id, config.client_secret.expose_secret());
+        let secret_forms = secret_forms(&basic, config.client_secret.expose_secret());
         Self {
+            basic,
+            secret_forms,
             observer,
             config,
             http,
@@ -176,14 +210,24 @@ impl TokenSource {
         }
     }
 
+    /// The status with the last error in full (scrubbed), for callers that hold the access token.
     pub fn status(&self) -> TokenStatus {
+        self.status_with(|error| error.to_string())
+    }
+
+    /// The status as `/health` shows it to anyone: the last error only as its summary.
+    pub fn public_status(&self) -> TokenStatus {
+        self.status_with(TokenError::summary)
+    }
+
+    fn status_with(&self, describe: impl Fn(&TokenError) -> String) -> TokenStatus {
         let state = self.lock();
         let unix = |t: SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).ok();
         TokenStatus {
             valid_until: state.token.as_ref().and_then(|t| unix(t.expires_at)),
             last_refresh: state.last_refresh.and_then(unix),
             refresh_count: state.refresh_count,
-            last_error: state.last_error.as_ref().map(ToString::to_string),
+            last_error: state.last_error.as_ref().map(describe),
             warning: state.warning.clone(),
             client_auth: match (
                 self.config.client_auth,
@@ -195,9 +239,15 @@ impl TokenSource {
         }
     }
 
-    /// Removes the token and client secret from text that may echo them.
+    /// Removes the token and the client secret, in every form it was sent, from text that may
+    /// echo them.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.replace(self.config.client_secret.expose_secret(), "[redacted]");
+        let mut out = text.to_owned();
+        for form in &self.secret_forms {
+            if out.contains(form.expose_secret()) {
+                out = out.replace(form.expose_secret(), "[redacted]");
+            }
+        }
         if let Some(token) = &self.lock().token {
             out = out.replace(token.value.expose_secret(), "[redacted]");
         }
@@ -360,10 +410,7 @@ impl TokenSource {
             form.push(("client_id", &self.config.client_id));
             form.push(("client_secret", secret));
         } else {
-            request = request.header(
-                header::AUTHORIZATION,
-                basic_header(&self.config.client_id, secret),
-            );
+            request = request.header(header::AUTHORIZATION, self.basic.clone());
         }
         let response = request
             .form(&form)
@@ -386,7 +433,10 @@ impl TokenSource {
             token_type: Option<String>,
         }
         let response: TokenResponse = serde_json::from_slice(body).map_err(|_| {
-            self.malformed(format!("expected a JSON object, got {}", excerpt(body)))
+            self.malformed(format!(
+                "expected a JSON object, got {}",
+                self.excerpt(body)
+            ))
         })?;
         let access_token = response
             .access_token
@@ -432,18 +482,23 @@ impl TokenSource {
         let parsed: Option<OAuthError> = serde_json::from_slice(body).ok();
         let (code, description) = match parsed {
             Some(e) => (
-                e.error.and_then(|v| v.as_str().map(str::to_owned)),
-                e.error_description,
+                e.error.and_then(|v| v.as_str().map(|c| self.redact(c))),
+                e.error_description.map(|d| self.redact(&d)),
             ),
             None if body.is_empty() => (None, None),
-            None => (None, Some(excerpt(body))),
+            None => (None, Some(self.excerpt(body))),
         };
         TokenError::Rejected {
             host: self.host.clone(),
             status: status.as_u16(),
             code,
-            description: description.map(|d| self.redact(&d)),
+            description,
         }
+    }
+
+    /// The start of a body, scrubbed whole before it is cut (a cut could split a secret).
+    fn excerpt(&self, body: &[u8]) -> String {
+        excerpt(&self.redact(&String::from_utf8_lossy(body)))
     }
 
     fn transport(&self, err: &reqwest::Error) -> TokenError {
@@ -491,6 +546,20 @@ fn basic_header(id: &str, secret: &str) -> HeaderValue {
     value
 }
 
+/// The secret as typed, as form-encoded in a body, and the Basic credentials that contain it.
+fn secret_forms(basic: &HeaderValue, secret: &str) -> Vec<SecretString> {
+    let mut forms = vec![secret.to_owned()];
+    let form_encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    forms.push(form_encoded);
+    if let Some(credentials) = basic.to_str().ok().and_then(|v| v.strip_prefix("Basic ")) {
+        forms.push(credentials.to_owned());
+    }
+    forms.retain(|form| !form.is_empty());
+    forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
+    forms.dedup();
+    forms.into_iter().map(SecretString::from).collect()
+}
+
 /// 1 s, 2 s, 4 s ... up to 60 s, each scaled by a random factor in [0.5, 1) so that many
 /// proxies restarted together do not hit the token server in step.
 fn backoff(failures: u32) -> Duration {
@@ -499,8 +568,7 @@ fn backoff(failures: u32) -> Duration {
     base.mul_f64(rand::rng().random_range(0.5..1.0))
 }
 
-fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+fn excerpt(text: &str) -> String {
     let plain: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match plain.char_indices().nth(120) {
         Some((cut, _)) => format!("{:?}…", &plain[..cut]),
@@ -522,6 +590,16 @@ mod tests {
             .unwrap();
         assert_eq!(decoded, b"a+b:p%3Aw");
         assert!(value.is_sensitive());
+    }
+
+    #[test]
+    fn the_secret_is_scrubbed_in_each_form_it_is_sent() {
+        let secret = "p@ss w/rd";
+        let basic = basic_header("id", secret);
+        let forms = secret_forms(&basic, secret);
+        let exposed: Vec<&str> = forms.iter().map(|f| f.expose_secret()).collect();
+        let credentials = basic.to_str().unwrap().strip_prefix("Basic ").unwrap();
+        assert_eq!(exposed, [credentials, "p%40ss+w%2Frd", secret]);
     }
 
     #[test]

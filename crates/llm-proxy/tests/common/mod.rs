@@ -571,6 +571,9 @@ pub enum TokenFailure {
     Garbage,
     /// 200 with JSON but no access_token.
     NoToken,
+    /// This status with an HTML page that echoes the request's `Authorization` header and body,
+    /// as a crashing server's debug page does.
+    EchoRequest(u16),
 }
 
 /// One token request as the mock token server saw it.
@@ -707,7 +710,28 @@ async fn token_handler(
         form: form.clone(),
         content_type,
     });
-    let response = token_response(&state, basic, &form);
+    let echo = match *state.failure.lock().unwrap() {
+        Some(TokenFailure::EchoRequest(status)) => Some(status),
+        _ => None,
+    };
+    let response = match echo {
+        Some(status) => {
+            let authorization = headers
+                .get(header::AUTHORIZATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default();
+            let page = format!(
+                "<html>crash {authorization} {}</html>",
+                String::from_utf8_lossy(&body)
+            );
+            let mut response = (StatusCode::from_u16(status).unwrap(), page).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+            response
+        }
+        None => token_response(&state, basic, &form),
+    };
     state.changed.notify_waiters();
     response
 }
@@ -733,6 +757,7 @@ fn token_response(
         Some(TokenFailure::NoToken) => {
             return json(200, r#"{"token_type":"Bearer","expires_in":3600}"#.into());
         }
+        Some(TokenFailure::EchoRequest(_)) => unreachable!("answered by token_handler"),
         None => {}
     }
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
