@@ -167,11 +167,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             require_access_token,
         ));
-    let v1 = if state.config().logging.requests {
-        v1.layer(middleware::from_fn_with_state(state.clone(), record_call))
-    } else {
-        v1
-    };
+    // Always recorded: with `LOG_REQUESTS=false` calls are counted, not kept.
+    let v1 = v1.layer(middleware::from_fn_with_state(state.clone(), record_call));
     let api = Router::new()
         .route("/config", get(dashboard::config))
         .route("/logs", get(dashboard::logs).delete(dashboard::clear_logs))

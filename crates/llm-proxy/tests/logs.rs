@@ -525,6 +525,57 @@ async fn stats_and_metrics_count_calls_by_model() {
 }
 
 #[tokio::test]
+async fn with_log_requests_off_calls_are_counted_in_stats_and_metrics_and_none_is_kept() {
+    let mut off = config(UpstreamConfig::Placeholder);
+    off.logging.requests = false;
+    let data_dir = off.data_dir.clone();
+    let proxy = TestProxy::start(off).await;
+    for model in ["a", "a", "b"] {
+        let response = proxy
+            .post("/v1/chat/completions", &chat(model, "x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let refused = proxy
+        .post("/v1/chat/completions", &json!({"model": "a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    proxy.handle.state().log().written().await;
+
+    let stats: Value = proxy.get_json("/api/stats").await;
+    assert_eq!(
+        stats["windows"]["1m"]["requests"], 4,
+        "{}",
+        stats["windows"]
+    );
+    assert_eq!(stats["windows"]["1m"]["errors"], 1);
+    assert!(stats["totals"]["promptTokens"].as_u64().unwrap() > 0);
+    let metrics = proxy.get_text("/metrics").await;
+    assert!(
+        metrics.contains(
+            "llm_proxy_requests_total{endpoint=\"/v1/chat/completions\",model=\"a\",status=\"200\"} 2\n"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        "llm_proxy_requests_total{endpoint=\"/v1/chat/completions\",model=\"a\",status=\"400\"} 1\n"
+    ));
+    let listed: Value = proxy.get_json("/api/logs/api-calls").await;
+    assert_eq!(listed["data"], json!([]), "{listed}");
+    proxy.handle.shutdown().await;
+
+    let db = rusqlite::Connection::open(data_dir.join("logs.sqlite3")).unwrap();
+    let stored: i64 = db
+        .query_row("SELECT count(*) FROM api_calls", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(stored, 0, "the database keeps no calls");
+}
+
+#[tokio::test]
 async fn every_api_route_and_metrics_need_the_token_or_a_session() {
     let proxy = TestProxy::placeholder().await;
     let routes = [

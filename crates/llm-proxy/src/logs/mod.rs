@@ -4,6 +4,9 @@
 //! Nothing here can slow or fail a request. Records go through a bounded queue: when it is full
 //! they are dropped and counted. When the database cannot be opened or written, the proxy keeps
 //! serving, the log keeps its recent entries in memory, and `/health` says what went wrong.
+//!
+//! Every call is counted in the statistics and metrics, whether or not calls are kept
+//! (`LOG_REQUESTS`) and whether or not the queue had room for its record.
 
 pub mod assemble;
 pub mod compact;
@@ -159,6 +162,8 @@ enum Message {
     Call(Box<CallCapture>, usize),
     Event(Level, String, SystemTime),
     Clear(oneshot::Sender<()>),
+    /// Answered once everything queued before it has been written and counted.
+    Written(oneshot::Sender<()>),
     Stop,
 }
 
@@ -178,6 +183,8 @@ struct Shared {
     reader: Mutex<Option<Connection>>,
     live: broadcast::Sender<Live>,
     metrics: Arc<Metrics>,
+    /// Its own lock: a call the full queue dropped is counted on the request path.
+    stats: Mutex<Stats>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -189,7 +196,6 @@ struct View {
     calls: VecDeque<ApiCall>,
     events: VecDeque<ServerEvent>,
     health: StoreHealth,
-    stats: Stats,
 }
 
 impl std::fmt::Debug for LogStore {
@@ -238,11 +244,11 @@ impl LogStore {
                     error: error.clone(),
                     dropped_records: 0,
                 },
-                stats,
             }),
             reader: Mutex::new(reader_conn),
             live,
             metrics,
+            stats: Mutex::new(stats),
             writer: Mutex::new(None),
         });
         let writer = Writer {
@@ -252,6 +258,7 @@ impl LogStore {
                 keep: config.bodies,
                 max_bytes: config.body_max_bytes,
             },
+            keep_calls: config.requests,
             max_entries: config.max_entries,
             max_age_ms: config.max_age.as_millis() as i64,
             calls_cut: i64::MIN,
@@ -278,7 +285,7 @@ impl LogStore {
         store
     }
 
-    /// Queues a call for recording; never waits.
+    /// Queues a call for recording and counting; never waits.
     pub fn record(&self, mut capture: CallCapture) {
         let queued = &self.shared.queued_body_bytes;
         let mut bytes = capture.body_bytes();
@@ -287,8 +294,20 @@ impl LogStore {
             capture.shed_bodies();
             bytes = 0;
         }
-        if !self.send(Message::Call(Box::new(capture), bytes)) {
-            queued.fetch_sub(bytes, Ordering::Relaxed);
+        let capture = Box::new(capture);
+        match self.shared.queue.try_send(Message::Call(capture, bytes)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(Message::Call(mut capture, _))) => {
+                queued.fetch_sub(bytes, Ordering::Relaxed);
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                // Counted still: without its bodies nothing is parsed, so this costs little.
+                capture.shed_bodies();
+                self.shared
+                    .count(&ApiCall::from_capture(*capture, NO_BODIES));
+            }
+            Err(_) => {
+                queued.fetch_sub(bytes, Ordering::Relaxed);
+            }
         }
     }
 
@@ -299,15 +318,9 @@ impl LogStore {
         self.send(Message::Event(level, message, SystemTime::now()));
     }
 
-    /// Whether the message was queued.
-    fn send(&self, message: Message) -> bool {
-        match self.shared.queue.try_send(message) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-                false
-            }
-            Err(TrySendError::Disconnected(_)) => false,
+    fn send(&self, message: Message) {
+        if let Err(TrySendError::Full(_)) = self.shared.queue.try_send(message) {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -322,9 +335,7 @@ impl LogStore {
     }
 
     pub fn stats(&self) -> Value {
-        lock(&self.shared.view)
-            .stats
-            .snapshot(unix_ms(SystemTime::now()))
+        lock(&self.shared.stats).snapshot(unix_ms(SystemTime::now()))
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Live> {
@@ -394,13 +405,31 @@ impl LogStore {
         }
     }
 
+    /// Waits until every call and event queued before has been written and counted.
+    pub async fn written(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.enqueue_waiting(Message::Written(done)).await {
+            let _ = wait.await;
+        }
+    }
+
     /// Writes what is queued and stops the writer.
     pub async fn close(&self) {
-        let _ = self.shared.queue.try_send(Message::Stop);
         let handle = lock(&self.shared.writer).take();
-        if let Some(handle) = handle {
+        if self.enqueue_waiting(Message::Stop).await
+            && let Some(handle) = handle
+        {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
+    }
+
+    /// Queues a message that must not be lost, waiting for room off the async threads; false
+    /// when the writer is gone.
+    async fn enqueue_waiting(&self, message: Message) -> bool {
+        let queue = self.shared.queue.clone();
+        tokio::task::spawn_blocking(move || queue.send(message).is_ok())
+            .await
+            .unwrap_or(false)
     }
 
     async fn read<T: Send + 'static>(
@@ -439,11 +468,27 @@ impl crate::upstream::TokenObserver for LogStore {
     }
 }
 
+impl Shared {
+    /// Counts a call in the statistics and metrics.
+    fn count(&self, call: &ApiCall) {
+        lock(&self.stats).record(call);
+        self.metrics.observe(call);
+    }
+}
+
+/// The policy for a call counted but not stored.
+const NO_BODIES: BodyPolicy = BodyPolicy {
+    keep: false,
+    max_bytes: 0,
+};
+
 /// The writer thread's state.
 struct Writer {
     shared: Arc<Shared>,
     conn: Option<Connection>,
     policy: BodyPolicy,
+    /// `LOG_REQUESTS`: calls are stored and shown, or only counted.
+    keep_calls: bool,
     max_entries: usize,
     max_age_ms: i64,
     /// The id cuts already applied, and when the age cut last ran (see `flush`).
@@ -469,7 +514,7 @@ impl Writer {
                     // path nothing. One transaction then writes them all. A clear or stop is
                     // not delayed.
                     Ok(message) => {
-                        if !matches!(message, Message::Clear(_) | Message::Stop) {
+                        if matches!(message, Message::Call(..) | Message::Event(..)) {
                             std::thread::sleep(BATCH_WINDOW);
                         }
                         message
@@ -482,19 +527,29 @@ impl Writer {
             let mut calls = Vec::new();
             let mut events = Vec::new();
             let mut stop = false;
+            let mut written = Vec::new();
             let (mut shed, mut body_bytes) = (0, 0);
             for message in batch {
                 match message {
                     Message::Call(capture, bytes) => {
                         shed += usize::from(capture.bodies_shed);
                         body_bytes += bytes;
-                        let mut call = ApiCall::from_capture(*capture, self.policy);
-                        call.id = self.next_call_id;
-                        self.next_call_id += 1;
+                        let policy = if self.keep_calls {
+                            self.policy
+                        } else {
+                            NO_BODIES
+                        };
+                        let mut call = ApiCall::from_capture(*capture, policy);
                         if let Some(message) = target_failure(&call) {
                             events.push(self.new_event(Level::Warn, message, SystemTime::now()));
                         }
-                        calls.push(call);
+                        if self.keep_calls {
+                            call.id = self.next_call_id;
+                            self.next_call_id += 1;
+                            calls.push(call);
+                        } else {
+                            self.shared.count(&call);
+                        }
                     }
                     Message::Event(level, message, time) => {
                         events.push(self.new_event(level, message, time))
@@ -504,6 +559,7 @@ impl Writer {
                         self.clear();
                         let _ = done.send(());
                     }
+                    Message::Written(done) => written.push(done),
                     Message::Stop => stop = true,
                 }
             }
@@ -520,6 +576,9 @@ impl Writer {
             self.shared
                 .queued_body_bytes
                 .fetch_sub(body_bytes, Ordering::Relaxed);
+            for done in written {
+                let _ = done.send(());
+            }
             if stop {
                 break;
             }
@@ -605,8 +664,7 @@ impl Writer {
         {
             let mut view = lock(&self.shared.view);
             for call in &calls {
-                view.stats.record(call);
-                self.shared.metrics.observe(call);
+                self.shared.count(call);
             }
             if self.conn.is_none() {
                 let memory_cap = self.max_entries.min(MEMORY_ENTRIES);
@@ -631,8 +689,8 @@ impl Writer {
         let mut view = lock(&self.shared.view);
         view.calls.clear();
         view.events.clear();
-        view.stats.clear();
         drop(view);
+        lock(&self.shared.stats).clear();
         let _ = self.shared.live.send(Live::Cleared);
     }
 }
@@ -717,6 +775,41 @@ mod tests {
             })),
             bodies_shed: false,
         }
+    }
+
+    #[tokio::test]
+    async fn calls_the_full_queue_dropped_are_still_counted_in_stats_and_metrics() {
+        let dir =
+            std::env::temp_dir().join(format!("llm-proxy-unit-dropped-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = LogStore::open(&dir, &LogConfig::default(), Arc::default());
+        // More than the queue and one batch can hold while the writer cannot finish a batch.
+        let calls = QUEUE_CAPACITY + BATCH + 100;
+        {
+            let _writer_held = lock(&store.shared.view);
+            for _ in 0..calls {
+                store.record(capture(0));
+            }
+        }
+        store.close().await;
+        let dropped = store.health().dropped_records;
+        assert!(dropped >= 100, "{dropped} dropped");
+        let stats = store.stats();
+        assert_eq!(stats["totals"]["requests"], calls, "{stats}");
+        assert_eq!(
+            stats["totals"]["promptTokens"], calls,
+            "usage noted on the way"
+        );
+        let metrics = store.metrics().encode();
+        let counted = format!(
+            "llm_proxy_requests_total{{endpoint=\"/v1/chat/completions\",model=\"m\",status=\"200\"}} {calls}\n"
+        );
+        assert!(metrics.contains(&counted), "{metrics}");
+        assert!(
+            metrics.contains(&format!("llm_proxy_log_records_dropped_total {dropped}\n")),
+            "{metrics}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]
