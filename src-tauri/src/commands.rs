@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use llm_proxy::dashboard::{self, CallParams, EventParams};
 use llm_proxy::error::ProxyError;
-use llm_proxy::server::AppState;
+use llm_proxy::state::AppState;
 use serde::Serialize;
 use serde_json::Value;
 use tauri::{AppHandle, Emitter, Runtime, State};

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use llm_proxy::config::AccessToken;
-use llm_proxy::logs::Level;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -235,7 +234,7 @@ impl Desktop {
         };
         if !self.warnings_logged.swap(true, Ordering::Relaxed) {
             for warning in self.warnings() {
-                state.log().event(Level::Warn, warning);
+                state.warn(warning);
             }
         }
     }

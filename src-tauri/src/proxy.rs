@@ -13,7 +13,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use llm_proxy::config::Config;
 use llm_proxy::dashboard::{LiveFeed, LiveUpdate};
 use llm_proxy::runtime::OwnThread;
-use llm_proxy::server::AppState;
+use llm_proxy::state::AppState;
 use llm_proxy::{ServerHandle, StartError};
 use serde::Serialize;
 use tokio::sync::Mutex;

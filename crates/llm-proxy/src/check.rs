@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use crate::clock::SystemClock;
 use crate::config::{Config, CredentialConfig, UpstreamConfig};
 use crate::forward::{self, Expectation, Outgoing};
-use crate::logs::record::NormalizationNote;
 use crate::normalize::{Expected, RequestContext};
+use crate::notes::NormalizationNote;
 use crate::upstream::{TokenError, TokenObserver, UpstreamClient};
 
 /// One link of the chain, checked.

@@ -1,6 +1,6 @@
 //! The proxy's effective configuration: what the server is built from.
 //!
-//! `Config` is plain data so that the headless binary (through [`crate::cli::Args`]) and the
+//! `Config` is plain data so that the headless binary (through `cli::Args`) and the
 //! desktop shell (from its settings and the keychain) can both build one. Everything here is
 //! already validated: a `Config` that exists can be served.
 

@@ -11,7 +11,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::config::{CredentialConfig, UpstreamConfig};
 use crate::error::ProxyError;
 use crate::logs::{CallQuery, EventQuery, Level, Live, LogStore};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Page size when the client does not say, and the most it may ask for.
 const DEFAULT_LIMIT: usize = 100;

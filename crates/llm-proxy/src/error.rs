@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::formats::openai::ErrorBody;
 use crate::upstream::UpstreamError;
 
 /// Every way a request can fail before or instead of a target's own answer.
@@ -64,14 +65,25 @@ impl ProxyError {
             Self::HostNotAllowed => StatusCode::FORBIDDEN,
             Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooManyAuthFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Upstream(err) => err.status(),
+            Self::Upstream(err) => match err {
+                UpstreamError::Unreachable { .. } | UpstreamError::Malformed { .. } => {
+                    StatusCode::BAD_GATEWAY
+                }
+                UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+                // A target's 4xx is the client's business (bad parameter, unknown model, rate
+                // limit) and keeps its status; a 5xx is ours to report as a bad gateway.
+                UpstreamError::Target { status, .. } if status.is_client_error() => *status,
+                UpstreamError::Target { .. } | UpstreamError::Token(_) => StatusCode::BAD_GATEWAY,
+                UpstreamError::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                UpstreamError::Path(_) => StatusCode::BAD_REQUEST,
+            },
         }
     }
 
     /// The message a user reads, as the error envelope words it (for callers that do not
     /// answer over HTTP, such as the desktop window's commands).
     pub fn user_message(&self) -> String {
-        self.envelope().error.message
+        self.envelope().message().to_owned()
     }
 
     fn envelope(&self) -> ErrorBody<'_> {
@@ -136,9 +148,30 @@ impl ProxyError {
                 None,
                 Some("rate_limit_exceeded"),
             ),
-            Self::Upstream(err) => err.envelope(),
+            Self::Upstream(err) => upstream_envelope(err),
         }
     }
+}
+
+/// The envelope of a failure at the target: its message, and a type and code by kind.
+fn upstream_envelope(err: &UpstreamError) -> ErrorBody<'static> {
+    let message = err.to_string();
+    let (kind, code) = match err {
+        UpstreamError::Unreachable { .. } => ("server_error", "upstream_unreachable"),
+        UpstreamError::Timeout { .. } => ("server_error", "upstream_timeout"),
+        UpstreamError::Malformed { .. } => ("server_error", "upstream_malformed_response"),
+        UpstreamError::Token(_) => ("upstream_auth_error", "oauth_token_unavailable"),
+        UpstreamError::RequestTooLarge => ("invalid_request_error", "request_too_large"),
+        UpstreamError::Path(_) => ("invalid_request_error", "invalid_path"),
+        UpstreamError::Target { status, .. } => match status.as_u16() {
+            401 | 403 => ("invalid_request_error", "upstream_auth_failed"),
+            404 => ("invalid_request_error", "not_found"),
+            429 => ("rate_limit_error", "rate_limit_exceeded"),
+            400..=499 => ("invalid_request_error", "upstream_client_error"),
+            _ => ("server_error", "upstream_error"),
+        },
+    };
+    ErrorBody::new(message, kind, None, Some(code))
 }
 
 impl IntoResponse for ProxyError {
@@ -175,55 +208,6 @@ rejection_is_invalid_request!(
     axum::extract::rejection::PathRejection,
     axum::extract::rejection::JsonRejection
 );
-
-/// OpenAI's error body. `param` and `code` serialize as `null` when absent: clients index them.
-#[derive(Debug, Serialize)]
-pub struct ErrorBody<'a> {
-    error: ErrorDetails<'a>,
-}
-
-#[derive(Debug, Serialize)]
-struct ErrorDetails<'a> {
-    message: String,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    param: Option<&'a str>,
-    code: Option<&'a str>,
-}
-
-impl<'a> ErrorBody<'a> {
-    pub fn new(
-        message: String,
-        kind: &'a str,
-        param: Option<&'a str>,
-        code: Option<&'a str>,
-    ) -> Self {
-        Self {
-            error: ErrorDetails {
-                message,
-                kind,
-                param,
-                code,
-            },
-        }
-    }
-
-    pub fn to_json(&self) -> Vec<u8> {
-        // Serializing strings and options into a Vec cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
-    /// `data: {"error":{...}}` and the blank line that ends an event: how a stream that has
-    /// already started reports a failure.
-    pub fn to_sse_event(&self) -> bytes::Bytes {
-        let json = self.to_json();
-        let mut out = Vec::with_capacity(json.len() + 8);
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(&json);
-        out.extend_from_slice(b"\n\n");
-        bytes::Bytes::from(out)
-    }
-}
 
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();

@@ -15,9 +15,10 @@ use http_body_util::{BodyExt, Limited};
 use serde_json::Value;
 
 use crate::error::ProxyError;
-use crate::logs::record::{KnownUsage, NormalizationNote, UpstreamTime, Usage};
+use crate::formats::usage::Usage;
 use crate::normalize::stream::{Framing, Transcoder};
 use crate::normalize::{self, Expected, NormalizeError, RequestContext};
+use crate::notes::{KnownUsage, NormalizationNote, UpstreamTime};
 use crate::request::check_declared_length;
 use crate::upstream::sse::{self, RelayOptions};
 use crate::upstream::{

@@ -1,25 +1,19 @@
-//! Defences that come before any token is checked: the `Host` header (DNS rebinding), CORS,
-//! the cap on concurrent requests, and the limit on failed authentication per client address.
+//! Defences that come before any token is checked: the `Host` header (DNS rebinding), CORS and
+//! the cap on concurrent requests.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use crate::error::ProxyError;
-use crate::server::AppState;
-
-/// Failed authentications allowed per client address within [`AUTH_FAILURE_WINDOW`].
-pub const AUTH_FAILURE_LIMIT: u32 = 10;
-pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(60);
+use crate::state::AppState;
 
 /// Refuses requests whose `Host` names something other than this machine or a configured
 /// name. A web page that rebinds its own domain to 127.0.0.1 still sends its domain as the
@@ -159,51 +153,6 @@ impl http_body::Body for SlotBody {
     }
 }
 
-pub fn new_request_slots(max: usize) -> std::sync::Arc<Semaphore> {
-    std::sync::Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS)))
-}
-
-/// Failed authentications per client address, so a page in the user's browser (or anything
-/// on the LAN) cannot guess tokens: after [`AUTH_FAILURE_LIMIT`] failures in a minute, every
-/// attempt from that address is refused until the minute is over.
-#[derive(Debug, Default)]
-pub struct AuthLimiter {
-    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-impl AuthLimiter {
-    /// Refuses an address that failed too often; returns the seconds until it may try again.
-    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        let failures = self.lock();
-        match failures.get(&ip) {
-            Some((since, count))
-                if *count >= AUTH_FAILURE_LIMIT && since.elapsed() < AUTH_FAILURE_WINDOW =>
-            {
-                Err((AUTH_FAILURE_WINDOW - since.elapsed()).as_secs().max(1))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    pub fn failed(&self, ip: IpAddr) {
-        let mut failures = self.lock();
-        if failures.len() > 10_000 {
-            failures.retain(|_, (since, _)| since.elapsed() < AUTH_FAILURE_WINDOW);
-        }
-        let entry = failures.entry(ip).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= AUTH_FAILURE_WINDOW {
-            *entry = (Instant::now(), 0);
-        }
-        entry.1 += 1;
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, (Instant, u32)>> {
-        self.failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
 /// The client's address, as the accept loop recorded it.
 pub fn peer(request_extensions: &axum::http::Extensions) -> Option<IpAddr> {
     request_extensions
@@ -236,21 +185,5 @@ mod tests {
         assert_eq!(strip_port("[::1]:3000"), "[::1]");
         assert_eq!(strip_port("[::1]"), "[::1]");
         assert_eq!(strip_port("example.com"), "example.com");
-    }
-
-    #[test]
-    fn the_limiter_refuses_after_ten_failures() {
-        let limiter = AuthLimiter::default();
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        for _ in 0..AUTH_FAILURE_LIMIT {
-            assert!(limiter.check(ip).is_ok());
-            limiter.failed(ip);
-        }
-        let retry = limiter.check(ip).unwrap_err();
-        assert!((1..=60).contains(&retry));
-        assert!(
-            limiter.check("127.0.0.2".parse().unwrap()).is_ok(),
-            "other addresses are not affected"
-        );
     }
 }

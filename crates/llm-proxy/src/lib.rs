@@ -18,6 +18,7 @@
 //! environment variables and `.env`, with the names of the original Node project.
 
 pub mod auth;
+pub mod auth_limiter;
 pub mod check;
 pub mod cli;
 pub mod clock;
@@ -25,17 +26,22 @@ pub mod config;
 pub mod connection;
 pub mod dashboard;
 pub mod error;
+pub mod error_chain;
+pub mod formats;
 pub mod forward;
 pub mod guard;
 pub mod ids;
 pub mod logs;
 pub mod metrics;
 pub mod normalize;
+pub mod notes;
 pub mod placeholder;
 pub mod request;
 pub mod routes;
 pub mod runtime;
 pub mod server;
+pub mod sessions;
+pub mod state;
 pub mod stats;
 pub mod ui;
 pub mod upstream;

@@ -13,7 +13,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::logs::record::ApiCall;
+use crate::formats::usage::Usage;
 
 /// Distinct model labels kept before new models are counted as `other`: clients choose model
 /// names, and an unbounded label would grow the scrape without limit.
@@ -136,10 +136,21 @@ impl Default for Metrics {
     }
 }
 
+/// What the metrics take from a call.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    pub path: &'a str,
+    pub model: Option<&'a str>,
+    pub status: u16,
+    pub latency_ms: f64,
+    pub ttfb_ms: Option<f64>,
+    pub usage: Option<Usage>,
+}
+
 impl Metrics {
-    pub fn observe(&self, call: &ApiCall) {
-        let endpoint = endpoint_label(&call.path);
-        let model = self.model_label(call.model.as_deref());
+    pub fn observe(&self, call: Observed<'_>) {
+        let endpoint = endpoint_label(call.path);
+        let model = self.model_label(call.model);
         self.requests
             .get_or_create(&RequestLabels {
                 endpoint,

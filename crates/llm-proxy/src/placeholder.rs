@@ -15,6 +15,7 @@ use futures_util::stream;
 use serde_json::{Value, json};
 
 use crate::error::{ProxyError, json_response};
+use crate::formats::usage::estimate_tokens;
 use crate::ids::{new_id, unix_now};
 use crate::request::Peeked;
 
@@ -297,10 +298,8 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split_inclusive(' ')
 }
 
-/// A rough count (about four characters a token, as OpenAI's rule of thumb), never zero for
-/// non-empty text.
 fn count_tokens(text: &str) -> u64 {
-    (text.chars().count() as u64).div_ceil(4)
+    estimate_tokens(text.chars().count())
 }
 
 fn usage(prompt: u64, completion: u64) -> Value {

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::ProxyError;
+use crate::error_chain::is_length_limit;
 
 /// Reads the whole body, refusing it as soon as it is known to be too large: from
 /// `Content-Length` before reading anything, or while reading when there is none.
@@ -34,18 +35,6 @@ pub fn check_declared_length(headers: &HeaderMap, limit: usize) -> Result<(), Pr
         Some(length) if length > limit as u64 => Err(ProxyError::BodyTooLarge { limit }),
         _ => Ok(()),
     }
-}
-
-/// Whether an error (or anything in its chain) is http-body's length limit.
-pub fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(err);
-    while let Some(err) = current {
-        if err.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        current = err.source();
-    }
-    false
 }
 
 /// Which OpenAI operation a body is for: decides the required input parameter.

@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::logs::record::{ApiCall, Usage};
+use crate::formats::usage::Usage;
 
 const MINUTES_KEPT: i64 = 24 * 60;
 const LATENCY_BUCKETS: usize = 160;
@@ -61,27 +61,14 @@ pub struct Sample<'a> {
     /// Unix milliseconds at which the request arrived.
     pub time: i64,
     pub latency_ms: f64,
-    /// An error status or a failure noted on the call ([`ApiCall::is_error`]).
+    /// An error status or a failure noted on the call.
     pub failed: bool,
     pub usage: Option<Usage>,
     pub model: Option<&'a str>,
 }
 
-impl<'a> From<&'a ApiCall> for Sample<'a> {
-    fn from(call: &'a ApiCall) -> Self {
-        Self {
-            time: call.time,
-            latency_ms: call.latency_ms,
-            failed: call.is_error(),
-            usage: call.usage,
-            model: call.model.as_deref(),
-        }
-    }
-}
-
 impl Stats {
-    pub fn record<'a>(&mut self, sample: impl Into<Sample<'a>>) {
-        let sample = sample.into();
+    pub fn record(&mut self, sample: Sample<'_>) {
         let minute = sample.time.div_euclid(60_000);
         let mut counts = Counts {
             requests: 1,
@@ -276,31 +263,17 @@ fn percentile(histogram: &[u64], q: f64) -> Value {
 mod tests {
     use super::*;
 
-    fn call(time_ms: i64, latency_ms: f64, status: u16, model: &str) -> ApiCall {
-        ApiCall {
-            id: 0,
+    fn call(time_ms: i64, latency_ms: f64, status: u16, model: &str) -> Sample<'_> {
+        Sample {
             time: time_ms,
-            method: "POST".into(),
-            path: "/v1/chat/completions".into(),
-            model: Some(model.into()),
-            stream: false,
-            client: None,
-            status,
             latency_ms,
-            ttfb_ms: None,
-            upstream_ms: None,
+            failed: status >= 400,
             usage: Some(Usage {
                 prompt_tokens: 10,
                 completion_tokens: 5,
                 total_tokens: 15,
             }),
-            usage_source: "response",
-            request_headers: Default::default(),
-            request_body: None,
-            response_body: None,
-            chunk_count: None,
-            error: None,
-            normalization: None,
+            model: Some(model),
         }
     }
 
@@ -309,9 +282,9 @@ mod tests {
         let now = 1_767_225_600_000;
         let mut stats = Stats::default();
         for i in 0..100 {
-            stats.record(&call(now - 1000, f64::from(i + 1), 200, "a"));
+            stats.record(call(now - 1000, f64::from(i + 1), 200, "a"));
         }
-        stats.record(&call(now - 30 * 60_000, 5000.0, 500, "b"));
+        stats.record(call(now - 30 * 60_000, 5000.0, 500, "b"));
         let snapshot = stats.snapshot(now);
         let one = &snapshot["windows"]["1m"];
         assert_eq!(one["requests"], 100);
@@ -332,9 +305,9 @@ mod tests {
     fn minutes_older_than_a_day_fall_out() {
         let now = 1_767_225_600_000;
         let mut stats = Stats::default();
-        stats.record(&call(now - 25 * 3_600_000, 10.0, 200, "old"));
-        stats.record(&call(now, 10.0, 200, "new"));
-        stats.record(&call(now - 25 * 3_600_000, 10.0, 200, "late"));
+        stats.record(call(now - 25 * 3_600_000, 10.0, 200, "old"));
+        stats.record(call(now, 10.0, 200, "new"));
+        stats.record(call(now - 25 * 3_600_000, 10.0, 200, "late"));
         assert_eq!(stats.snapshot(now)["windows"]["24h"]["requests"], 1);
         assert_eq!(stats.minutes.len(), 1);
     }
@@ -344,7 +317,7 @@ mod tests {
         let now = 1_767_225_600_000;
         let mut stats = Stats::default();
         for _ in 0..10 {
-            stats.record(&call(now, 0.3, 200, "fast"));
+            stats.record(call(now, 0.3, 200, "fast"));
         }
         let p50 = stats.snapshot(now)["windows"]["1m"]["latencyMs"]["p50"]
             .as_f64()

@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::record::{Usage, error_message, usage_of};
+use super::record::error_message;
+use crate::formats::usage::{Usage, usage_of};
 use crate::normalize::{Obj, is_null, present};
 
 /// A stream put back together: the message the client saw, as one object.

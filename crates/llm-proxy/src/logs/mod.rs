@@ -11,7 +11,6 @@
 pub mod assemble;
 pub mod compact;
 pub mod record;
-pub mod recorder;
 mod sqlite;
 
 use std::collections::VecDeque;
@@ -471,8 +470,8 @@ impl crate::upstream::TokenObserver for LogStore {
 impl Shared {
     /// Counts a call in the statistics and metrics.
     fn count(&self, call: &ApiCall) {
-        lock(&self.stats).record(call);
-        self.metrics.observe(call);
+        lock(&self.stats).record(call.sample());
+        self.metrics.observe(call.observed());
     }
 }
 
@@ -743,8 +742,10 @@ mod tests {
     use bytes::Bytes;
 
     use super::compact::HeaderCopy;
-    use super::record::{CallNotes, Collected, KnownUsage, SHED_BODY, Usage};
+    use super::record::{Collected, SHED_BODY};
     use super::*;
+    use crate::formats::usage::Usage;
+    use crate::notes::{CallNotes, KnownUsage};
 
     const MB: usize = 1024 * 1024;
 

@@ -13,6 +13,10 @@ use serde_json::Value;
 
 use super::assemble::{Assembled, assemble_stream};
 use super::compact::{EventCopy, HeaderCopy};
+use crate::formats::usage::{Usage, estimate_tokens, usage_of};
+use crate::metrics::Observed;
+use crate::notes::{CallNotes, KnownUsage, NormalizationNote};
+use crate::stats::Sample;
 
 /// Header values never stored, whoever sent them.
 const REDACTED_HEADERS: [&str; 5] = [
@@ -22,29 +26,6 @@ const REDACTED_HEADERS: [&str; 5] = [
     "cookie",
     "proxy-authorization",
 ];
-
-/// Set by a handler on its response: what it learnt of the request.
-#[derive(Debug, Clone)]
-pub struct CallNotes {
-    /// `None` when the body had no usable `model`.
-    pub model: Option<String>,
-    pub stream: bool,
-    pub request_body: Bytes,
-}
-
-/// Set by the forwarding code on its response: how long the target took to answer.
-#[derive(Debug, Clone, Copy)]
-pub struct UpstreamTime(pub Duration);
-
-/// Set by the forwarding code: what normalization changed. Filled when known, which for a
-/// stream is only at its end, hence the shared cell.
-#[derive(Debug, Clone)]
-pub struct NormalizationNote(pub std::sync::Arc<std::sync::OnceLock<Value>>);
-
-/// Set by the forwarding code when normalization read the response's token usage on its way
-/// (the fast path), so the record is made without parsing the body again.
-#[derive(Debug, Clone, Copy)]
-pub struct KnownUsage(pub Usage);
 
 /// A response body as the recorder kept it.
 #[derive(Debug)]
@@ -119,14 +100,6 @@ impl CallCapture {
         self.response = Collected::Body(Vec::new());
         self.bodies_shed = true;
     }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct Usage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub total_tokens: u64,
 }
 
 /// One API call as stored and served by the dashboard API.
@@ -366,6 +339,29 @@ impl ApiCall {
     pub fn is_error(&self) -> bool {
         self.status >= 400 || self.error.is_some()
     }
+
+    /// What the statistics count of this call.
+    pub fn sample(&self) -> Sample<'_> {
+        Sample {
+            time: self.time,
+            latency_ms: self.latency_ms,
+            failed: self.is_error(),
+            usage: self.usage,
+            model: self.model.as_deref(),
+        }
+    }
+
+    /// What the metrics count of this call.
+    pub fn observed(&self) -> Observed<'_> {
+        Observed {
+            path: &self.path,
+            model: self.model.as_deref(),
+            status: self.status,
+            latency_ms: self.latency_ms,
+            ttfb_ms: self.ttfb_ms,
+            usage: self.usage,
+        }
+    }
 }
 
 enum Parsed {
@@ -407,24 +403,6 @@ fn probe(body: &[u8]) -> Option<(Usage, Option<String>)> {
     Some((usage, probe.model))
 }
 
-pub(super) fn usage_of(value: &Value) -> Option<Usage> {
-    let usage = value.get("usage")?;
-    let prompt = usage.get("prompt_tokens").and_then(Value::as_u64)?;
-    let completion = usage
-        .get("completion_tokens")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    let total = usage
-        .get("total_tokens")
-        .and_then(Value::as_u64)
-        .unwrap_or(prompt + completion);
-    Some(Usage {
-        prompt_tokens: prompt,
-        completion_tokens: completion,
-        total_tokens: total,
-    })
-}
-
 pub(super) fn error_message(value: &Value) -> Option<String> {
     let error = value.get("error")?;
     error
@@ -464,11 +442,6 @@ fn string_chars(value: &Value) -> usize {
         Value::Object(map) => map.values().map(string_chars).sum(),
         _ => 0,
     }
-}
-
-/// About four characters a token: the usual rule of thumb, used only when the target did not say.
-fn estimate_tokens(chars: usize) -> u64 {
-    (chars as u64).div_ceil(4)
 }
 
 /// A request's headers as stored: `name:value` lines in the order received, a repeated

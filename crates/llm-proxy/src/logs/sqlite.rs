@@ -7,8 +7,9 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
 
-use super::record::{ApiCall, CallSummary, StoredHeaders, Usage, usage_source};
+use super::record::{ApiCall, CallSummary, StoredHeaders, usage_source};
 use super::{CallQuery, EventQuery, Level, ServerEvent};
+use crate::formats::usage::Usage;
 use crate::stats::Sample;
 
 /// Bumped with each migration; `PRAGMA user_version` records how far a file has come.
@@ -528,7 +529,7 @@ mod tests {
         samples_since(&conn, 2000, |s| seen.push(format!("{s:?}"))).unwrap();
         let expected: Vec<String> = calls[1..]
             .iter()
-            .map(|c| format!("{:?}", Sample::from(c)))
+            .map(|c| format!("{:?}", c.sample()))
             .collect();
         assert_eq!(seen, expected);
         assert!(seen[1].contains("failed: true"), "an error on a 200 counts");

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::logs::record::Usage as TokenUsage;
+use crate::formats::usage::Usage as TokenUsage;
 
 #[derive(Deserialize)]
 struct Chat<'a> {

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::logs::record::Usage;
+use crate::formats::usage::Usage;
 
 pub use chat::{assemble_chunks, chunks_from_completion};
 pub use fast::{Obj, PlainChunk, is_null, is_valid_chat_completion, plain_chunk, present};

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::{Changes, RequestContext, fast, finish_reason};
-use crate::error::ErrorBody;
+use crate::formats::openai::ErrorBody;
 use crate::ids::{new_id, unix_now};
 
 /// How events are delimited on the wire.

@@ -12,11 +12,12 @@ use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::{self, SESSION_COOKIE, SESSION_LIFETIME};
+use crate::auth;
 use crate::dashboard::{self, CallParams, EventParams, LiveFeed};
 use crate::error::ProxyError;
 use crate::guard::Peer;
-use crate::server::AppState;
+use crate::sessions::{SESSION_COOKIE, SESSION_LIFETIME, session_cookie};
+use crate::state::AppState;
 
 /// The effective configuration. Secrets appear only as `set` or `not set`.
 pub async fn config(State(state): State<AppState>) -> Json<Value> {
@@ -110,13 +111,12 @@ pub async fn login(
 /// Whether this browser holds a session: lets the page decide to show the login form without
 /// provoking a 401. It looks at the cookie only, so it cannot be used to guess tokens.
 pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
-    let authenticated =
-        auth::session_cookie(&headers).is_some_and(|s| state.sessions().is_valid(s));
+    let authenticated = session_cookie(&headers).is_some_and(|s| state.sessions().is_valid(s));
     Json(json!({"authenticated": authenticated}))
 }
 
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(session) = auth::session_cookie(&headers) {
+    if let Some(session) = session_cookie(&headers) {
         state.sessions().end(session);
     }
     let mut response = Json(json!({"ok": true})).into_response();
@@ -134,8 +134,7 @@ pub async fn metrics(
     headers: HeaderMap,
 ) -> Result<Response, ProxyError> {
     if !state.config().metrics_public {
-        let by_session =
-            auth::session_cookie(&headers).is_some_and(|s| state.sessions().is_valid(s));
+        let by_session = session_cookie(&headers).is_some_and(|s| state.sessions().is_valid(s));
         if !by_session {
             auth::authorize(&state, &headers, peer)?;
         }

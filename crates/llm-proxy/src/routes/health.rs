@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::Value;
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn health(State(state): State<AppState>) -> Json<Value> {
     Json(crate::dashboard::health(&state))

@@ -8,11 +8,11 @@ use bytes::Bytes;
 
 use crate::error::ProxyError;
 use crate::forward::{self, Expectation, Outgoing};
-use crate::logs::record::CallNotes;
 use crate::normalize::{Expected, RequestContext};
+use crate::notes::CallNotes;
 use crate::placeholder;
 use crate::request::{Operation, Peeked, peek, read_body};
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn chat_completions(state: State<AppState>, request: Request) -> Response {
     operation(state, request, Operation::ChatCompletions).await

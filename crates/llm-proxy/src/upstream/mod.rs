@@ -23,8 +23,7 @@ pub use transport::{BuildError, OutgoingBody, PathError, pem_certificates, tls_c
 
 use crate::clock::Clock;
 use crate::config::{CredentialConfig, Limits, TargetConfig};
-use crate::error::ErrorBody;
-use crate::request::is_length_limit;
+use crate::error_chain::{find, is_length_limit};
 
 /// The target and how to reach it.
 #[derive(Debug)]
@@ -73,64 +72,6 @@ pub enum UpstreamError {
     RequestTooLarge,
     #[error(transparent)]
     Path(#[from] PathError),
-}
-
-impl UpstreamError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Unreachable { .. } | Self::Malformed { .. } => StatusCode::BAD_GATEWAY,
-            Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            // A target's 4xx is the client's business (bad parameter, unknown model, rate
-            // limit) and keeps its status; a 5xx is ours to report as a bad gateway.
-            Self::Target { status, .. } if status.is_client_error() => *status,
-            Self::Target { .. } | Self::Token(_) => StatusCode::BAD_GATEWAY,
-            Self::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Path(_) => StatusCode::BAD_REQUEST,
-        }
-    }
-
-    pub fn envelope(&self) -> ErrorBody<'static> {
-        let message = self.to_string();
-        match self {
-            Self::Unreachable { .. } => {
-                ErrorBody::new(message, "server_error", None, Some("upstream_unreachable"))
-            }
-            Self::Timeout { .. } => {
-                ErrorBody::new(message, "server_error", None, Some("upstream_timeout"))
-            }
-            Self::Malformed { .. } => ErrorBody::new(
-                message,
-                "server_error",
-                None,
-                Some("upstream_malformed_response"),
-            ),
-            Self::Token(_) => ErrorBody::new(
-                message,
-                "upstream_auth_error",
-                None,
-                Some("oauth_token_unavailable"),
-            ),
-            Self::RequestTooLarge => ErrorBody::new(
-                message,
-                "invalid_request_error",
-                None,
-                Some("request_too_large"),
-            ),
-            Self::Path(_) => {
-                ErrorBody::new(message, "invalid_request_error", None, Some("invalid_path"))
-            }
-            Self::Target { status, .. } => {
-                let (kind, code) = match status.as_u16() {
-                    401 | 403 => ("invalid_request_error", "upstream_auth_failed"),
-                    404 => ("invalid_request_error", "not_found"),
-                    429 => ("rate_limit_error", "rate_limit_exceeded"),
-                    400..=499 => ("invalid_request_error", "upstream_client_error"),
-                    _ => ("server_error", "upstream_error"),
-                };
-                ErrorBody::new(message, kind, None, Some(code))
-            }
-        }
-    }
 }
 
 impl UpstreamClient {
@@ -327,7 +268,8 @@ impl UpstreamClient {
             return UpstreamError::RequestTooLarge;
         }
         let detail = with_ca_hint(root_cause(err), "target");
-        let garbled = hyper_error(err).is_some_and(|e| e.is_parse() || e.is_parse_status());
+        let garbled =
+            find::<hyper::Error>(err).is_some_and(|e| e.is_parse() || e.is_parse_status());
         if garbled {
             return self.malformed(detail);
         }
@@ -373,18 +315,6 @@ pub fn with_ca_hint(mut detail: String, who: &str) -> String {
         ));
     }
     detail
-}
-
-/// The hyper error beneath a client error, which says whether the target's answer was garbled.
-fn hyper_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a hyper::Error> {
-    let mut current = Some(err);
-    while let Some(err) = current {
-        if let Some(hyper) = err.downcast_ref::<hyper::Error>() {
-            return Some(hyper);
-        }
-        current = err.source();
-    }
-    None
 }
 
 pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {

@@ -16,7 +16,7 @@ use futures_util::{Stream, StreamExt, stream};
 use memchr::memmem;
 use serde_json::Value;
 
-use crate::error::ErrorBody;
+use crate::formats::openai::ErrorBody;
 use crate::normalize::stream::{Framing, Output, Transcoder};
 
 /// Where a stream stands; kept by the relay between chunks.

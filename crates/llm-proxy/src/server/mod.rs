@@ -6,141 +6,33 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::middleware;
 use axum::routing::{any, get, post};
 use hyper_util::server::graceful::GracefulShutdown;
-use secrecy::ExposeSecret;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::auth::{Sessions, require_access_token, require_dashboard_access};
+use crate::auth::{require_access_token, require_dashboard_access};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Limits, UpstreamConfig};
+use crate::config::{Config, Limits};
 use crate::connection::Protocols;
 use crate::error::{method_not_allowed, not_found};
-use crate::guard::{self, AuthLimiter};
-use crate::logs::recorder::record_call;
-use crate::logs::{Level, LogStore};
-use crate::metrics::Metrics;
+use crate::guard;
+use crate::logs::Level;
 use crate::routes::{dashboard, health, openai};
+use crate::state::AppState;
 use crate::ui;
-use crate::upstream::UpstreamClient;
+use crate::upstream::BuildError;
 
-/// Shared by every request of one server. Cloning is one `Arc` increment.
-#[derive(Clone)]
-pub struct AppState {
-    inner: Arc<Inner>,
-}
+use self::recorder::record_call;
 
-struct Inner {
-    config: Config,
-    /// `None` in placeholder mode.
-    upstream: Option<UpstreamClient>,
-    log: LogStore,
-    sessions: Sessions,
-    auth_limiter: AuthLimiter,
-    /// One permit per request being served (see `guard::limit_concurrency`).
-    request_slots: Arc<Semaphore>,
-    /// Cancelled when the server begins to stop: endless responses (the dashboard's event
-    /// stream) end on it instead of holding shutdown for the whole grace period.
-    shutdown: CancellationToken,
-    /// Where the server listens (the real port when 0 was asked for).
-    local_addr: SocketAddr,
-    started: Instant,
-}
-
-impl AppState {
-    pub fn new(
-        config: Config,
-        clock: Arc<dyn Clock>,
-        local_addr: SocketAddr,
-    ) -> Result<Self, StartError> {
-        let log = LogStore::open(
-            &config.data_dir,
-            &config.logging,
-            Arc::new(Metrics::default()),
-        );
-        let upstream = match &config.upstream {
-            UpstreamConfig::Placeholder => None,
-            UpstreamConfig::Target(target) => Some(
-                UpstreamClient::new(target, &config.limits, clock, Arc::new(log.clone()))
-                    .map_err(|e| StartError::Client(e.to_string()))?,
-            ),
-        };
-        Ok(Self {
-            inner: Arc::new(Inner {
-                request_slots: guard::new_request_slots(config.limits.max_concurrency),
-                config,
-                upstream,
-                log,
-                sessions: Sessions::default(),
-                auth_limiter: AuthLimiter::default(),
-                shutdown: CancellationToken::new(),
-                local_addr,
-                started: Instant::now(),
-            }),
-        })
-    }
-
-    pub fn log(&self) -> &LogStore {
-        &self.inner.log
-    }
-
-    pub fn sessions(&self) -> &Sessions {
-        &self.inner.sessions
-    }
-
-    pub fn auth_limiter(&self) -> &AuthLimiter {
-        &self.inner.auth_limiter
-    }
-
-    pub fn request_slots(&self) -> &Arc<Semaphore> {
-        &self.inner.request_slots
-    }
-
-    pub fn shutdown_token(&self) -> &CancellationToken {
-        &self.inner.shutdown
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.inner.local_addr
-    }
-
-    /// The URL users are told to use, with the port actually bound.
-    pub fn public_base_url(&self) -> String {
-        self.inner
-            .config
-            .public_base_url(self.inner.local_addr.port())
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.inner.config
-    }
-
-    pub fn upstream(&self) -> Option<&UpstreamClient> {
-        self.inner.upstream.as_ref()
-    }
-
-    pub fn access_token(&self) -> &[u8] {
-        self.inner
-            .config
-            .access_token
-            .secret
-            .expose_secret()
-            .as_bytes()
-    }
-
-    pub fn uptime(&self) -> Duration {
-        self.inner.started.elapsed()
-    }
-}
+mod recorder;
 
 /// The whole HTTP surface. Public so tests can drive it without a socket.
 pub fn router(state: AppState) -> Router {
@@ -221,7 +113,7 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error("cannot create the HTTP client for the target: {0}")]
-    Client(String),
+    Client(#[from] BuildError),
 }
 
 /// A running server. Dropping it stops the server too (without waiting), so a test or a

@@ -18,12 +18,11 @@ use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
-use super::LogStore;
-use super::compact::{EventCopy, HeaderCopy};
-use super::record::{
-    CallCapture, CallNotes, Collected, KnownUsage, NormalizationNote, UpstreamTime,
-};
-use crate::server::AppState;
+use crate::logs::LogStore;
+use crate::logs::compact::{EventCopy, HeaderCopy};
+use crate::logs::record::{CallCapture, Collected};
+use crate::notes::{CallNotes, KnownUsage, NormalizationNote, UpstreamTime};
+use crate::state::AppState;
 
 /// Response bytes kept for parsing usage and showing the body. Beyond this the record says
 /// the body was not recorded in full; the client still gets all of it.

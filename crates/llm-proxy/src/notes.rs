@@ -1,0 +1,32 @@
+//! What handlers note on their responses (as extensions) for the request recorder: what they
+//! learnt of the request, and what forwarding learnt of the answer on its way.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::formats::usage::Usage;
+
+/// Set by a handler on its response: what it learnt of the request.
+#[derive(Debug, Clone)]
+pub struct CallNotes {
+    /// `None` when the body had no usable `model`.
+    pub model: Option<String>,
+    pub stream: bool,
+    pub request_body: Bytes,
+}
+
+/// Set by the forwarding code on its response: how long the target took to answer.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamTime(pub Duration);
+
+/// Set by the forwarding code: what normalization changed. Filled when known, which for a
+/// stream is only at its end, hence the shared cell.
+#[derive(Debug, Clone)]
+pub struct NormalizationNote(pub std::sync::Arc<std::sync::OnceLock<Value>>);
+
+/// Set by the forwarding code when normalization read the response's token usage on its way
+/// (the fast path), so the record is made without parsing the body again.
+#[derive(Debug, Clone, Copy)]
+pub struct KnownUsage(pub Usage);
