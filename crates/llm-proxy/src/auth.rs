@@ -44,26 +44,48 @@ pub async fn require_dashboard_access(
     Ok(next.run(request).await)
 }
 
-/// The token check with the failure limit around it: an address that failed too often is
-/// refused before its token is even compared, and each failure counts against it.
+/// The token check with the failure limit around it. The right token is always accepted: every
+/// local tool shares the loopback address, so a lockout that refused it would let one
+/// misconfigured (or hostile) tool lock out all the others. A wrong token from a source that
+/// failed too often is refused without counting; any other wrong token counts against it.
 pub fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<std::net::IpAddr>,
 ) -> Result<(), ProxyError> {
-    if let Some(ip) = peer {
-        state
-            .auth_limiter()
-            .check(ip)
-            .map_err(|retry_after| ProxyError::TooManyAuthFailures { retry_after })?;
-    }
-    let checked = check(headers, state.access_token());
+    limited(state, check(headers, state.access_token()), peer)
+}
+
+/// [`authorize`] for a token presented on its own (the dashboard's login form).
+pub fn authorize_token(
+    state: &AppState,
+    presented: &str,
+    peer: Option<std::net::IpAddr>,
+) -> Result<(), ProxyError> {
+    let checked = match presented.trim().as_bytes() {
+        [] => Err(ProxyError::MissingToken),
+        candidate if bool::from(candidate.ct_eq(state.access_token())) => Ok(()),
+        _ => Err(ProxyError::InvalidToken),
+    };
+    limited(state, checked, peer)
+}
+
+/// The failure limit around a token check's result.
+fn limited(
+    state: &AppState,
+    checked: Result<(), ProxyError>,
+    peer: Option<std::net::IpAddr>,
+) -> Result<(), ProxyError> {
     // Only a wrong token is a guess; a missing one is a misconfigured tool (and counting those
     // would let any page lock the user's own tools out by sending requests without one).
     if matches!(checked, Err(ProxyError::InvalidToken))
         && let Some(ip) = peer
     {
-        state.auth_limiter().failed(ip);
+        let limiter = state.auth_limiter();
+        limiter
+            .check(ip)
+            .map_err(|retry_after| ProxyError::TooManyAuthFailures { retry_after })?;
+        limiter.failed(ip);
     }
     checked
 }

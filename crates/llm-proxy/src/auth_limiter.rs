@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 pub const AUTH_FAILURE_LIMIT: u32 = 10;
 pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
-/// Failed authentications per client address, so a page in the user's browser (or anything
+/// Failed authentications per client address (the loopback range as one), so a page in the user's browser (or anything
 /// on the LAN) cannot guess tokens: after [`AUTH_FAILURE_LIMIT`] failures in a minute, every
 /// attempt from that address is refused until the minute is over.
 #[derive(Debug, Default)]
@@ -21,7 +21,7 @@ impl AuthLimiter {
     /// Refuses an address that failed too often; returns the seconds until it may try again.
     pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
         let failures = self.lock();
-        match failures.get(&ip) {
+        match failures.get(&source(ip)) {
             Some((since, count))
                 if *count >= AUTH_FAILURE_LIMIT && since.elapsed() < AUTH_FAILURE_WINDOW =>
             {
@@ -36,7 +36,7 @@ impl AuthLimiter {
         if failures.len() > 10_000 {
             failures.retain(|_, (since, _)| since.elapsed() < AUTH_FAILURE_WINDOW);
         }
-        let entry = failures.entry(ip).or_insert((Instant::now(), 0));
+        let entry = failures.entry(source(ip)).or_insert((Instant::now(), 0));
         if entry.0.elapsed() >= AUTH_FAILURE_WINDOW {
             *entry = (Instant::now(), 0);
         }
@@ -47,6 +47,16 @@ impl AuthLimiter {
         self.failures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The source failures count against: the whole loopback range is one (any local process can
+/// pick any 127.x.y.z), every other address is its own.
+fn source(ip: IpAddr) -> IpAddr {
+    if ip.to_canonical().is_loopback() {
+        IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+    } else {
+        ip
     }
 }
 
@@ -64,8 +74,14 @@ mod tests {
         }
         let retry = limiter.check(ip).unwrap_err();
         assert!((1..=60).contains(&retry));
+        for local in ["127.0.0.2", "127.1.2.3", "::1", "::ffff:127.0.0.9"] {
+            assert!(
+                limiter.check(local.parse().unwrap()).is_err(),
+                "{local} is the same loopback source"
+            );
+        }
         assert!(
-            limiter.check("127.0.0.2".parse().unwrap()).is_ok(),
+            limiter.check("192.0.2.1".parse().unwrap()).is_ok(),
             "other addresses are not affected"
         );
     }

@@ -133,7 +133,7 @@ async fn cors_answers_only_configured_origins_and_never_a_wildcard() {
 }
 
 #[tokio::test]
-async fn ten_wrong_tokens_from_an_address_lock_it_out_for_a_minute() {
+async fn ten_wrong_tokens_lock_out_wrong_tokens_from_all_of_loopback_for_a_minute() {
     let proxy = TestProxy::placeholder().await;
     let attacker = client_from("127.0.0.7");
     let url = format!("{}/v1/models", proxy.url);
@@ -161,49 +161,69 @@ async fn ten_wrong_tokens_from_an_address_lock_it_out_for_a_minute() {
     assert!((1..=60).contains(&retry));
     let body: Value = locked.json().await.unwrap();
     assert_eq!(assert_envelope(&body)["code"], "rate_limit_exceeded");
-    // Even the right token is not compared while locked out: guessing learns nothing.
-    let right = attacker
-        .get(&url)
-        .bearer_auth(ACCESS_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
-    // The dashboard login counts too.
-    let login = attacker
-        .post(format!("{}/api/login", proxy.url))
-        .json(&json!({"token": ACCESS_TOKEN}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), StatusCode::TOO_MANY_REQUESTS);
-    // Other addresses are not affected, and missing tokens are not guesses.
-    assert_eq!(
-        client_from("127.0.0.8")
+    // Another loopback address is the same source: moving to it does not escape the lockout.
+    for evading in ["127.0.0.8", "127.99.1.2"] {
+        let guess = client_from(evading)
             .get(&url)
-            .bearer_auth(ACCESS_TOKEN)
+            .bearer_auth("guess")
             .send()
             .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+            .unwrap();
+        assert_eq!(guess.status(), StatusCode::TOO_MANY_REQUESTS, "{evading}");
+        let wrong_login = client_from(evading)
+            .post(format!("{}/api/login", proxy.url))
+            .json(&json!({"token": "guess"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong_login.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+}
+
+#[tokio::test]
+async fn the_right_token_is_never_refused_by_the_lockout_and_a_missing_one_is_no_guess() {
+    let proxy = TestProxy::placeholder().await;
+    let url = format!("{}/v1/models", proxy.url);
     let tool = client_from("127.0.0.9");
     for _ in 0..15 {
         assert_eq!(
             tool.get(&url).send().await.unwrap().status(),
-            StatusCode::UNAUTHORIZED
+            StatusCode::UNAUTHORIZED,
+            "a missing token is answered, and not counted"
         );
     }
-    assert_eq!(
-        tool.get(&url)
+    let misconfigured = client_from("127.0.0.7");
+    for _ in 0..11 {
+        misconfigured
+            .get(&url)
+            .bearer_auth("guess")
+            .send()
+            .await
+            .unwrap();
+    }
+    let wrong = misconfigured
+        .get(&url)
+        .bearer_auth("guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::TOO_MANY_REQUESTS, "locked out");
+    for client in [&misconfigured, &tool] {
+        let right = client
+            .get(&url)
             .bearer_auth(ACCESS_TOKEN)
             .send()
             .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+            .unwrap();
+        assert_eq!(right.status(), StatusCode::OK);
+        let login = client
+            .post(format!("{}/api/login", proxy.url))
+            .json(&json!({"token": ACCESS_TOKEN}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), StatusCode::OK);
+    }
 }
 
 #[tokio::test]
@@ -454,6 +474,13 @@ async fn a_path_cannot_climb_out_of_the_targets_v1() {
         "/v1/./models",
         "/v1/files/.%2e",
         "/v1/files\\..\\admin",
+        "/v1/..%2f..%2fadmin",
+        "/v1/..%2F..%2Fadmin",
+        "/v1/..%5c..%5cadmin",
+        "/v1/..;/admin",
+        "/v1/.;x/admin",
+        "/v1/%252e%252e/admin",
+        "/v1/%25252e%25252e/admin",
     ] {
         let answer = tokio::task::spawn_blocking(move || {
             // Sent as written: HTTP clients would resolve the dots before sending.
@@ -479,4 +506,15 @@ async fn a_path_cannot_climb_out_of_the_targets_v1() {
         StatusCode::OK
     );
     assert_eq!(target.last().path_and_query, "/v1/files/a..b");
+    // An encoded slash in a name (a model id with its organisation) is no climb.
+    assert_eq!(
+        proxy
+            .get("/v1/models/org%2Fmodel")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(target.last().path_and_query, "/v1/models/org%2Fmodel");
 }

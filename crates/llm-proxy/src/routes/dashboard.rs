@@ -89,13 +89,7 @@ pub async fn login(
     login: Result<Json<Login>, JsonRejection>,
 ) -> Result<Response, ProxyError> {
     let Json(login) = login?;
-    let mut headers = HeaderMap::new();
-    let bearer = format!("Bearer {}", login.token);
-    headers.insert(
-        header::AUTHORIZATION,
-        HeaderValue::from_str(&bearer).map_err(|_| ProxyError::InvalidToken)?,
-    );
-    auth::authorize(&state, &headers, peer)?;
+    auth::authorize_token(&state, &login.token, peer)?;
     let session = state.sessions().create();
     let cookie = format!(
         "{SESSION_COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",

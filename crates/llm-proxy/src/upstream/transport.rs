@@ -198,7 +198,7 @@ impl Transport {
     /// are refused.
     pub fn uri(&self, path_and_query: &str) -> Result<Uri, PathError> {
         let path = path_and_query.split(['?', '#']).next().unwrap_or_default();
-        if path.split(['/', '\\']).any(is_dot_segment) {
+        if climbs(path) {
             return Err(PathError::DotSegment);
         }
         let mut full = String::with_capacity(self.base_path.len() + path_and_query.len());
@@ -241,19 +241,33 @@ impl Transport {
     }
 }
 
-/// `.` or `..`, also percent-encoded (`%2e`), as URL parsers read them.
-fn is_dot_segment(segment: &str) -> bool {
-    let mut dots = 0;
-    let mut rest = segment.as_bytes();
-    while !rest.is_empty() {
-        match rest {
-            [b'.', tail @ ..] => rest = tail,
-            [b'%', b'2', b'e' | b'E', tail @ ..] => rest = tail,
-            _ => return false,
+/// Whether a path has a `.` or `..` segment as any server or gateway in front of the target
+/// might read it: percent-decoded up to three times (`%252e`), with `\` as `/`, and with a
+/// segment's `;parameters` (Tomcat) dropped. A path still encoded after that is refused.
+fn climbs(path: &str) -> bool {
+    let mut decoded = std::borrow::Cow::Borrowed(path);
+    for _ in 0..=3 {
+        if has_dot_segment(&decoded) {
+            return true;
         }
-        dots += 1;
+        if !decoded.contains('%') {
+            return false;
+        }
+        let next = percent_encoding::percent_decode_str(&decoded)
+            .decode_utf8_lossy()
+            .into_owned();
+        if next == decoded {
+            return false;
+        }
+        decoded = std::borrow::Cow::Owned(next);
     }
-    matches!(dots, 1 | 2)
+    true
+}
+
+fn has_dot_segment(path: &str) -> bool {
+    path.split(['/', '\\'])
+        .map(|segment| segment.split(';').next().unwrap_or_default())
+        .any(|segment| segment == "." || segment == "..")
 }
 
 /// Why a client's path cannot go to the target.
