@@ -576,6 +576,43 @@ async fn with_log_requests_off_calls_are_counted_in_stats_and_metrics_and_none_i
 }
 
 #[tokio::test]
+async fn a_credential_in_the_query_string_is_never_stored() {
+    let proxy = TestProxy::placeholder().await;
+    let data_dir = proxy_data_dir(&proxy).await;
+    let key = "sk-in-the-url-4242";
+    for param in ["api_key", "key", "token"] {
+        let refused = proxy
+            .http
+            .get(format!("{}/v1/models?limit=2&{param}={key}", proxy.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    }
+    proxy.handle.state().log().written().await;
+    let listed: Value = proxy.get_json("/api/logs/api-calls").await;
+    let paths: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|call| call["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/models?limit=2&token=[redacted]",
+            "/v1/models?limit=2&key=[redacted]",
+            "/v1/models?limit=2&api_key=[redacted]"
+        ]
+    );
+    proxy.handle.shutdown().await;
+    for entry in std::fs::read_dir(&data_dir).unwrap() {
+        let stored = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(memchr::memmem::find(&stored, key.as_bytes()).is_none());
+    }
+}
+
+#[tokio::test]
 async fn every_api_route_and_metrics_need_the_token_or_a_session() {
     let proxy = TestProxy::placeholder().await;
     let routes = [

@@ -44,9 +44,10 @@ pub async fn record_call(State(state): State<AppState>, request: Request, next: 
         .extensions()
         .get::<OriginalUri>()
         .map_or_else(|| request.uri().clone(), |o| o.0.clone());
-    let path = uri
-        .path_and_query()
-        .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    let path = match uri.query() {
+        None => uri.path().to_owned(),
+        Some(query) => format!("{}?{}", uri.path(), redact_query(query)),
+    };
     let request_headers = HeaderCopy::of(request.headers());
 
     let response = next.run(request).await;
@@ -94,6 +95,41 @@ pub async fn record_call(State(state): State<AppState>, request: Request, next: 
         log: state.log().clone(),
     });
     Response::from_parts(parts, body)
+}
+
+/// Words in a query parameter's name that mark its value as a credential.
+const CREDENTIAL_WORDS: [&str; 7] = [
+    "key",
+    "token",
+    "secret",
+    "password",
+    "auth",
+    "sig",
+    "credential",
+];
+
+/// A query string with the values of credential-looking parameters (`api_key`, `key`,
+/// `token`, ...) replaced: a tool that puts its key in the URL must not have it stored.
+fn redact_query(query: &str) -> std::borrow::Cow<'_, str> {
+    let is_credential = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        CREDENTIAL_WORDS.iter().any(|word| name.contains(word))
+    };
+    let credential_in = |pair: &str| {
+        pair.split_once('=')
+            .is_some_and(|(name, _)| is_credential(name))
+    };
+    if !query.split('&').any(credential_in) {
+        return std::borrow::Cow::Borrowed(query);
+    }
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if is_credential(name) => format!("{name}=[redacted]"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    std::borrow::Cow::Owned(pairs.join("&"))
 }
 
 /// A response body that records what passes through it.
@@ -173,5 +209,22 @@ impl Drop for RecordedBody {
     fn drop(&mut self) {
         let complete = self.inner.is_end_stream();
         self.finish(!complete);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_looking_query_values_are_redacted_and_the_rest_kept() {
+        assert_eq!(
+            redact_query("api_key=sk-1&limit=2&Token=t&key=k&access_token=a&x=y=z"),
+            "api_key=[redacted]&limit=2&Token=[redacted]&key=[redacted]&access_token=[redacted]&x=y=z"
+        );
+        assert!(matches!(
+            redact_query("limit=2&after=abc"),
+            std::borrow::Cow::Borrowed("limit=2&after=abc")
+        ));
     }
 }
