@@ -283,7 +283,15 @@ async fn call(
         received: None,
     };
     let response = if stream {
-        forward::event_stream(up, out, body, Duration::from_secs(60), &expect).await
+        forward::event_stream(
+            up,
+            out,
+            body,
+            Duration::from_secs(60),
+            &Default::default(),
+            &expect,
+        )
+        .await
     } else {
         forward::json_exchange(up, out, body, &expect).await
     };

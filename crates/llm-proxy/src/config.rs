@@ -200,6 +200,8 @@ pub struct Limits {
     pub max_concurrency: usize,
     /// How long a client may take to send its request headers (a slowloris defence).
     pub header_read_timeout: Duration,
+    /// How long a client may pause while sending its request body (the same defence).
+    pub body_idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -212,6 +214,7 @@ impl Default for Limits {
             shutdown_grace: Duration::from_secs(30),
             max_concurrency: 16_384,
             header_read_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(10),
         }
     }
 }

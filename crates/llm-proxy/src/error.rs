@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::formats::openai::ErrorBody;
+use crate::timed_body::BodyTimeout;
 use crate::upstream::UpstreamError;
 
 /// Every way a request can fail before or instead of a target's own answer.
@@ -24,12 +25,17 @@ pub enum ProxyError {
     InvalidToken,
     #[error("request body too large")]
     BodyTooLarge { limit: usize },
+    #[error(transparent)]
+    BodyTimeout(#[from] BodyTimeout),
     #[error("not found")]
     NotFound { message: String, code: &'static str },
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("host not allowed")]
     HostNotAllowed,
+    /// A `Host` header missing or repeated; the message says which.
+    #[error("{0}")]
+    BadHost(&'static str),
     #[error("too many requests in flight")]
     Overloaded,
     #[error("too many failed authentications")]
@@ -60,9 +66,11 @@ impl ProxyError {
             Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             Self::MissingToken | Self::InvalidToken => StatusCode::UNAUTHORIZED,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::HostNotAllowed => StatusCode::FORBIDDEN,
+            Self::BadHost(_) => StatusCode::BAD_REQUEST,
             Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooManyAuthFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Upstream(err) => match err {
@@ -75,6 +83,7 @@ impl ProxyError {
                 UpstreamError::Target { status, .. } if status.is_client_error() => *status,
                 UpstreamError::Target { .. } | UpstreamError::Token(_) => StatusCode::BAD_GATEWAY,
                 UpstreamError::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                UpstreamError::RequestBodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
                 UpstreamError::Path(_) => StatusCode::BAD_REQUEST,
             },
         }
@@ -119,6 +128,12 @@ impl ProxyError {
                 None,
                 Some("request_too_large"),
             ),
+            Self::BodyTimeout(timeout) => ErrorBody::new(
+                format!("{}; the request was given up.", capitalized(&timeout.to_string())),
+                "invalid_request_error",
+                None,
+                Some("request_timeout"),
+            ),
             Self::NotFound { message, code } => {
                 ErrorBody::new(message.clone(), "invalid_request_error", None, Some(code))
             }
@@ -134,6 +149,12 @@ impl ProxyError {
                 "invalid_request_error",
                 None,
                 Some("host_not_allowed"),
+            ),
+            Self::BadHost(message) => ErrorBody::new(
+                (*message).into(),
+                "invalid_request_error",
+                None,
+                Some("invalid_host_header"),
             ),
             Self::Overloaded => ErrorBody::new(
                 "The proxy is serving as many requests as it is allowed to (PROXY_MAX_CONCURRENCY). Retry shortly."
@@ -162,6 +183,7 @@ fn upstream_envelope(err: &UpstreamError) -> ErrorBody<'static> {
         UpstreamError::Malformed { .. } => ("server_error", "upstream_malformed_response"),
         UpstreamError::Token(_) => ("upstream_auth_error", "oauth_token_unavailable"),
         UpstreamError::RequestTooLarge => ("invalid_request_error", "request_too_large"),
+        UpstreamError::RequestBodyTimeout(_) => ("invalid_request_error", "request_timeout"),
         UpstreamError::Path(_) => ("invalid_request_error", "invalid_path"),
         UpstreamError::Target { status, .. } => match status.as_u16() {
             401 | 403 => ("invalid_request_error", "upstream_auth_failed"),
@@ -192,15 +214,27 @@ impl IntoResponse for ProxyError {
 }
 
 /// A request the extractors could not read (a query, path or JSON body of the wrong shape)
-/// is a 400 in the envelope like any other bad input, not axum's plain-text rejection.
+/// is a 400 in the envelope like any other bad input, not axum's plain-text rejection; a body
+/// the client stopped sending is a 408.
 macro_rules! rejection_is_invalid_request {
     ($($rejection:ty),*) => {$(
         impl From<$rejection> for ProxyError {
             fn from(rejection: $rejection) -> Self {
-                Self::invalid(rejection.body_text())
+                match crate::error_chain::find::<BodyTimeout>(&rejection) {
+                    Some(timeout) => Self::BodyTimeout(BodyTimeout(timeout.0)),
+                    None => Self::invalid(rejection.body_text()),
+                }
             }
         }
     )*};
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 rejection_is_invalid_request!(

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Limited};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::ProxyError;
 use crate::formats::usage::Usage;
@@ -100,7 +101,14 @@ pub async fn json_exchange(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    let mut response = build(timing, status, headers, Body::from(answer.body), Some(note));
+    let mut response = build(
+        up,
+        timing,
+        status,
+        headers,
+        Body::from(answer.body),
+        Some(note),
+    );
     if let Some(usage) = answer.usage {
         response.extensions_mut().insert(KnownUsage(usage));
     }
@@ -115,6 +123,7 @@ pub async fn event_stream(
     out: Outgoing<'_>,
     body: Bytes,
     idle_timeout: Duration,
+    cut_off: &CancellationToken,
     expect: &Expectation,
 ) -> Result<Response, ProxyError> {
     let timing = Timing::start(out.received);
@@ -143,6 +152,7 @@ pub async fn event_stream(
         let (body, changes) = synthesize_stream(up, &bytes, expect)?;
         let _ = note.set(changes);
         return Ok(build(
+            up,
             timing,
             status,
             event_stream_headers(headers),
@@ -167,9 +177,11 @@ pub async fn event_stream(
             framing: framing_for_relay,
             transcoder,
             note: Some(note.clone()),
+            cut_off: cut_off.clone(),
         },
     );
     Ok(build(
+        up,
         timing.answered(),
         status,
         headers,
@@ -206,6 +218,7 @@ pub async fn pass_through(
         return error_response(up, timing.answered(), status, headers, &bytes);
     }
     Ok(build(
+        up,
         timing.answered(),
         status,
         headers,
@@ -288,6 +301,7 @@ async fn stream_chunks(
         framing,
         transcoder: Some(Transcoder::new(framing, context)),
         note: Some(note.clone()),
+        cut_off: CancellationToken::new(),
     };
     let pieces = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
     let out: Vec<Bytes> = sse::relay(pieces, options)
@@ -334,6 +348,7 @@ fn error_response(
 ) -> Result<Response, ProxyError> {
     let (status, body) = target_error::classify(up, status, bytes)?;
     Ok(build(
+        up,
         timing,
         status,
         json_headers(headers),
@@ -424,13 +439,16 @@ fn server_timing(proxy: Duration, upstream: Duration) -> String {
 
 /// The response to the client, noting for the log how long the target took and what
 /// normalization changed.
+/// The client's response, with the target credential masked wherever the target echoed it.
 fn build(
+    up: &UpstreamClient,
     timing: Answered,
     status: StatusCode,
-    headers: HeaderMap,
+    mut headers: HeaderMap,
     body: Body,
     note: Option<Arc<OnceLock<Value>>>,
 ) -> Response {
+    let body = up.masked(&mut headers, body);
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, Version, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use tokio::sync::OwnedSemaphorePermit;
@@ -24,18 +24,29 @@ pub async fn check_host(
     next: Next,
 ) -> Result<Response, ProxyError> {
     // Checked in place: this runs for every request, so it allocates nothing.
-    let allowed = match request
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-    {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let host = hosts.next();
+    // RFC 9112 section 3.2: a server answers 400 to a request with two Hosts, and to an
+    // HTTP/1.1 request with none.
+    if hosts.next().is_some() {
+        return Err(ProxyError::BadHost(
+            "The request has more than one Host header.",
+        ));
+    }
+    if host.is_none() && request.version() == Version::HTTP_11 {
+        return Err(ProxyError::BadHost(
+            "An HTTP/1.1 request must have a Host header.",
+        ));
+    }
+    let allowed = match host.and_then(|v| v.to_str().ok()) {
         Some(host) => host_allowed(host, &state),
+        // HTTP/2 names the host in `:authority`; without either (HTTP/1.0 tools) there is
+        // no browser, and so no rebinding.
         None => request
             .uri()
             .authority()
             .is_none_or(|a| host_allowed(a.as_str(), &state)),
     };
-    // Without a Host (HTTP/1.0 tools) there is no browser, and so no rebinding.
     if !allowed {
         return Err(ProxyError::HostNotAllowed);
     }

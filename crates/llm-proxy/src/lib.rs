@@ -43,6 +43,7 @@ pub mod server;
 pub mod sessions;
 pub mod state;
 pub mod stats;
+pub mod timed_body;
 pub mod ui;
 pub mod upstream;
 

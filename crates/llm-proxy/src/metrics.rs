@@ -17,7 +17,7 @@ use crate::formats::usage::Usage;
 
 /// Distinct model labels kept before new models are counted as `other`: clients choose model
 /// names, and an unbounded label would grow the scrape without limit.
-const MAX_MODEL_LABELS: usize = 200;
+const MAX_MODEL_LABELS: usize = 100;
 
 // Labels are static strings, numbers and shared model names: a call's metrics then allocate
 // nothing (with owned strings they were about a tenth of the log writer's work per call).

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::ProxyError;
-use crate::error_chain::is_length_limit;
+use crate::error_chain::{find, is_length_limit};
+use crate::timed_body::BodyTimeout;
 
 /// Reads the whole body, refusing it as soon as it is known to be too large: from
 /// `Content-Length` before reading anything, or while reading when there is none.
@@ -20,6 +21,8 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     axum::body::to_bytes(body, limit).await.map_err(|err| {
         if is_length_limit(&err) {
             ProxyError::BodyTooLarge { limit }
+        } else if let Some(timeout) = find::<BodyTimeout>(&err) {
+            ProxyError::BodyTimeout(BodyTimeout(timeout.0))
         } else {
             ProxyError::invalid(format!("Could not read the request body: {err}"))
         }

@@ -35,6 +35,9 @@ struct Inner {
     /// Cancelled when the server begins to stop: endless responses (the dashboard's event
     /// stream) end on it instead of holding shutdown for the whole grace period.
     shutdown: CancellationToken,
+    /// Cancelled when the shutdown grace is over: relayed streams still open end with an
+    /// error event instead of being cut.
+    cut_off: CancellationToken,
     /// Where the server listens (the real port when 0 was asked for).
     local_addr: SocketAddr,
     started: Instant,
@@ -71,6 +74,7 @@ impl AppState {
                 sessions: Sessions::default(),
                 auth_limiter: AuthLimiter::default(),
                 shutdown: CancellationToken::new(),
+                cut_off: CancellationToken::new(),
                 local_addr,
                 started: Instant::now(),
             }),
@@ -95,6 +99,10 @@ impl AppState {
 
     pub fn shutdown_token(&self) -> &CancellationToken {
         &self.inner.shutdown
+    }
+
+    pub fn cut_off_token(&self) -> &CancellationToken {
+        &self.inner.cut_off
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -17,6 +17,10 @@ const LATENCY_GROWTH: f64 = 1.1;
 const LATENCY_FLOOR_MS: f64 = 0.1;
 /// The windows `/api/stats` reports, in minutes.
 const WINDOWS: [(&str, i64); 4] = [("1m", 1), ("15m", 15), ("1h", 60), ("24h", 1440)];
+/// Distinct models counted apart, per minute and in a snapshot; the rest are `other`. Clients
+/// choose model names, and each one kept costs memory and the dashboard's payload.
+const MAX_MODELS: usize = 100;
+const OTHER_MODEL: &str = "other";
 /// How many minutes of per-minute series the dashboard charts.
 const SERIES_MINUTES: i64 = 60;
 
@@ -84,7 +88,10 @@ impl Stats {
         let Some(bucket) = bucket else { return };
         bucket.counts.add(&counts);
         bucket.latency[latency_bucket(sample.latency_ms)] += 1;
-        let model = sample.model.unwrap_or("(none)");
+        let mut model = sample.model.unwrap_or("(none)");
+        if bucket.models.len() >= MAX_MODELS && !bucket.models.contains_key(model) {
+            model = OTHER_MODEL;
+        }
         match bucket.models.get_mut(model) {
             Some(known) => known.add(&counts),
             None => {
@@ -169,14 +176,24 @@ impl Stats {
                 models.entry(model).or_default().add(counts);
             }
         }
-        let mut models: Vec<Value> = models
+        // The busiest models by name, and all the rest as `other`, last.
+        let mut other = models.remove(&OTHER_MODEL);
+        let mut models: Vec<(&str, Counts)> = models.into_iter().collect();
+        models.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(b.0)));
+        if models.len() + usize::from(other.is_some()) > MAX_MODELS {
+            let other = other.get_or_insert_with(Counts::default);
+            for (_, counts) in models.drain(MAX_MODELS - 1..) {
+                other.add(&counts);
+            }
+        }
+        models.extend(other.map(|counts| (OTHER_MODEL, counts)));
+        let models: Vec<Value> = models
             .into_iter()
             .map(|(model, c)| {
                 json!({"model": model, "requests": c.requests, "errors": c.errors,
                        "promptTokens": c.prompt_tokens, "completionTokens": c.completion_tokens})
             })
             .collect();
-        models.sort_by(|a, b| b["requests"].as_u64().cmp(&a["requests"].as_u64()));
         let series: Vec<Value> = (now - SERIES_MINUTES + 1..=now)
             .map(|at| {
                 let minute = self.minutes.iter().find(|m| m.at == at);
@@ -299,6 +316,29 @@ mod tests {
         assert_eq!(snapshot["models"][0]["model"], "a");
         assert_eq!(snapshot["totals"]["promptTokens"], 1010);
         assert_eq!(snapshot["series"].as_array().unwrap().len(), 60);
+    }
+
+    #[test]
+    fn models_past_the_hundredth_are_counted_as_other() {
+        let now = 1_767_225_600_000;
+        let mut stats = Stats::default();
+        let names: Vec<String> = (0..150).map(|i| format!("model-{i:03}")).collect();
+        for name in &names {
+            stats.record(call(now, 1.0, 200, name));
+        }
+        stats.record(call(now, 1.0, 200, "model-000"));
+        let snapshot = stats.snapshot(now);
+        let models = snapshot["models"].as_array().unwrap();
+        assert_eq!(models.len(), MAX_MODELS);
+        assert_eq!(models[0]["model"], "model-000");
+        assert_eq!(models[0]["requests"], 2);
+        let other = models.iter().find(|m| m["model"] == OTHER_MODEL).unwrap();
+        assert_eq!(
+            other["requests"], 51,
+            "the minute's models past the hundredth, and the least busy of the others"
+        );
+        let counted: u64 = models.iter().map(|m| m["requests"].as_u64().unwrap()).sum();
+        assert_eq!(counted, 151, "every call is counted somewhere");
     }
 
     #[test]

@@ -117,13 +117,17 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
 }
 
 #[tokio::test]
-async fn a_stream_outliving_the_grace_period_is_closed() {
+async fn a_stream_outliving_the_grace_period_ends_with_a_shutdown_error_event() {
     let target = MockTarget::start().await;
     target.always(Reply::Sse(vec![format!("data: {CHUNK}\n\n")], SseEnd::Hang));
     let proxy = TestProxy::forwarding(&target.url(), |l| {
         l.shutdown_grace = Duration::from_millis(200)
     })
     .await;
+    let data_dir = proxy.get_json("/api/config").await["dataDir"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let response = proxy
         .post("/v1/chat/completions", &stream_request())
         .send()
@@ -134,12 +138,28 @@ async fn a_stream_outliving_the_grace_period_is_closed() {
     tokio::time::timeout(Duration::from_secs(10), proxy.handle.shutdown())
         .await
         .expect("shutdown did not finish after the grace period");
-    // The connection was closed under the client: the body ends (cut) rather than hanging.
-    let end = tokio::time::timeout(Duration::from_secs(10), body.next())
+    // The client reads a last error event and a proper end of the body, not a cut.
+    let mut rest = Vec::new();
+    while let Some(piece) = tokio::time::timeout(Duration::from_secs(10), body.next())
         .await
-        .expect("stream still open");
-    assert!(matches!(end, None | Some(Err(_))), "{end:?}");
+        .expect("stream still open")
+    {
+        rest.extend_from_slice(&piece.expect("the body ended properly"));
+    }
+    let rest = String::from_utf8(rest).unwrap();
+    assert!(rest.starts_with("data: {\"error\""), "{rest}");
+    assert!(rest.contains("\"code\":\"shutdown\""), "{rest}");
     target.wait_for_stream_drop().await;
+    let db =
+        rusqlite::Connection::open(std::path::Path::new(&data_dir).join("logs.sqlite3")).unwrap();
+    let error: String = db
+        .query_row(
+            "SELECT error FROM api_calls ORDER BY id DESC LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(error, "The proxy shut down before the stream was complete");
 }
 
 #[tokio::test]

@@ -576,6 +576,57 @@ async fn with_log_requests_off_calls_are_counted_in_stats_and_metrics_and_none_i
 }
 
 #[tokio::test]
+async fn client_chosen_model_names_are_capped_and_their_labels_bounded() {
+    let proxy = TestProxy::placeholder().await;
+    let huge = "m".repeat(900 * 1024);
+    let response = proxy
+        .post("/v1/chat/completions", &chat(&huge, "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    for i in 0..120 {
+        let model = format!("model-{i:03}-{}", "x".repeat(2000));
+        proxy
+            .post("/v1/chat/completions", &chat(&model, "x"))
+            .send()
+            .await
+            .unwrap();
+    }
+    proxy.handle.state().log().written().await;
+
+    let listed: Value = proxy.get_json("/api/logs/api-calls?limit=1000").await;
+    let calls = listed["data"].as_array().unwrap();
+    assert_eq!(calls.len(), 121);
+    for call in calls {
+        let model = call["model"].as_str().unwrap();
+        assert!(model.len() <= 256 + "…[truncated]".len(), "{}", model.len());
+        assert!(model.ends_with("…[truncated]"), "the cut is visible");
+    }
+    let metrics = proxy.get_text("/metrics").await;
+    let labels: std::collections::HashSet<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("llm_proxy_requests_total{"))
+        .filter_map(|l| l.split("model=\"").nth(1)?.split('"').next())
+        .collect();
+    assert!(labels.len() <= 101, "{} model labels", labels.len());
+    assert!(labels.contains("other"));
+    assert!(
+        metrics.len() < 256 * 1024,
+        "/metrics is {} bytes",
+        metrics.len()
+    );
+    let stats = proxy.get_text("/api/stats").await;
+    let stats_json: Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats_json["models"].as_array().unwrap().len(), 100);
+    assert!(
+        stats.len() < 256 * 1024,
+        "/api/stats is {} bytes",
+        stats.len()
+    );
+}
+
+#[tokio::test]
 async fn a_credential_in_the_query_string_is_never_stored() {
     let proxy = TestProxy::placeholder().await;
     let data_dir = proxy_data_dir(&proxy).await;
@@ -632,15 +683,14 @@ async fn every_api_route_and_metrics_need_the_token_or_a_session() {
             .http
             .request(method.parse().unwrap(), format!("{}{path}", proxy.url))
     };
-    // The wrong tokens come from another loopback address than the right ones, so the limit
-    // on failed logins (tested in security.rs) does not get in the way here.
-    let stranger = reqwest::Client::builder()
-        .no_proxy()
-        .local_address("127.0.0.9".parse::<std::net::IpAddr>().unwrap())
-        .build()
-        .unwrap();
+    // The wrong tokens go to a server of their own: all of loopback is one source for the
+    // limit on failed logins (tested in security.rs), which would lock out the wrong login
+    // below.
+    let guessed = TestProxy::placeholder().await;
     let stranger_send = |method: &str, path: &str| {
-        stranger.request(method.parse().unwrap(), format!("{}{path}", proxy.url))
+        guessed
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", guessed.url))
     };
     for (method, path) in routes {
         let response = stranger_send(method, path).send().await.unwrap();

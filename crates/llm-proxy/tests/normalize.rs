@@ -508,6 +508,7 @@ async fn transcode(
         framing,
         transcoder: Some(Transcoder::new(framing, &context(include_usage))),
         note: None,
+        cut_off: Default::default(),
     };
     let out: Vec<Bytes> = relay(stream::iter(pieces), options)
         .map(|r| r.unwrap())

@@ -261,11 +261,13 @@ async fn a_401_from_the_target_drops_the_token_and_replays_once() {
         "the replay sends the same body"
     );
 
-    // A stream request too: the replay happens before anything reaches the client.
+    // A stream request too: the replay happens before anything reaches the client. (Past the
+    // 30 s in which a token fetched for a 401 is kept whatever the target says.)
     setup.target.always(Reply::Sse(
         vec![format!("data: {CHUNK}\n\n"), "data: [DONE]\n\n".into()],
         SseEnd::Close,
     ));
+    setup.clock.advance(Duration::from_secs(31));
     setup.tokens.revoke(&second);
     let stream = setup
         .proxy
@@ -302,6 +304,33 @@ async fn a_second_401_goes_back_to_the_client_without_a_loop() {
         "one request and one replay"
     );
     assert_eq!(setup.tokens.issued().len(), 2, "one refresh for the 401");
+}
+
+#[tokio::test]
+async fn a_token_fetched_for_a_401_is_kept_for_30_s_whatever_the_target_says() {
+    let setup = Setup::start(Some(3600), |_, _| {}).await;
+    *setup.tokens.state.issue_dead.lock().unwrap() = true;
+    setup.tokens.wait_for_issued(1).await;
+    for _ in 0..10 {
+        assert_eq!(setup.chat().await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        setup.tokens.issued().len(),
+        2,
+        "one fetch for the first 401, none for the next nine"
+    );
+    assert_eq!(
+        setup.target.received().len(),
+        11,
+        "the first call replayed once, the others not at all"
+    );
+    setup.clock.advance(Duration::from_secs(31));
+    assert_eq!(setup.chat().await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        setup.tokens.issued().len(),
+        3,
+        "after 30 s a 401 fetches again"
+    );
 }
 
 #[tokio::test]

@@ -43,6 +43,7 @@ fn run_relay(input: &[u8], cuts: &[usize], transcode: bool) -> Vec<u8> {
         framing: Framing::Sse,
         transcoder: transcode.then(|| Transcoder::new(Framing::Sse, &context)),
         note: None,
+        cut_off: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()

@@ -371,3 +371,72 @@ async fn a_token_server_page_echoing_the_basic_credentials_leaks_them_nowhere() 
         }
     }
 }
+
+#[tokio::test]
+async fn a_target_echoing_its_own_key_in_a_success_masks_it_for_the_client_and_the_log() {
+    let target = MockTarget::start().await;
+    let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
+    let data_dir = proxy.get_json("/api/config").await["dataDir"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let echoing = |content: &str| {
+        format!(
+            r#"{{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{{"index":0,"message":{{"role":"assistant","content":"{content}"}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}}}"#
+        )
+    };
+    let echoed_header: &'static str = Box::leak(format!("Bearer {TARGET_KEY}").into_boxed_str());
+    target.once(Reply::Body {
+        status: axum::http::StatusCode::OK,
+        content_type: "application/json",
+        body: echoing(&format!("you sent {TARGET_KEY}")).into(),
+        headers: vec![("x-echo-auth", echoed_header)],
+    });
+    let chat = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    let mut seen = Seen::default();
+    let answer = proxy
+        .post("/v1/chat/completions", &chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), axum::http::StatusCode::OK);
+    let masked = "*".repeat(TARGET_KEY.len());
+    assert_eq!(
+        answer.headers()["x-echo-auth"],
+        format!("Bearer {masked}").as_str()
+    );
+    let text = answer.text().await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        format!("you sent {masked}"),
+        "still valid JSON, the key masked"
+    );
+    seen.0.push_str(&text);
+
+    let chunk = format!(
+        r#"data: {{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{{"index":0,"delta":{{"content":"key {TARGET_KEY}"}},"finish_reason":null}}]}}"#
+    );
+    target.once(Reply::Sse(
+        vec![format!("{chunk}\n\n"), "data: [DONE]\n\n".into()],
+        SseEnd::Close,
+    ));
+    let stream =
+        json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    seen.record(
+        proxy
+            .post("/v1/chat/completions", &stream)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(seen.0.contains(&format!("key {masked}")), "{}", seen.0);
+    proxy.handle.state().log().written().await;
+    seen.0.push_str(&proxy.get_text("/api/logs").await);
+    proxy.handle.shutdown().await;
+    let stored = stored_bytes(std::path::Path::new(&data_dir));
+    assert!(stored.contains(&masked), "the masked answers were stored");
+    assert!(!seen.0.contains(TARGET_KEY), "{}", seen.0);
+    assert!(!stored.contains(TARGET_KEY), "the key was stored");
+}

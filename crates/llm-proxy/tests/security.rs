@@ -58,15 +58,111 @@ async fn a_foreign_host_is_refused_whatever_the_token() {
             assert_eq!(assert_envelope(&body)["code"], "host_not_allowed");
         }
     }
-    // The dashboard and /health are covered too.
-    let page = proxy
-        .http
-        .get(format!("{}/", proxy.url))
-        .header("host", "evil.example")
+    // The dashboard, /health and the login are covered too.
+    for (method, path) in [("GET", "/"), ("GET", "/health"), ("POST", "/api/login")] {
+        let refused = proxy
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", proxy.url))
+            .header("host", "evil.example")
+            .json(&json!({"token": ACCESS_TOKEN}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{method} {path}");
+    }
+    // Over HTTP/2 the host is `:authority`.
+    let h2 = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .resolve("evil.example", proxy.handle.local_addr())
+        .build()
+        .unwrap();
+    let refused = h2
+        .get(format!("http://evil.example:{port}/health"))
         .send()
         .await
         .unwrap();
-    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    assert_eq!(refused.version(), reqwest::Version::HTTP_2);
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let allowed = h2
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
+}
+
+/// Sends `request` as written and returns the whole answer.
+async fn raw_exchange(addr: std::net::SocketAddr, request: String) -> String {
+    tokio::task::spawn_blocking(move || {
+        let mut socket = TcpStream::connect(addr).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        socket.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).unwrap();
+        answer
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_stalled_request_body_gets_408_and_frees_its_slot() {
+    let mut config = config(UpstreamConfig::Placeholder);
+    config.limits.max_concurrency = 1;
+    config.limits.body_idle_timeout = Duration::from_millis(300);
+    let proxy = TestProxy::start(config).await;
+    let addr = proxy.handle.local_addr();
+    // A body of 1000 bytes promised and 12 sent, with the token and without (the login).
+    for (path, token) in [
+        (
+            "/v1/chat/completions",
+            format!("Authorization: Bearer {ACCESS_TOKEN}\r\n"),
+        ),
+        ("/api/login", String::new()),
+    ] {
+        let stalled = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\n{token}Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"model\":\"m\""
+        );
+        let answer = raw_exchange(addr, stalled).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(answer.contains("\"request_timeout\""), "{path}: {answer}");
+        // The one request slot is free again.
+        let chat = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        let next = proxy
+            .post("/v1/chat/completions", &chat)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(next.status(), StatusCode::OK, "after {path}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_or_repeated_host_header_is_refused_as_rfc_9112_says() {
+    let proxy = TestProxy::placeholder().await;
+    let addr = proxy.handle.local_addr();
+    for (request, what) in [
+        (
+            "GET /health HTTP/1.1\r\nConnection: close\r\n\r\n",
+            "no Host in HTTP/1.1",
+        ),
+        (
+            "GET /health HTTP/1.1\r\nHost: localhost\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            "two Hosts",
+        ),
+    ] {
+        let answer = raw_exchange(addr, request.to_owned()).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{what}: {answer}");
+        assert!(
+            answer.contains("\"invalid_host_header\""),
+            "{what}: {answer}"
+        );
+    }
+    let old_tool = raw_exchange(addr, "GET /health HTTP/1.0\r\n\r\n".to_owned()).await;
+    assert!(old_tool.starts_with("HTTP/1.0 200"), "{old_tool}");
 }
 
 #[tokio::test]

@@ -81,6 +81,23 @@ pub struct CallCapture {
     pub bodies_shed: bool,
 }
 
+/// Model names longer than this are cut, with a visible mark: a client chooses them, and each
+/// is kept in the log, the statistics and a metric label.
+pub const MODEL_MAX_BYTES: usize = 256;
+const MODEL_CUT_MARK: &str = "…[truncated]";
+
+fn capped_model(mut model: String) -> String {
+    if model.len() > MODEL_MAX_BYTES {
+        let mut cut = MODEL_MAX_BYTES;
+        while !model.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        model.truncate(cut);
+        model.push_str(MODEL_CUT_MARK);
+    }
+    model
+}
+
 /// Stored in place of a body that was let go while the log writer was behind.
 pub const SHED_BODY: &str = "[not recorded: the request log was behind]";
 
@@ -262,7 +279,8 @@ impl ApiCall {
                     .and_then(Value::as_str)
                     .map(str::to_owned),
                 _ => None,
-            });
+            })
+            .map(capped_model);
         let client = capture
             .request_headers
             .get("user-agent")

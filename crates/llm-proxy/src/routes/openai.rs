@@ -146,7 +146,8 @@ async fn answer(
     let out = outgoing(parts, state, received);
     if peeked.stream && op != Operation::Embeddings {
         let idle = state.config().limits.stream_idle_timeout;
-        forward::event_stream(up, out, body.clone(), idle, &expect).await
+        let cut_off = state.cut_off_token();
+        forward::event_stream(up, out, body.clone(), idle, cut_off, &expect).await
     } else {
         forward::json_exchange(up, out, body.clone(), &expect).await
     }

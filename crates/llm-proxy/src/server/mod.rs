@@ -27,6 +27,7 @@ use crate::guard;
 use crate::logs::Level;
 use crate::routes::{dashboard, health, openai};
 use crate::state::AppState;
+use crate::timed_body::TimedBody;
 use crate::ui;
 use crate::upstream::BuildError;
 
@@ -216,6 +217,7 @@ pub fn serve_with_clock(
     let limits = config.limits.clone();
     let state = AppState::new(config, clock, local_addr)?;
     let shutdown = state.shutdown_token().clone();
+    let cut_off = state.cut_off_token().clone();
     // The token refresher lives exactly as long as the server. It starts before the first
     // request, so the token is usually there when that request comes.
     let refresher = state
@@ -227,7 +229,7 @@ pub fn serve_with_clock(
     let app = router(state.clone());
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
-        accept_loop(listener, app, stop, limits).await;
+        accept_loop(listener, app, stop, cut_off, limits).await;
         if let Some(refresher) = refresher {
             refresher.abort();
         }
@@ -266,6 +268,9 @@ fn startup_summary(config: &Config, base_url: &str) -> String {
     )
 }
 
+/// How long streams ended at the grace's end get to write their last event.
+const CUT_OFF_FLUSH: Duration = Duration::from_secs(1);
+
 /// Room for a request's headers (HTTP/1 read buffer, HTTP/2 header list).
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 
@@ -276,12 +281,14 @@ async fn accept_loop(
     listener: TcpListener,
     app: Router,
     shutdown: CancellationToken,
+    cut_off: CancellationToken,
     limits: Limits,
 ) {
     let grace = limits.shutdown_grace;
     // A client gets this long to send its headers, and this much room for them: slowloris
     // and giant-header attacks end here, before any of our code runs.
     let protocols = Arc::new(Protocols::new(MAX_HEADER_BYTES, limits.header_read_timeout));
+    let body_idle_timeout = limits.body_idle_timeout;
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     loop {
@@ -294,7 +301,7 @@ async fn accept_loop(
                     // The client's address, for the per-address limit on failed logins.
                     let app = app.clone().map_request(move |mut request: axum::extract::Request<hyper::body::Incoming>| {
                         request.extensions_mut().insert(ConnectInfo(peer));
-                        request
+                        request.map(|body| TimedBody::new(body, body_idle_timeout))
                     });
                     let protocols = protocols.clone();
                     let watcher = graceful.watcher();
@@ -313,10 +320,15 @@ async fn accept_loop(
         }
     }
     drop(listener);
+    let finished = graceful.shutdown();
+    tokio::pin!(finished);
     tokio::select! {
-        () = graceful.shutdown() => tracing::debug!("all connections finished"),
+        () = &mut finished => tracing::debug!("all connections finished"),
         () = tokio::time::sleep(grace) => {
             tracing::warn!(open = connections.len(), "shutdown grace period over; closing remaining connections");
+            // Relayed streams end with an error event and a proper end; the rest are cut.
+            cut_off.cancel();
+            let _ = tokio::time::timeout(CUT_OFF_FLUSH, &mut finished).await;
         }
     }
     connections.abort_all();

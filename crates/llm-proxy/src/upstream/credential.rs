@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::http::HeaderValue;
+use bytes::Bytes;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::oauth::{Authorization, TokenError, TokenSource};
@@ -51,13 +52,10 @@ impl Credential {
     }
 
     /// The target answered 401 to this authorization. Returns whether a retry could succeed,
-    /// which is only so for an OAuth token that has now been dropped.
+    /// which is only so for an OAuth token that has now been dropped or replaced.
     pub fn rejected(&self, authorization: &Authorization) -> bool {
         match self {
-            Self::OAuth(source) => {
-                source.reject(authorization.generation);
-                true
-            }
+            Self::OAuth(source) => source.reject(authorization.generation),
             _ => false,
         }
     }
@@ -66,6 +64,17 @@ impl Credential {
         match self {
             Self::OAuth(source) => Some(source),
             _ => None,
+        }
+    }
+
+    /// `bytes` with the credential overwritten wherever it occurs ([`super::mask`]).
+    pub fn mask(&self, bytes: Bytes) -> Bytes {
+        match self {
+            Self::None => bytes,
+            Self::Bearer { secret, .. } => {
+                super::mask::mask_all(bytes, [secret.expose_secret().as_bytes()])
+            }
+            Self::OAuth(source) => source.mask(bytes),
         }
     }
 

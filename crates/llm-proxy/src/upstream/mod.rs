@@ -6,6 +6,7 @@
 
 mod credential;
 pub mod headers;
+pub mod mask;
 pub mod oauth;
 pub mod sse;
 pub mod target_error;
@@ -24,13 +25,14 @@ pub use transport::{BuildError, OutgoingBody, PathError, pem_certificates, tls_c
 use crate::clock::Clock;
 use crate::config::{CredentialConfig, Limits, TargetConfig};
 use crate::error_chain::{find, is_length_limit};
+use crate::timed_body::BodyTimeout;
 
 /// The target and how to reach it.
 #[derive(Debug)]
 pub struct UpstreamClient {
     transport: Transport,
     host: String,
-    credential: Credential,
+    credential: Arc<Credential>,
     request_timeout: Duration,
 }
 
@@ -70,6 +72,9 @@ pub enum UpstreamError {
     /// The client's streamed body went past the limit while being forwarded.
     #[error("request body too large")]
     RequestTooLarge,
+    /// The client stopped sending its streamed body while it was being forwarded.
+    #[error(transparent)]
+    RequestBodyTimeout(BodyTimeout),
     #[error(transparent)]
     Path(#[from] PathError),
 }
@@ -108,7 +113,7 @@ impl UpstreamClient {
         Ok(Self {
             transport: Transport::new(endpoint, tls, limits.connect_timeout)?,
             host,
-            credential,
+            credential: Arc::new(credential),
             request_timeout: limits.request_timeout,
         })
     }
@@ -267,6 +272,9 @@ impl UpstreamClient {
         if is_length_limit(err) {
             return UpstreamError::RequestTooLarge;
         }
+        if let Some(timeout) = find::<BodyTimeout>(err) {
+            return UpstreamError::RequestBodyTimeout(BodyTimeout(timeout.0));
+        }
         let detail = with_ca_hint(root_cause(err), "target");
         let garbled =
             find::<hyper::Error>(err).is_some_and(|e| e.is_parse() || e.is_parse_status());
@@ -296,6 +304,16 @@ impl UpstreamClient {
             host: self.host.clone(),
             detail: detail.into(),
         }
+    }
+
+    /// A success answer's headers and body with the target credential masked ([`mask`]);
+    /// the body as it is when there is no credential.
+    pub fn masked(&self, headers: &mut HeaderMap, body: axum::body::Body) -> axum::body::Body {
+        if matches!(*self.credential, Credential::None) {
+            return body;
+        }
+        mask::mask_headers(&self.credential, headers);
+        axum::body::Body::new(mask::MaskedBody::new(body, self.credential.clone()))
     }
 
     /// Removes the target credential from text the target sent back (some echo the key in

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderValue, StatusCode, header};
 use base64::Engine;
+use bytes::Bytes;
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,10 @@ const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lifetime assumed when the server does not say (`expires_in` is only RECOMMENDED).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+/// A token fetched because the target refused the last one is kept this long whatever the
+/// target says: if it refuses a fresh token too, a new one will not help, and an identity
+/// provider throttles or blocks a client that asks on every 401.
+const REJECTION_COOLDOWN: Duration = Duration::from_secs(30);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 /// Why no token could be had. Carries no secret: whatever the server sent is scrubbed of the
@@ -134,6 +139,8 @@ struct State {
     failures: u32,
     /// Set while backing off after a failure: no new attempt before it.
     retry_at: Option<SystemTime>,
+    /// The token was dropped because the target refused it: the next one replaces it.
+    replacing_rejected: bool,
     warning: Option<String>,
 }
 
@@ -143,6 +150,8 @@ struct Token {
     issued_at: SystemTime,
     expires_at: SystemTime,
     generation: u64,
+    /// Fetched because the target refused the token before it.
+    after_rejection: bool,
 }
 
 impl std::fmt::Debug for TokenSource {
@@ -195,19 +204,28 @@ impl TokenSource {
         self.fetch_and_store().await
     }
 
-    /// Drops the token the target just rejected, unless it has been replaced already.
-    pub fn reject(&self, generation: u64) {
+    /// The target refused this token. Drops it, unless it has been replaced already (then the
+    /// replacement is tried) or it was itself fetched for a refused one less than
+    /// [`REJECTION_COOLDOWN`] ago (then it is kept). Returns whether a retry could succeed.
+    pub fn reject(&self, generation: u64) -> bool {
+        let now = self.clock.now();
         let mut state = self.lock();
-        if state
-            .token
-            .as_ref()
-            .is_some_and(|t| t.generation == generation)
-        {
-            state.token = None;
-            drop(state);
-            tracing::info!("target rejected the OAuth token; fetching a new one");
-            self.dropped.notify_one();
+        let Some(token) = state.token.as_ref() else {
+            return true;
+        };
+        if token.generation != generation {
+            return true;
         }
+        if token.after_rejection && now < token.issued_at + REJECTION_COOLDOWN {
+            tracing::info!("target rejected a fresh OAuth token; keeping it for now");
+            return false;
+        }
+        state.token = None;
+        state.replacing_rejected = true;
+        drop(state);
+        tracing::info!("target rejected the OAuth token; fetching a new one");
+        self.dropped.notify_one();
+        true
     }
 
     /// The status with the last error in full (scrubbed), for callers that hold the access token.
@@ -252,6 +270,20 @@ impl TokenSource {
             out = out.replace(token.value.expose_secret(), "[redacted]");
         }
         out
+    }
+
+    /// `bytes` with the token and the client secret (in every form sent) overwritten.
+    pub fn mask(&self, bytes: Bytes) -> Bytes {
+        let state = self.lock();
+        let token = state
+            .token
+            .as_ref()
+            .map(|t| t.value.expose_secret().as_bytes());
+        let forms = self
+            .secret_forms
+            .iter()
+            .map(|f| f.expose_secret().as_bytes());
+        super::mask::mask_all(bytes, token.into_iter().chain(forms))
     }
 
     /// Keeps a fresh token until shutdown: fetches at startup, replaces the token before it
@@ -339,6 +371,7 @@ impl TokenSource {
                     issued_at: now,
                     expires_at: now + fetched.lifetime,
                     generation,
+                    after_rejection: std::mem::take(&mut state.replacing_rejected),
                 });
                 state.refresh_count += 1;
                 state.last_refresh = Some(now);

@@ -10,6 +10,7 @@
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt, stream};
@@ -32,6 +33,7 @@ struct Relay<S> {
     done_seen: bool,
     finished: bool,
     host: String,
+    cut_off: CancellationToken,
 }
 
 /// How to relay one stream.
@@ -41,6 +43,8 @@ pub struct RelayOptions {
     pub framing: Framing,
     pub transcoder: Option<Transcoder>,
     pub note: Option<Arc<OnceLock<Value>>>,
+    /// Ends the stream with an error event when cancelled (the server's shutdown grace is over).
+    pub cut_off: CancellationToken,
 }
 
 /// Wraps the target's byte stream. The returned stream never yields an error: failures become
@@ -64,13 +68,21 @@ where
         done_seen: false,
         finished: false,
         host: options.host,
+        cut_off: options.cut_off,
     };
     stream::unfold(state, |mut relay| async move {
         loop {
             if relay.finished {
                 return None;
             }
-            match tokio::time::timeout(relay.idle_timeout, relay.upstream.next()).await {
+            let next = tokio::select! {
+                next = tokio::time::timeout(relay.idle_timeout, relay.upstream.next()) => next,
+                () = relay.cut_off.cancelled() => {
+                    let message = "The proxy shut down before the stream was complete".to_owned();
+                    return Some((Ok(relay.fail_with(message, "shutdown")), relay));
+                }
+            };
+            match next {
                 Ok(Some(Ok(chunk))) => {
                     if let Some(events) = relay.complete_events(chunk)
                         && let Some(out) = relay.transcode(events)
@@ -229,11 +241,15 @@ impl<S> Relay<S> {
     /// The final event. A partial event the target left behind is dropped: half a JSON
     /// object would only make the client fail to parse.
     fn fail(&mut self, message: String) -> Bytes {
+        tracing::warn!(%message, "stream from target failed");
+        self.fail_with(message, "upstream_stream_error")
+    }
+
+    fn fail_with(&mut self, message: String, code: &str) -> Bytes {
         self.finished = true;
         self.pending.clear();
         self.record();
-        tracing::warn!(%message, "stream from target failed");
-        ErrorBody::new(message, "server_error", None, Some("upstream_stream_error")).to_sse_event()
+        ErrorBody::new(message, "server_error", None, Some(code)).to_sse_event()
     }
 }
 
@@ -298,6 +314,7 @@ mod tests {
             framing: Framing::Sse,
             transcoder: None,
             note: None,
+            cut_off: Default::default(),
         }
     }
 
