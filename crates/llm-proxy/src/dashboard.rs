@@ -10,7 +10,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::config::{CredentialConfig, UpstreamConfig};
 use crate::error::ProxyError;
-use crate::logs::{CallQuery, EventQuery, Level, Live, LogStore};
+use crate::logs::{CallQuery, EventQuery, Level, Live, Log};
 use crate::state::AppState;
 
 /// Page size when the client does not say, and the most it may ask for.
@@ -234,7 +234,7 @@ pub struct LiveUpdate {
 pub struct LiveFeed {
     receiver: tokio::sync::broadcast::Receiver<Live>,
     ticks: tokio::time::Interval,
-    log: LogStore,
+    log: Log,
     shutdown: tokio_util::sync::CancellationToken,
 }
 

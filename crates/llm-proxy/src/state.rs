@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth_limiter::AuthLimiter;
 use crate::clock::Clock;
 use crate::config::{Config, UpstreamConfig};
-use crate::logs::{Level, LogStore};
+use crate::logs::{Level, Log};
 use crate::metrics::Metrics;
 use crate::sessions::Sessions;
 use crate::upstream::{BuildError, UpstreamClient};
@@ -27,7 +27,7 @@ struct Inner {
     config: Config,
     /// `None` in placeholder mode.
     upstream: Option<UpstreamClient>,
-    log: LogStore,
+    log: Log,
     sessions: Sessions,
     auth_limiter: AuthLimiter,
     /// One permit per request being served (see `guard::limit_concurrency`).
@@ -49,7 +49,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
         local_addr: SocketAddr,
     ) -> Result<Self, BuildError> {
-        let log = LogStore::open(
+        let log = Log::open(
             &config.data_dir,
             &config.logging,
             Arc::new(Metrics::default()),
@@ -81,7 +81,7 @@ impl AppState {
         })
     }
 
-    pub fn log(&self) -> &LogStore {
+    pub fn log(&self) -> &Log {
         &self.inner.log
     }
 

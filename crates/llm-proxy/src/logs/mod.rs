@@ -1,31 +1,36 @@
 //! The request log and server events: captured on the request path without waiting, written
-//! by one thread in batches to SQLite, served to the dashboard, and streamed live.
+//! by one thread in batches to a store (SQLite, or memory when there is no database), served to
+//! the dashboard, and streamed live.
 //!
 //! Nothing here can slow or fail a request. Records go through a bounded queue: when it is full
 //! they are dropped and counted. When the database cannot be opened or written, the proxy keeps
 //! serving, the log keeps its recent entries in memory, and `/health` says what went wrong.
-//!
 //! Every call is counted in the statistics and metrics, whether or not calls are kept
 //! (`LOG_REQUESTS`) and whether or not the queue had room for its record.
 
 pub mod assemble;
 pub mod compact;
+mod memory;
+mod queries;
 pub mod record;
 mod sqlite;
+mod store;
+mod writer;
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{broadcast, oneshot};
 
+pub use self::queries::{CallQuery, EventQuery};
 use self::record::{ApiCall, BodyPolicy, CallCapture, unix_ms};
+pub use self::store::LogStore;
+use self::store::Retention;
 use crate::config::LogConfig;
 use crate::metrics::Metrics;
 use crate::stats::Stats;
@@ -33,21 +38,16 @@ use crate::stats::Stats;
 /// Records waiting for the writer. Beyond this the request path drops records rather than wait.
 const QUEUE_CAPACITY: usize = 8192;
 /// Body bytes the records queued or being written may hold. Beyond this a call is queued
-/// without its bodies (still recorded and counted): a burst of large prompts (coding agents
-/// send 50-200 KB each) faster than the disk takes them held every one in memory until
-/// written, 148 MB for 3,000 calls of 50 KB, and the memory stayed with the process after.
+/// without its bodies (still recorded and counted), so a burst of large prompts faster than
+/// the disk cannot hold them all in memory.
 const QUEUE_BODY_BYTES: usize = 32 * 1024 * 1024;
-/// Records written in one transaction at most.
-const BATCH: usize = 512;
-/// How long the writer gathers records before writing them: the delay before a call shows in
-/// the dashboard, traded for one transaction per many calls.
-const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
-/// How often entries past `LOG_MAX_AGE_DAYS` are deleted: days of retention need no finer grain.
-const AGE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
-/// Entries kept in memory when there is no database (it could not be opened, or a write
-/// failed): then the dashboard shows these.
-const MEMORY_ENTRIES: usize = 1000;
 const DATABASE_FILE: &str = "logs.sqlite3";
+
+/// The policy for a call counted but not stored.
+const NO_BODIES: BodyPolicy = BodyPolicy {
+    keep: false,
+    max_bytes: 0,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -89,55 +89,6 @@ pub struct ServerEvent {
     pub message: String,
 }
 
-/// A page of `GET /api/logs/api-calls`: newest first, `before` an id to continue from.
-#[derive(Debug, Clone, Default)]
-pub struct CallQuery {
-    pub limit: usize,
-    pub before: Option<i64>,
-    pub model: Option<String>,
-    /// `2xx`, `4xx`, `5xx`...
-    pub status_class: Option<u16>,
-    pub text: Option<String>,
-}
-
-impl CallQuery {
-    fn status_range(&self) -> Option<(u16, u16)> {
-        self.status_class
-            .map(|class| (class * 100, class * 100 + 99))
-    }
-
-    fn matches(&self, call: &ApiCall) -> bool {
-        let text_matches = |text: &str| {
-            let needle = text.to_lowercase();
-            [
-                Some(call.path.as_str()),
-                call.model.as_deref(),
-                call.error.as_deref(),
-                call.request_body.as_deref(),
-                call.response_body.as_deref(),
-            ]
-            .into_iter()
-            .flatten()
-            .any(|field| field.to_lowercase().contains(&needle))
-        };
-        self.before.is_none_or(|before| call.id < before)
-            && self
-                .model
-                .as_ref()
-                .is_none_or(|m| call.model.as_ref() == Some(m))
-            && self
-                .status_range()
-                .is_none_or(|(low, high)| (low..=high).contains(&call.status))
-            && self.text.as_deref().is_none_or(text_matches)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct EventQuery {
-    pub limit: usize,
-    pub min_level: Level,
-}
-
 /// Whether the database is in use, and why not.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -168,18 +119,19 @@ enum Message {
 
 /// The log. Cheap to clone; all clones share one writer.
 #[derive(Clone)]
-pub struct LogStore {
-    shared: Arc<Shared>,
+pub struct Log {
+    state: Arc<LogState>,
 }
 
-struct Shared {
+/// What the request path, the writer and the readers share.
+struct LogState {
     queue: SyncSender<Message>,
     dropped: AtomicU64,
     /// Body bytes of the calls queued or being written.
     queued_body_bytes: AtomicUsize,
-    view: Mutex<View>,
-    /// A second connection for the dashboard's reads; WAL lets them run beside the writer.
-    reader: Mutex<Option<Connection>>,
+    /// Where calls and events are kept; replaced by memory if the database fails.
+    store: Mutex<Arc<dyn LogStore>>,
+    health: Mutex<StoreHealth>,
     live: broadcast::Sender<Live>,
     metrics: Arc<Metrics>,
     /// Its own lock: a call the full queue dropped is counted on the request path.
@@ -187,106 +139,113 @@ struct Shared {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-/// What the writer keeps up to date for readers.
-struct View {
-    /// The newest calls and events while there is no database, empty while there is one: a
-    /// call holds its bodies (up to 256 KB each), and a thousand coding-agent prompts kept
-    /// for a fallback that is never read were a hundred megabytes of memory.
-    calls: VecDeque<ApiCall>,
-    events: VecDeque<ServerEvent>,
-    health: StoreHealth,
-}
-
-impl std::fmt::Debug for LogStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogStore").finish_non_exhaustive()
+impl LogState {
+    /// Counts a call in the statistics and metrics.
+    fn count(&self, call: &ApiCall) {
+        lock(&self.stats).record(call.sample());
+        self.metrics.observe(call.observed());
     }
 }
 
-impl LogStore {
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log").finish_non_exhaustive()
+    }
+}
+
+impl Log {
     /// Opens (creating and migrating) the database in `data_dir` and starts the writer. Never
     /// fails: a database that cannot be opened leaves the log in memory, and says so.
     pub fn open(data_dir: &Path, config: &LogConfig, metrics: Arc<Metrics>) -> Self {
         let path = data_dir.join(DATABASE_FILE);
+        let retention = Retention {
+            max_entries: config.max_entries,
+            max_age_ms: config.max_age.as_millis() as i64,
+        };
         let opened = std::fs::create_dir_all(data_dir)
             .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))
             .and_then(|()| {
-                let writer = sqlite::open(&path)
-                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-                let reader = sqlite::open(&path)
-                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-                Ok((writer, reader))
+                sqlite::SqliteStore::open(&path, retention)
+                    .map_err(|e| format!("cannot open {}: {e}", path.display()))
             });
         let mut stats = Stats::default();
-        let (writer_conn, reader_conn, error, ids) = match opened {
-            Ok((writer, reader)) => {
-                let ids = sqlite::last_ids(&writer).unwrap_or((0, 0));
+        let (store, ids, error): (Arc<dyn LogStore>, _, _) = match opened {
+            Ok(sqlite) => {
                 let day_ago = unix_ms(SystemTime::now()) - 24 * 3600 * 1000;
                 // A read that fails leaves the statistics to the calls read before it.
-                let _ = sqlite::samples_since(&writer, day_ago, |sample| stats.record(sample));
-                (Some(writer), Some(reader), None, ids)
+                let _ = sqlite.samples_since(day_ago, |sample| stats.record(sample));
+                let ids = sqlite.last_ids();
+                (Arc::new(sqlite), ids, None)
             }
-            Err(error) => (None, None, Some(error), (0, 0)),
+            Err(error) => (
+                Arc::new(memory::MemoryStore::new(config.max_entries)),
+                (0, 0),
+                Some(error),
+            ),
         };
+        Self::start(store, ids, stats, path, error, config, metrics)
+    }
+
+    fn start(
+        store: Arc<dyn LogStore>,
+        (last_call, last_event): (i64, i64),
+        stats: Stats,
+        path: PathBuf,
+        error: Option<String>,
+        config: &LogConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let (queue, receiver) = std::sync::mpsc::sync_channel(QUEUE_CAPACITY);
         let (live, _) = broadcast::channel(1024);
-        let shared = Arc::new(Shared {
+        let state = Arc::new(LogState {
             queue,
             dropped: AtomicU64::new(0),
             queued_body_bytes: AtomicUsize::new(0),
-            view: Mutex::new(View {
-                calls: VecDeque::new(),
-                events: VecDeque::new(),
-                health: StoreHealth {
-                    ok: error.is_none(),
-                    path: path.clone(),
-                    error: error.clone(),
-                    dropped_records: 0,
-                },
+            store: Mutex::new(store.clone()),
+            health: Mutex::new(StoreHealth {
+                ok: error.is_none(),
+                path,
+                error: error.clone(),
+                dropped_records: 0,
             }),
-            reader: Mutex::new(reader_conn),
             live,
             metrics,
             stats: Mutex::new(stats),
             writer: Mutex::new(None),
         });
-        let writer = Writer {
-            shared: shared.clone(),
-            conn: writer_conn,
+        let writer = writer::Writer {
+            state: state.clone(),
+            store,
             policy: BodyPolicy {
                 keep: config.bodies,
                 max_bytes: config.body_max_bytes,
             },
             keep_calls: config.requests,
             max_entries: config.max_entries,
-            max_age_ms: config.max_age.as_millis() as i64,
-            calls_cut: i64::MIN,
-            events_cut: i64::MIN,
-            age_checked: None,
-            next_call_id: ids.0 + 1,
-            next_event_id: ids.1 + 1,
+            next_call_id: last_call + 1,
+            next_event_id: last_event + 1,
             reported_drops: 0,
         };
         let handle = std::thread::Builder::new()
             .name("llm-proxy-log-writer".into())
             .spawn(move || writer.run(receiver));
-        let store = Self { shared };
+        let log = Self { state };
         match handle {
-            Ok(handle) => *lock(&store.shared.writer) = Some(handle),
+            Ok(handle) => *lock(&log.state.writer) = Some(handle),
             Err(e) => tracing::error!(error = %e, "cannot start the log writer thread"),
         }
         if let Some(error) = error {
-            store.event(
+            log.event(
                 Level::Error,
                 format!("request log unavailable, keeping recent entries in memory only: {error}"),
             );
         }
-        store
+        log
     }
 
     /// Queues a call for recording and counting; never waits.
     pub fn record(&self, mut capture: CallCapture) {
-        let queued = &self.shared.queued_body_bytes;
+        let queued = &self.state.queued_body_bytes;
         let mut bytes = capture.body_bytes();
         if queued.fetch_add(bytes, Ordering::Relaxed) + bytes > QUEUE_BODY_BYTES {
             queued.fetch_sub(bytes, Ordering::Relaxed);
@@ -294,14 +253,14 @@ impl LogStore {
             bytes = 0;
         }
         let capture = Box::new(capture);
-        match self.shared.queue.try_send(Message::Call(capture, bytes)) {
+        match self.state.queue.try_send(Message::Call(capture, bytes)) {
             Ok(()) => {}
             Err(TrySendError::Full(Message::Call(mut capture, _))) => {
                 queued.fetch_sub(bytes, Ordering::Relaxed);
-                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                self.state.dropped.fetch_add(1, Ordering::Relaxed);
                 // Counted still: without its bodies nothing is parsed, so this costs little.
                 capture.shed_bodies();
-                self.shared
+                self.state
                     .count(&ApiCall::from_capture(*capture, NO_BODIES));
             }
             Err(_) => {
@@ -314,92 +273,55 @@ impl LogStore {
     pub fn event(&self, level: Level, message: impl Into<String>) {
         let message = message.into();
         trace_event(level, &message);
-        self.send(Message::Event(level, message, SystemTime::now()));
-    }
-
-    fn send(&self, message: Message) {
-        if let Err(TrySendError::Full(_)) = self.shared.queue.try_send(message) {
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+        if let Err(TrySendError::Full(_)) =
+            self.state
+                .queue
+                .try_send(Message::Event(level, message, SystemTime::now()))
+        {
+            self.state.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     pub fn metrics(&self) -> &Metrics {
-        &self.shared.metrics
+        &self.state.metrics
     }
 
     pub fn health(&self) -> StoreHealth {
-        let mut health = lock(&self.shared.view).health.clone();
-        health.dropped_records = self.shared.dropped.load(Ordering::Relaxed);
+        let mut health = lock(&self.state.health).clone();
+        health.dropped_records = self.state.dropped.load(Ordering::Relaxed);
         health
     }
 
     pub fn stats(&self) -> Value {
-        lock(&self.shared.stats).snapshot(unix_ms(SystemTime::now()))
+        lock(&self.state.stats).snapshot(unix_ms(SystemTime::now()))
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Live> {
-        self.shared.live.subscribe()
+        self.state.live.subscribe()
     }
 
-    /// The summaries (calls less headers and bodies) that `query` asks for, newest first.
+    /// The summaries (calls less headers and bodies) that `query` asks for, newest first; none
+    /// when the store cannot be read.
     pub async fn call_summaries(&self, query: CallQuery) -> Vec<Value> {
-        self.read(move |shared| {
-            if let Some(conn) = lock(&shared.reader).as_ref()
-                && let Ok(summaries) = sqlite::call_summaries(conn, &query)
-            {
-                return summaries;
-            }
-            lock(&shared.view)
-                .calls
-                .iter()
-                .rev()
-                .filter(|c| query.matches(c))
-                .take(query.limit)
-                .map(ApiCall::summary)
-                .collect()
-        })
-        .await
+        self.read(move |store| store.call_summaries(&query))
+            .await
+            .unwrap_or_default()
     }
 
     pub async fn call(&self, id: i64) -> Option<ApiCall> {
-        self.read(move |shared| {
-            if let Some(conn) = lock(&shared.reader).as_ref()
-                && let Ok(call) = sqlite::call(conn, id)
-            {
-                return call;
-            }
-            lock(&shared.view)
-                .calls
-                .iter()
-                .find(|c| c.id == id)
-                .cloned()
-        })
-        .await
+        self.read(move |store| store.call(id)).await.ok().flatten()
     }
 
     pub async fn events(&self, query: EventQuery) -> Vec<ServerEvent> {
-        self.read(move |shared| {
-            if let Some(conn) = lock(&shared.reader).as_ref()
-                && let Ok(events) = sqlite::events(conn, &query)
-            {
-                return events;
-            }
-            let view = lock(&shared.view);
-            view.events
-                .iter()
-                .rev()
-                .filter(|e| e.level >= query.min_level)
-                .take(query.limit)
-                .cloned()
-                .collect()
-        })
-        .await
+        self.read(move |store| store.events(&query))
+            .await
+            .unwrap_or_default()
     }
 
     /// Deletes every call and event, once everything queued before has been written.
     pub async fn clear(&self) {
         let (done, wait) = oneshot::channel();
-        if self.shared.queue.try_send(Message::Clear(done)).is_ok() {
+        if self.enqueue_waiting(Message::Clear(done)).await {
             let _ = wait.await;
         }
     }
@@ -414,7 +336,7 @@ impl LogStore {
 
     /// Writes what is queued and stops the writer.
     pub async fn close(&self) {
-        let handle = lock(&self.shared.writer).take();
+        let handle = lock(&self.state.writer).take();
         if self.enqueue_waiting(Message::Stop).await
             && let Some(handle) = handle
         {
@@ -425,25 +347,26 @@ impl LogStore {
     /// Queues a message that must not be lost, waiting for room off the async threads; false
     /// when the writer is gone.
     async fn enqueue_waiting(&self, message: Message) -> bool {
-        let queue = self.shared.queue.clone();
+        let queue = self.state.queue.clone();
         tokio::task::spawn_blocking(move || queue.send(message).is_ok())
             .await
             .unwrap_or(false)
     }
 
+    /// Runs a read of the store off the async threads.
     async fn read<T: Send + 'static>(
         &self,
-        query: impl FnOnce(&Shared) -> T + Send + 'static,
-    ) -> T {
-        let shared = self.shared.clone();
-        match tokio::task::spawn_blocking(move || query(&shared)).await {
+        query: impl FnOnce(&dyn LogStore) -> Result<T, store::StoreError> + Send + 'static,
+    ) -> Result<T, store::StoreError> {
+        let store = lock(&self.state.store).clone();
+        match tokio::task::spawn_blocking(move || query(store.as_ref())).await {
             Ok(result) => result,
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     }
 }
 
-impl crate::upstream::TokenObserver for LogStore {
+impl crate::upstream::TokenObserver for Log {
     fn obtained(&self, lifetime: std::time::Duration, refresh_count: u64) {
         self.metrics().token_refreshed();
         self.event(
@@ -467,233 +390,6 @@ impl crate::upstream::TokenObserver for LogStore {
     }
 }
 
-impl Shared {
-    /// Counts a call in the statistics and metrics.
-    fn count(&self, call: &ApiCall) {
-        lock(&self.stats).record(call.sample());
-        self.metrics.observe(call.observed());
-    }
-}
-
-/// The policy for a call counted but not stored.
-const NO_BODIES: BodyPolicy = BodyPolicy {
-    keep: false,
-    max_bytes: 0,
-};
-
-/// The writer thread's state.
-struct Writer {
-    shared: Arc<Shared>,
-    conn: Option<Connection>,
-    policy: BodyPolicy,
-    /// `LOG_REQUESTS`: calls are stored and shown, or only counted.
-    keep_calls: bool,
-    max_entries: usize,
-    max_age_ms: i64,
-    /// The id cuts already applied, and when the age cut last ran (see `flush`).
-    calls_cut: i64,
-    events_cut: i64,
-    age_checked: Option<std::time::Instant>,
-    next_call_id: i64,
-    next_event_id: i64,
-    reported_drops: u64,
-}
-
-impl Writer {
-    fn run(mut self, receiver: Receiver<Message>) {
-        loop {
-            let first = match receiver.try_recv() {
-                // A backlog: write it at once.
-                Ok(message) => message,
-                Err(TryRecvError::Disconnected) => break,
-                Err(TryRecvError::Empty) => match receiver.recv() {
-                    // Let records gather for a moment, asleep rather than waiting on the
-                    // queue: a writer blocked in `recv` is woken for every record, a system
-                    // call on the request's own thread, while a sleeping one costs the request
-                    // path nothing. One transaction then writes them all. A clear or stop is
-                    // not delayed.
-                    Ok(message) => {
-                        if matches!(message, Message::Call(..) | Message::Event(..)) {
-                            std::thread::sleep(BATCH_WINDOW);
-                        }
-                        message
-                    }
-                    Err(_) => break,
-                },
-            };
-            let mut batch = vec![first];
-            batch.extend(receiver.try_iter().take(BATCH - 1));
-            let mut calls = Vec::new();
-            let mut events = Vec::new();
-            let mut stop = false;
-            let mut written = Vec::new();
-            let (mut shed, mut body_bytes) = (0, 0);
-            for message in batch {
-                match message {
-                    Message::Call(capture, bytes) => {
-                        shed += usize::from(capture.bodies_shed);
-                        body_bytes += bytes;
-                        let policy = if self.keep_calls {
-                            self.policy
-                        } else {
-                            NO_BODIES
-                        };
-                        let mut call = ApiCall::from_capture(*capture, policy);
-                        if let Some(message) = target_failure(&call) {
-                            events.push(self.new_event(Level::Warn, message, SystemTime::now()));
-                        }
-                        if self.keep_calls {
-                            call.id = self.next_call_id;
-                            self.next_call_id += 1;
-                            calls.push(call);
-                        } else {
-                            self.shared.count(&call);
-                        }
-                    }
-                    Message::Event(level, message, time) => {
-                        events.push(self.new_event(level, message, time))
-                    }
-                    Message::Clear(done) => {
-                        self.flush(std::mem::take(&mut calls), std::mem::take(&mut events));
-                        self.clear();
-                        let _ = done.send(());
-                    }
-                    Message::Written(done) => written.push(done),
-                    Message::Stop => stop = true,
-                }
-            }
-            self.report_drops(&mut events);
-            if shed > 0 {
-                let message = format!(
-                    "the request log was behind: {shed} calls were recorded without their bodies \
-                     (requests were not affected)"
-                );
-                self.announce(&mut events, Level::Warn, message);
-            }
-            self.flush(calls, events);
-            // Counted until written: the records made from the captures hold the bodies too.
-            self.shared
-                .queued_body_bytes
-                .fetch_sub(body_bytes, Ordering::Relaxed);
-            for done in written {
-                let _ = done.send(());
-            }
-            if stop {
-                break;
-            }
-        }
-    }
-
-    fn new_event(&mut self, level: Level, message: String, time: SystemTime) -> ServerEvent {
-        let event = ServerEvent {
-            id: self.next_event_id,
-            time: unix_ms(time),
-            level,
-            message,
-        };
-        self.next_event_id += 1;
-        event
-    }
-
-    /// Says once per batch how many records the full queue cost since the last report.
-    fn report_drops(&mut self, events: &mut Vec<ServerEvent>) {
-        let dropped = self.shared.dropped.load(Ordering::Relaxed);
-        if dropped > self.reported_drops {
-            let lost = dropped - self.reported_drops;
-            self.reported_drops = dropped;
-            self.shared.metrics.log_dropped(lost);
-            let message = format!(
-                "the log queue was full: {lost} records were dropped (requests were not affected)"
-            );
-            self.announce(events, Level::Warn, message);
-        }
-    }
-
-    /// A server event of the writer's own: logged now through `tracing`, stored with the batch.
-    fn announce(&mut self, events: &mut Vec<ServerEvent>, level: Level, message: String) {
-        trace_event(level, &message);
-        events.push(self.new_event(level, message, SystemTime::now()));
-    }
-
-    fn flush(&mut self, calls: Vec<ApiCall>, mut events: Vec<ServerEvent>) {
-        if calls.is_empty() && events.is_empty() {
-            return;
-        }
-        if let Some(conn) = self.conn.as_mut() {
-            // Ids are ours and sequential, so "keep the newest N" is a delete below an id:
-            // an index range, cheap enough to run with every batch.
-            // Only what can have changed is deleted: the id cuts once the tables are over the
-            // cap (then with every batch, exactly), the age cut once a minute. A batch often
-            // holds one call, so four deletes each time would cost more than the insert.
-            let keep = self.max_entries as i64;
-            let calls_below = Some(self.next_call_id - keep).filter(|&b| b > self.calls_cut);
-            let events_below = Some(self.next_event_id - keep).filter(|&b| b > self.events_cut);
-            let age_due = self
-                .age_checked
-                .is_none_or(|at| at.elapsed() >= AGE_CHECK_INTERVAL);
-            let cutoff = age_due.then(|| unix_ms(SystemTime::now()) - self.max_age_ms);
-            let written = sqlite::insert(conn, &calls, &events)
-                .and_then(|()| sqlite::retain(conn, calls_below, events_below, cutoff));
-            if written.is_ok() {
-                self.calls_cut = self.calls_cut.max(calls_below.unwrap_or(i64::MIN));
-                self.events_cut = self.events_cut.max(events_below.unwrap_or(i64::MIN));
-                if age_due {
-                    self.age_checked = Some(std::time::Instant::now());
-                }
-            }
-            if let Err(error) = written {
-                self.conn = None;
-                *lock(&self.shared.reader) = None;
-                let message = format!(
-                    "writing the request log failed, keeping recent entries in memory only: {error}"
-                );
-                self.announce(&mut events, Level::Error, message.clone());
-                let mut view = lock(&self.shared.view);
-                view.health.ok = false;
-                view.health.error = Some(message);
-            }
-        }
-        // Summaries are only built when a dashboard is listening.
-        let listening = self.shared.live.receiver_count() > 0;
-        let summaries: Vec<Arc<Value>> = if listening {
-            calls.iter().map(|c| Arc::new(c.summary())).collect()
-        } else {
-            Vec::new()
-        };
-        {
-            let mut view = lock(&self.shared.view);
-            for call in &calls {
-                self.shared.count(call);
-            }
-            if self.conn.is_none() {
-                let memory_cap = self.max_entries.min(MEMORY_ENTRIES);
-                keep_newest(&mut view.calls, calls, memory_cap);
-                keep_newest(&mut view.events, events.iter().cloned(), memory_cap);
-            }
-        }
-        for summary in summaries {
-            let _ = self.shared.live.send(Live::Call(summary));
-        }
-        for event in events {
-            let _ = self.shared.live.send(Live::Event(Arc::new(event)));
-        }
-    }
-
-    fn clear(&mut self) {
-        if let Some(conn) = &self.conn
-            && let Err(error) = sqlite::clear(conn)
-        {
-            tracing::error!(%error, "clearing the request log failed");
-        }
-        let mut view = lock(&self.shared.view);
-        view.calls.clear();
-        view.events.clear();
-        drop(view);
-        lock(&self.shared.stats).clear();
-        let _ = self.shared.live.send(Live::Cleared);
-    }
-}
-
 /// A server event through `tracing`, at its level.
 fn trace_event(level: Level, message: &str) {
     match level {
@@ -702,29 +398,6 @@ fn trace_event(level: Level, message: &str) {
         Level::Warn => tracing::warn!(%message, "server event"),
         Level::Error => tracing::error!(%message, "server event"),
     }
-}
-
-/// Appends `items`, dropping the oldest past `cap`.
-fn keep_newest<T>(kept: &mut VecDeque<T>, items: impl IntoIterator<Item = T>, cap: usize) {
-    for item in items {
-        kept.push_back(item);
-        if kept.len() > cap {
-            kept.pop_front();
-        }
-    }
-}
-
-/// A server event for a call the target failed: a 5xx, or a stream that broke.
-fn target_failure(call: &ApiCall) -> Option<String> {
-    let error = call.error.as_deref()?;
-    let target_side = call.status >= 500
-        || (call.stream && call.status < 400 && !error.contains("client disconnected"));
-    target_side.then(|| {
-        format!(
-            "target error on {} {} (HTTP {}): {error}",
-            call.method, call.path, call.status
-        )
-    })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -742,12 +415,61 @@ mod tests {
     use bytes::Bytes;
 
     use super::compact::HeaderCopy;
+    use super::memory::MemoryStore;
+    use super::queries::{CallQuery, EventQuery};
     use super::record::{Collected, SHED_BODY};
+    use super::store::StoreError;
     use super::*;
     use crate::formats::usage::Usage;
     use crate::notes::{CallNotes, KnownUsage};
 
     const MB: usize = 1024 * 1024;
+
+    /// A store whose writes wait while the test holds its gate: a writer that is behind.
+    #[derive(Default)]
+    struct GatedStore {
+        gate: Mutex<()>,
+        kept: MemoryStore,
+    }
+
+    impl Default for MemoryStore {
+        fn default() -> Self {
+            Self::new(10_000)
+        }
+    }
+
+    impl LogStore for GatedStore {
+        fn write(&self, calls: &[ApiCall], events: &[ServerEvent]) -> Result<(), StoreError> {
+            let _open = lock(&self.gate);
+            self.kept.write(calls, events)
+        }
+        fn clear(&self) -> Result<(), StoreError> {
+            self.kept.clear()
+        }
+        fn call_summaries(&self, query: &CallQuery) -> Result<Vec<Value>, StoreError> {
+            self.kept.call_summaries(query)
+        }
+        fn call(&self, id: i64) -> Result<Option<ApiCall>, StoreError> {
+            self.kept.call(id)
+        }
+        fn events(&self, query: &EventQuery) -> Result<Vec<ServerEvent>, StoreError> {
+            self.kept.events(query)
+        }
+    }
+
+    fn gated_log() -> (Log, Arc<GatedStore>) {
+        let store = Arc::new(GatedStore::default());
+        let log = Log::start(
+            store.clone(),
+            (0, 0),
+            Stats::default(),
+            PathBuf::from("gated"),
+            None,
+            &LogConfig::default(),
+            Arc::default(),
+        );
+        (log, store)
+    }
 
     fn capture(body_bytes: usize) -> CallCapture {
         CallCapture {
@@ -780,14 +502,11 @@ mod tests {
 
     #[tokio::test]
     async fn calls_the_full_queue_dropped_are_still_counted_in_stats_and_metrics() {
-        let dir =
-            std::env::temp_dir().join(format!("llm-proxy-unit-dropped-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = LogStore::open(&dir, &LogConfig::default(), Arc::default());
+        let (store, gated) = gated_log();
         // More than the queue and one batch can hold while the writer cannot finish a batch.
-        let calls = QUEUE_CAPACITY + BATCH + 100;
+        let calls = QUEUE_CAPACITY + writer::BATCH + 100;
         {
-            let _writer_held = lock(&store.shared.view);
+            let _writer_held = lock(&gated.gate);
             for _ in 0..calls {
                 store.record(capture(0));
             }
@@ -810,19 +529,16 @@ mod tests {
             metrics.contains(&format!("llm_proxy_log_records_dropped_total {dropped}\n")),
             "{metrics}"
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]
     async fn a_writer_behind_gets_calls_without_their_bodies() {
-        let dir = std::env::temp_dir().join(format!("llm-proxy-unit-shed-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = LogStore::open(&dir, &LogConfig::default(), Arc::default());
-        let queued = &store.shared.queued_body_bytes;
+        let (store, gated) = gated_log();
+        let queued = &store.state.queued_body_bytes;
         {
-            // A writer behind: it cannot finish writing a batch (the view is held), so every
+            // A writer behind: it cannot finish writing a batch (the gate is held), so every
             // call stays counted, queued or taken.
-            let _writer_held = lock(&store.shared.view);
+            let _writer_held = lock(&gated.gate);
             for _ in 0..40 {
                 store.record(capture(MB));
             }
@@ -863,6 +579,5 @@ mod tests {
             events.iter().any(|e| e.message.contains(&expected)),
             "{events:?}"
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

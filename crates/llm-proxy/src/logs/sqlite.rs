@@ -3,14 +3,129 @@
 //! and a process killed mid-write leaves a database that opens.
 
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
 
-use super::record::{ApiCall, CallSummary, StoredHeaders, usage_source};
-use super::{CallQuery, EventQuery, Level, ServerEvent};
+use super::queries::{CallQuery, EventQuery};
+use super::record::{ApiCall, CallSummary, StoredHeaders, unix_ms, usage_source};
+use super::store::{LogStore, Retention, StoreError};
+use super::{Level, ServerEvent};
 use crate::formats::usage::Usage;
 use crate::stats::Sample;
+
+/// How often entries past `LOG_MAX_AGE_DAYS` are deleted: days of retention need no finer grain.
+const AGE_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The log in SQLite: a connection for the writer, and one for the dashboard's reads (WAL lets
+/// them run side by side).
+pub struct SqliteStore {
+    writing: Mutex<Writing>,
+    reader: Mutex<Connection>,
+    retention: Retention,
+}
+
+/// The writer's connection and what retention has done so far.
+struct Writing {
+    conn: Connection,
+    /// The highest call and event ids stored.
+    last_ids: (i64, i64),
+    /// The id cuts already applied, and when the age cut last ran.
+    calls_cut: i64,
+    events_cut: i64,
+    age_checked: Option<Instant>,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) the database at `path`.
+    pub fn open(path: &Path, retention: Retention) -> rusqlite::Result<Self> {
+        let conn = open(path)?;
+        let reader = open(path)?;
+        let last_ids = last_ids(&conn)?;
+        Ok(Self {
+            writing: Mutex::new(Writing {
+                conn,
+                last_ids,
+                calls_cut: i64::MIN,
+                events_cut: i64::MIN,
+                age_checked: None,
+            }),
+            reader: Mutex::new(reader),
+            retention,
+        })
+    }
+
+    /// The highest call and event ids stored: new ones continue after them.
+    pub fn last_ids(&self) -> (i64, i64) {
+        lock(&self.writing).last_ids
+    }
+
+    /// Feeds `each` what the statistics need of every call since `since_ms` ([`samples_since`]).
+    pub fn samples_since(
+        &self,
+        since_ms: i64,
+        each: impl FnMut(Sample<'_>),
+    ) -> rusqlite::Result<()> {
+        samples_since(&lock(&self.reader), since_ms, each)
+    }
+}
+
+impl LogStore for SqliteStore {
+    fn write(&self, calls: &[ApiCall], events: &[ServerEvent]) -> Result<(), StoreError> {
+        let mut writing = lock(&self.writing);
+        let w = &mut *writing;
+        if let Some(call) = calls.last() {
+            w.last_ids.0 = w.last_ids.0.max(call.id);
+        }
+        if let Some(event) = events.last() {
+            w.last_ids.1 = w.last_ids.1.max(event.id);
+        }
+        // Ids are sequential, so "keep the newest N" is a delete below an id: an index range,
+        // cheap enough to run with every batch. Only what can have changed is deleted: the id
+        // cuts once a table is over the cap (then with every batch, exactly), the age cut once a
+        // minute; a batch often holds one call, and four deletes would cost more than the insert.
+        let keep = self.retention.max_entries as i64;
+        let calls_below = Some(w.last_ids.0 + 1 - keep).filter(|&b| b > w.calls_cut);
+        let events_below = Some(w.last_ids.1 + 1 - keep).filter(|&b| b > w.events_cut);
+        let age_due = w
+            .age_checked
+            .is_none_or(|at| at.elapsed() >= AGE_CHECK_INTERVAL);
+        let cutoff = age_due.then(|| unix_ms(SystemTime::now()) - self.retention.max_age_ms);
+        insert(&mut w.conn, calls, events)?;
+        retain(&w.conn, calls_below, events_below, cutoff)?;
+        w.calls_cut = w.calls_cut.max(calls_below.unwrap_or(i64::MIN));
+        w.events_cut = w.events_cut.max(events_below.unwrap_or(i64::MIN));
+        if age_due {
+            w.age_checked = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn clear(&self) -> Result<(), StoreError> {
+        Ok(clear(&lock(&self.writing).conn)?)
+    }
+
+    fn call_summaries(&self, query: &CallQuery) -> Result<Vec<Value>, StoreError> {
+        Ok(call_summaries(&lock(&self.reader), query)?)
+    }
+
+    fn call(&self, id: i64) -> Result<Option<ApiCall>, StoreError> {
+        Ok(call(&lock(&self.reader), id)?)
+    }
+
+    fn events(&self, query: &EventQuery) -> Result<Vec<ServerEvent>, StoreError> {
+        Ok(events(&lock(&self.reader), query)?)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding these locks; if something did, the connection is still usable.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Bumped with each migration; `PRAGMA user_version` records how far a file has come.
 const SCHEMA_VERSION: i64 = 3;

@@ -18,7 +18,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
-use crate::logs::LogStore;
+use crate::logs::Log;
 use crate::logs::compact::{EventCopy, HeaderCopy};
 use crate::logs::record::{CallCapture, Collected};
 use crate::notes::{CallNotes, KnownUsage, NormalizationNote, UpstreamTime};
@@ -139,7 +139,7 @@ struct RecordedBody {
     collected: usize,
     /// Taken when the record is sent, so it is sent once.
     capture: Option<CallCapture>,
-    log: LogStore,
+    log: Log,
 }
 
 impl RecordedBody {
