@@ -8,6 +8,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use subtle::ConstantTimeEq;
 
+use crate::credential_headers::{API_KEY, X_API_KEY};
 use crate::error::ProxyError;
 use crate::sessions::session_cookie;
 use crate::state::AppState;
@@ -101,8 +102,8 @@ pub fn check(headers: &HeaderMap, token: &[u8]) -> Result<(), ProxyError> {
         .map(|(_, token)| token.trim().as_bytes());
     let presented = [
         bearer,
-        headers.get("api-key").map(|v| v.as_bytes()),
-        headers.get("x-api-key").map(|v| v.as_bytes()),
+        headers.get(API_KEY).map(|v| v.as_bytes()),
+        headers.get(X_API_KEY).map(|v| v.as_bytes()),
     ];
     let mut any = false;
     for candidate in presented.into_iter().flatten().filter(|c| !c.is_empty()) {

@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::formats::openai::ErrorBody;
+use crate::formats::openai::{ErrorBody, error_kind};
 use crate::timed_body::BodyTimeout;
 use crate::upstream::UpstreamError;
 
@@ -185,12 +185,10 @@ fn upstream_envelope(err: &UpstreamError) -> ErrorBody<'static> {
         UpstreamError::RequestTooLarge => ("invalid_request_error", "request_too_large"),
         UpstreamError::RequestBodyTimeout(_) => ("invalid_request_error", "request_timeout"),
         UpstreamError::Path(_) => ("invalid_request_error", "invalid_path"),
-        UpstreamError::Target { status, .. } => match status.as_u16() {
-            401 | 403 => ("invalid_request_error", "upstream_auth_failed"),
-            404 => ("invalid_request_error", "not_found"),
-            429 => ("rate_limit_error", "rate_limit_exceeded"),
-            400..=499 => ("invalid_request_error", "upstream_client_error"),
-            _ => ("server_error", "upstream_error"),
+        UpstreamError::Target { status, .. } => match error_kind(status.as_u16()) {
+            (kind, Some(code)) => (kind, code),
+            (kind, None) if status.is_client_error() => (kind, "upstream_client_error"),
+            (kind, None) => (kind, "upstream_error"),
         },
     };
     ErrorBody::new(message, kind, None, Some(code))

@@ -16,12 +16,13 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ProxyError;
+use crate::formats::sse::{self, Framing};
 use crate::formats::usage::Usage;
-use crate::normalize::stream::{Framing, Transcoder};
+use crate::normalize::stream::Transcoder;
 use crate::normalize::{self, Expected, NormalizeError, RequestContext};
 use crate::notes::{KnownUsage, NormalizationNote, UpstreamTime};
 use crate::request::check_declared_length;
-use crate::upstream::sse::{self, RelayOptions};
+use crate::upstream::sse::{RelayOptions, relay};
 use crate::upstream::{
     OutgoingBody, TargetResponse, UpstreamClient, UpstreamError, headers, target_error,
 };
@@ -62,7 +63,7 @@ pub async fn json_exchange(
             )
             .await?;
         let status = response.status();
-        let framing = framing_of(response.headers());
+        let framing = Framing::of(response.headers());
         let headers = headers::returned_response_headers(response.headers());
         let bytes = response
             .into_body()
@@ -139,7 +140,7 @@ pub async fn event_stream(
     .await
     .map_err(|_| up.timeout_error())??;
     let status = response.status();
-    let framing = framing_of(response.headers());
+    let framing = Framing::of(response.headers());
     let mut headers = headers::returned_response_headers(response.headers());
     let note = Arc::new(OnceLock::new());
     let Some(framing) = framing.filter(|_| status.is_success()) else {
@@ -169,7 +170,7 @@ pub async fn event_stream(
         Framing::Sse
     };
     headers = event_stream_headers(headers);
-    let events = sse::relay(
+    let events = relay(
         response.into_body().into_data_stream(),
         RelayOptions {
             idle_timeout,
@@ -275,11 +276,9 @@ fn synthesize_stream(
     };
     let mut out = Vec::new();
     for chunk in &chunks {
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(&serde_json::to_vec(chunk).unwrap_or_default());
-        out.extend_from_slice(b"\n\n");
+        sse::push_event(&mut out, chunk);
     }
-    out.extend_from_slice(b"data: [DONE]\n\n");
+    out.extend_from_slice(sse::DONE);
     Ok((
         Bytes::from(out),
         noted(changes, "synthesized a stream from one response"),
@@ -304,7 +303,7 @@ async fn stream_chunks(
         cut_off: CancellationToken::new(),
     };
     let pieces = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
-    let out: Vec<Bytes> = sse::relay(pieces, options)
+    let out: Vec<Bytes> = relay(pieces, options)
         .filter_map(|piece| async { piece.ok() })
         .collect()
         .await;
@@ -366,13 +365,6 @@ async fn read_whole(up: &UpstreamClient, response: TargetResponse) -> Result<Byt
         .map_err(|e| up.body_error(&e))
 }
 
-fn framing_of(headers: &HeaderMap) -> Option<Framing> {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(Framing::from_content_type)
-}
-
 fn json_headers(mut headers: HeaderMap) -> HeaderMap {
     headers.insert(
         header::CONTENT_TYPE,
@@ -382,13 +374,7 @@ fn json_headers(mut headers: HeaderMap) -> HeaderMap {
 }
 
 fn event_stream_headers(mut headers: HeaderMap) -> HeaderMap {
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // Tells nginx-style buffering proxies in front of us (containers) to pass events at once.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    sse::set_stream_headers(&mut headers);
     headers
 }
 

@@ -24,6 +24,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod credential_headers;
 pub mod dashboard;
 pub mod error;
 pub mod error_chain;

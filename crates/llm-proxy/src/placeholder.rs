@@ -7,7 +7,7 @@
 use std::convert::Infallible;
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use bytes::Bytes;
@@ -15,6 +15,7 @@ use futures_util::stream;
 use serde_json::{Value, json};
 
 use crate::error::{ProxyError, json_response};
+use crate::formats::sse;
 use crate::formats::usage::estimate_tokens;
 use crate::ids::{new_id, unix_now};
 use crate::request::Peeked;
@@ -314,16 +315,15 @@ fn usage(prompt: u64, completion: u64) -> Value {
 fn sse_response(events: Vec<Value>) -> Response {
     let frames = events
         .into_iter()
-        .map(|event| Bytes::from(format!("data: {event}\n\n")))
-        .chain(std::iter::once(Bytes::from_static(b"data: [DONE]\n\n")))
+        .map(|event| {
+            let mut out = Vec::new();
+            sse::push_event(&mut out, &event);
+            Bytes::from(out)
+        })
+        .chain(std::iter::once(Bytes::from_static(sse::DONE)))
         .map(Ok::<_, Infallible>);
     let mut response = Body::from_stream(stream::iter(frames)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    sse::set_stream_headers(response.headers_mut());
     response
 }
 

@@ -1,5 +1,6 @@
-//! Facts of the API formats, below every layer that speaks them: OpenAI's error envelope and
-//! token usage.
+//! Facts of the API formats, below every layer that speaks them: OpenAI's error envelope, its
+//! event streams, and token usage.
 
 pub mod openai;
+pub mod sse;
 pub mod usage;

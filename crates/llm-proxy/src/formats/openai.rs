@@ -48,9 +48,24 @@ impl<'a> ErrorBody<'a> {
     pub fn to_sse_event(&self) -> bytes::Bytes {
         let json = self.to_json();
         let mut out = Vec::with_capacity(json.len() + 8);
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(&json);
-        out.extend_from_slice(b"\n\n");
+        super::sse::push_raw_event(&mut out, &json);
         bytes::Bytes::from(out)
+    }
+}
+
+/// OpenAI's error `type` for a target's failure with this status, and its `code` where the
+/// status alone says what went wrong: one table for errors translated from another shape and
+/// errors quoted from a body that had none.
+pub fn error_kind(status: u16) -> (&'static str, Option<&'static str>) {
+    match status {
+        // The target refused the proxy's own credential: the client's key was fine.
+        401 => ("invalid_request_error", Some("upstream_auth_failed")),
+        403 => ("invalid_request_error", Some("permission_denied")),
+        404 => ("invalid_request_error", Some("not_found")),
+        413 => ("invalid_request_error", Some("request_too_large")),
+        429 => ("rate_limit_error", Some("rate_limit_exceeded")),
+        503 => ("server_error", Some("overloaded")),
+        400..=499 => ("invalid_request_error", None),
+        _ => ("server_error", None),
     }
 }

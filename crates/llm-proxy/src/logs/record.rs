@@ -13,19 +13,11 @@ use serde_json::Value;
 
 use super::assemble::{Assembled, assemble_stream};
 use super::compact::{EventCopy, HeaderCopy};
+use crate::credential_headers::is_credential;
 use crate::formats::usage::{Usage, estimate_tokens, usage_of};
 use crate::metrics::Observed;
 use crate::notes::{CallNotes, KnownUsage, NormalizationNote};
 use crate::stats::Sample;
-
-/// Header values never stored, whoever sent them.
-const REDACTED_HEADERS: [&str; 5] = [
-    "authorization",
-    "api-key",
-    "x-api-key",
-    "cookie",
-    "proxy-authorization",
-];
 
 /// A response body as the recorder kept it.
 #[derive(Debug)]
@@ -479,7 +471,7 @@ impl StoredHeaders {
         let mut previous = "";
         for line in text.split_terminator('\n') {
             let name = line.split_once(':').map_or(line, |(name, _)| name);
-            if !REDACTED_HEADERS.contains(&name) {
+            if !is_credential(name) {
                 stored.push_str(line);
                 stored.push('\n');
             } else if name != previous {
@@ -611,8 +603,8 @@ mod tests {
     #[test]
     fn credentials_in_headers_are_redacted() {
         let mut headers = axum::http::HeaderMap::new();
-        for name in REDACTED_HEADERS {
-            headers.insert(name, "secret-value".parse().unwrap());
+        for name in crate::credential_headers::CREDENTIAL_HEADERS {
+            headers.insert(name.clone(), "secret-value".parse().unwrap());
             // A repeated credential is redacted once, not joined.
             headers.append(name, "second-secret".parse().unwrap());
         }
@@ -626,8 +618,8 @@ mod tests {
         assert!(!text.contains("secret"), "{text}");
         assert_eq!(shown["user-agent"], "OpenAI/Python");
         assert_eq!(shown["x-tag"], "a, b");
-        for name in REDACTED_HEADERS {
-            assert_eq!(shown[name], "[redacted]");
+        for name in crate::credential_headers::CREDENTIAL_HEADERS {
+            assert_eq!(shown[name.as_str()], "[redacted]");
         }
     }
 }

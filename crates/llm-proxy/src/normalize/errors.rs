@@ -4,6 +4,8 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::formats::openai::error_kind;
+
 /// A target error translated: the status to answer with and the envelope.
 #[derive(Debug, PartialEq)]
 pub struct Translated {
@@ -95,31 +97,23 @@ fn classify(
     if context.iter().any(|needle| lower.contains(needle)) && status.is_client_error() {
         return ("invalid_request_error", Some("context_length_exceeded"));
     }
-    match (
-        status.as_u16(),
-        foreign_type
-            .unwrap_or_default()
-            .to_ascii_lowercase()
-            .as_str(),
-    ) {
-        (429, _) | (_, "rate_limit_error" | "resource_exhausted" | "throttlingexception") => {
-            ("rate_limit_error", Some("rate_limit_exceeded"))
-        }
-        (401, _) | (_, "authentication_error" | "unauthenticated") => {
-            ("invalid_request_error", Some("invalid_api_key"))
-        }
-        (403, _) | (_, "permission_error" | "permission_denied") => {
-            ("invalid_request_error", Some("permission_denied"))
-        }
-        (404, _) | (_, "not_found_error" | "not_found") => {
-            ("invalid_request_error", Some("model_not_found"))
-        }
-        (413, _) | (_, "request_too_large") => ("invalid_request_error", Some("request_too_large")),
-        (503, _) | (_, "overloaded_error" | "unavailable" | "unavailable_error") => {
-            ("server_error", Some("overloaded"))
-        }
-        (s, _) if s >= 500 => ("server_error", None),
-        _ => ("invalid_request_error", None),
+    // A foreign type says what the status would have; then the one status table decides.
+    let status = match foreign_type
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "rate_limit_error" | "resource_exhausted" | "throttlingexception" => 429,
+        "authentication_error" | "unauthenticated" => 401,
+        "permission_error" | "permission_denied" => 403,
+        "not_found_error" | "not_found" => 404,
+        "request_too_large" => 413,
+        "overloaded_error" | "unavailable" | "unavailable_error" => 503,
+        _ => status.as_u16(),
+    };
+    match error_kind(status) {
+        (kind, Some("not_found")) if lower.contains("model") => (kind, Some("model_not_found")),
+        kind => kind,
     }
 }
 

@@ -12,32 +12,8 @@ use serde_json::{Value, json};
 
 use super::{Changes, RequestContext, fast, finish_reason};
 use crate::formats::openai::ErrorBody;
+use crate::formats::sse::{self, Framing};
 use crate::ids::{new_id, unix_now};
-
-/// How events are delimited on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// Server-sent events: blocks separated by a blank line.
-    Sse,
-    /// One JSON object per line (Ollama).
-    Ndjson,
-}
-
-impl Framing {
-    pub fn from_content_type(content_type: &str) -> Option<Self> {
-        let content_type = content_type.to_ascii_lowercase();
-        if content_type.starts_with("text/event-stream") {
-            Some(Self::Sse)
-        } else if content_type.contains("ndjson")
-            || content_type.contains("jsonl")
-            || content_type.contains("json-seq")
-        {
-            Some(Self::Ndjson)
-        } else {
-            None
-        }
-    }
-}
 
 /// What to send for one input event.
 #[derive(Debug, PartialEq, Eq)]
@@ -241,7 +217,7 @@ impl Transcoder {
             chunk["usage"] = usage;
             push_event(&mut out, &chunk);
         }
-        out.extend_from_slice(b"data: [DONE]\n\n");
+        out.extend_from_slice(sse::DONE);
         self.terminated = true;
         out
     }
@@ -1089,8 +1065,5 @@ fn parse_sse(block: &str) -> (Option<String>, Option<String>) {
 }
 
 fn push_event(out: &mut Vec<u8>, value: &Value) {
-    out.extend_from_slice(b"data: ");
-    // Serializing a Value into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, value);
-    out.extend_from_slice(b"\n\n");
+    sse::push_event(out, value);
 }

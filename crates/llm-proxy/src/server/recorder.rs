@@ -12,12 +12,12 @@ use std::time::{Instant, SystemTime};
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, Request, State};
-use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
+use crate::formats::sse::Framing;
 use crate::logs::Log;
 use crate::logs::compact::{EventCopy, HeaderCopy};
 use crate::logs::record::{CallCapture, Collected};
@@ -52,11 +52,7 @@ pub async fn record_call(State(state): State<AppState>, request: Request, next: 
 
     let response = next.run(request).await;
     let (mut parts, body) = response.into_parts();
-    let event_stream = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let event_stream = Framing::of(&parts.headers) == Some(Framing::Sse);
     let mut notes = parts.extensions.remove::<CallNotes>();
     if let Some(notes) = &mut notes
         && (event_stream || notes.request_body.len() < COPY_BELOW)

@@ -7,6 +7,8 @@
 
 use axum::http::{HeaderMap, HeaderName, header};
 
+use crate::credential_headers::CREDENTIAL_HEADERS;
+
 const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
@@ -18,14 +20,9 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::UPGRADE,
 ];
 
-/// Never sent to the target: the client's own credentials (for the proxy, not the target),
-/// and headers the HTTP client sets itself for the outgoing request.
-const NOT_FORWARDED: [HeaderName; 9] = [
-    header::AUTHORIZATION,
-    header::PROXY_AUTHORIZATION,
-    HeaderName::from_static("api-key"),
-    HeaderName::from_static("x-api-key"),
-    header::COOKIE,
+/// Never sent to the target besides the client's own credentials (which are for the proxy):
+/// headers the HTTP client sets itself for the outgoing request.
+const NOT_FORWARDED: [HeaderName; 4] = [
     header::HOST,
     header::CONTENT_LENGTH,
     header::ACCEPT_ENCODING,
@@ -44,14 +41,14 @@ const NOT_RETURNED: [HeaderName; 6] = [
 ];
 
 pub fn forwarded_request_headers(client: &HeaderMap) -> HeaderMap {
-    copy_except(client, &NOT_FORWARDED)
+    copy_except(client, &[&CREDENTIAL_HEADERS, &NOT_FORWARDED])
 }
 
 pub fn returned_response_headers(target: &HeaderMap) -> HeaderMap {
-    copy_except(target, &NOT_RETURNED)
+    copy_except(target, &[&NOT_RETURNED])
 }
 
-fn copy_except(source: &HeaderMap, excluded: &[HeaderName]) -> HeaderMap {
+fn copy_except(source: &HeaderMap, excluded: &[&[HeaderName]]) -> HeaderMap {
     let named_by_connection: Vec<HeaderName> = source
         .get_all(header::CONNECTION)
         .iter()
@@ -61,7 +58,7 @@ fn copy_except(source: &HeaderMap, excluded: &[HeaderName]) -> HeaderMap {
         .collect();
     let mut out = HeaderMap::with_capacity(source.len());
     for (name, value) in source {
-        if excluded.contains(name)
+        if excluded.iter().any(|list| list.contains(name))
             || HOP_BY_HOP.contains(name)
             || named_by_connection.contains(name)
         {

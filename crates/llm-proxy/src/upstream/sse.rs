@@ -18,7 +18,8 @@ use memchr::memmem;
 use serde_json::Value;
 
 use crate::formats::openai::ErrorBody;
-use crate::normalize::stream::{Framing, Output, Transcoder};
+use crate::formats::sse::Framing;
+use crate::normalize::stream::{Output, Transcoder};
 
 /// Where a stream stands; kept by the relay between chunks.
 struct Relay<S> {

@@ -1,0 +1,67 @@
+//! Server-sent events as OpenAI streams them: `data: <json>` events, ended by `data: [DONE]`.
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use serde::Serialize;
+
+/// How events are delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Server-sent events: blocks separated by a blank line.
+    Sse,
+    /// One JSON object per line (Ollama).
+    Ndjson,
+}
+
+impl Framing {
+    /// How a response with these headers frames its events; `None` when it is not a stream.
+    /// The one place that decides whether an answer is a stream.
+    pub fn of(headers: &HeaderMap) -> Option<Self> {
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Self::from_content_type)
+    }
+
+    pub fn from_content_type(content_type: &str) -> Option<Self> {
+        let content_type = content_type.to_ascii_lowercase();
+        if content_type.starts_with("text/event-stream") {
+            Some(Self::Sse)
+        } else if content_type.contains("ndjson")
+            || content_type.contains("jsonl")
+            || content_type.contains("json-seq")
+        {
+            Some(Self::Ndjson)
+        } else {
+            None
+        }
+    }
+}
+
+/// The last event of an OpenAI stream.
+pub const DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// Appends `value` as one event.
+pub fn push_event(out: &mut Vec<u8>, value: &impl Serialize) {
+    out.extend_from_slice(b"data: ");
+    // Serializing into a Vec cannot fail for the proxy's own types.
+    let _ = serde_json::to_writer(&mut *out, value);
+    out.extend_from_slice(b"\n\n");
+}
+
+/// Appends JSON already serialized as one event.
+pub fn push_raw_event(out: &mut Vec<u8>, json: &[u8]) {
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(json);
+    out.extend_from_slice(b"\n\n");
+}
+
+/// The headers of an event stream, over whatever else `headers` holds.
+pub fn set_stream_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tells nginx-style buffering proxies in front of us (containers) to pass events at once.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+}
