@@ -32,17 +32,24 @@ pub async fn require_dashboard_access(
     request: Request,
     next: Next,
 ) -> Result<Response, ProxyError> {
-    if let Some(session) = session_cookie(request.headers())
-        && state.sessions().is_valid(session)
-    {
-        return Ok(next.run(request).await);
-    }
-    authorize(
+    authorize_dashboard(
         &state,
         request.headers(),
         crate::guard::peer(request.extensions()),
     )?;
     Ok(next.run(request).await)
+}
+
+/// A dashboard session cookie, or else the token as [`authorize`] checks it.
+pub fn authorize_dashboard(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+) -> Result<(), ProxyError> {
+    match session_cookie(headers) {
+        Some(session) if state.sessions().is_valid(session) => Ok(()),
+        _ => authorize(state, headers, peer),
+    }
 }
 
 /// The token check with the failure limit around it. The right token is always accepted: every

@@ -23,9 +23,7 @@ use crate::normalize::{self, Expected, NormalizeError, RequestContext};
 use crate::notes::{KnownUsage, NormalizationNote, UpstreamTime};
 use crate::request::check_declared_length;
 use crate::upstream::sse::{RelayOptions, relay};
-use crate::upstream::{
-    OutgoingBody, TargetResponse, UpstreamClient, UpstreamError, headers, target_error,
-};
+use crate::upstream::{OutgoingBody, UpstreamClient, UpstreamError, headers, target_error};
 
 /// What the client sent, less its body.
 pub struct Outgoing<'a> {
@@ -53,30 +51,17 @@ pub async fn json_exchange(
     expect: &Expectation,
 ) -> Result<Response, ProxyError> {
     let timing = Timing::start(out.received);
-    let exchange = async {
-        let response = up
-            .send(
-                out.method,
-                out.path_and_query,
-                out.headers,
-                OutgoingBody::from(body),
-            )
-            .await?;
-        let status = response.status();
-        let framing = Framing::of(response.headers());
-        let headers = headers::returned_response_headers(response.headers());
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| up.body_error(&e))?
-            .to_bytes();
-        Ok::<_, UpstreamError>((status, framing, headers, bytes))
-    };
-    let (status, framing, mut headers, bytes) =
-        tokio::time::timeout(up.request_timeout(), exchange)
-            .await
-            .map_err(|_| up.timeout_error())??;
+    let (head, bytes) = up
+        .exchange(
+            out.method,
+            out.path_and_query,
+            out.headers,
+            OutgoingBody::from(body),
+        )
+        .await?;
+    let status = head.status;
+    let framing = Framing::of(&head.headers);
+    let mut headers = headers::returned_response_headers(&head.headers);
     let timing = timing.answered();
     if !status.is_success() {
         return error_response(up, timing, status, headers, &bytes);
@@ -128,24 +113,21 @@ pub async fn event_stream(
     expect: &Expectation,
 ) -> Result<Response, ProxyError> {
     let timing = Timing::start(out.received);
-    let response = tokio::time::timeout(
-        up.request_timeout(),
-        up.send(
+    let response = up
+        .send(
             out.method,
             out.path_and_query,
             out.headers,
             OutgoingBody::from(body),
-        ),
-    )
-    .await
-    .map_err(|_| up.timeout_error())??;
+        )
+        .await?;
     let status = response.status();
     let framing = Framing::of(response.headers());
     let mut headers = headers::returned_response_headers(response.headers());
     let note = Arc::new(OnceLock::new());
     let Some(framing) = framing.filter(|_| status.is_success()) else {
         // An error, or a target that answered a stream request with one body: read it whole.
-        let bytes = read_whole(up, response).await?;
+        let bytes = up.read_body(response).await?;
         let timing = timing.answered();
         if !status.is_success() {
             return error_response(up, timing, status, headers, &bytes);
@@ -202,20 +184,17 @@ pub async fn pass_through(
     check_declared_length(out.headers, limit)?;
     let timing = Timing::start(out.received);
     let body = OutgoingBody::Stream(Limited::new(body, limit));
-    let response = tokio::time::timeout(
-        up.request_timeout(),
-        up.send(out.method, out.path_and_query, out.headers, body),
-    )
-    .await
-    .map_err(|_| up.timeout_error())?
-    .map_err(|e| match e {
-        UpstreamError::RequestTooLarge => ProxyError::BodyTooLarge { limit },
-        other => other.into(),
-    })?;
+    let response = up
+        .send(out.method, out.path_and_query, out.headers, body)
+        .await
+        .map_err(|e| match e {
+            UpstreamError::RequestTooLarge => ProxyError::BodyTooLarge { limit },
+            other => other.into(),
+        })?;
     let status = response.status();
     let headers = headers::returned_response_headers(response.headers());
     if !status.is_success() {
-        let bytes = read_whole(up, response).await?;
+        let bytes = up.read_body(response).await?;
         return error_response(up, timing.answered(), status, headers, &bytes);
     }
     Ok(build(
@@ -354,15 +333,6 @@ fn error_response(
         Body::from(body),
         None,
     ))
-}
-
-/// A whole (error or single) body, within the request timeout.
-async fn read_whole(up: &UpstreamClient, response: TargetResponse) -> Result<Bytes, UpstreamError> {
-    tokio::time::timeout(up.request_timeout(), response.into_body().collect())
-        .await
-        .map_err(|_| up.timeout_error())?
-        .map(http_body_util::Collected::to_bytes)
-        .map_err(|e| up.body_error(&e))
 }
 
 fn json_headers(mut headers: HeaderMap) -> HeaderMap {

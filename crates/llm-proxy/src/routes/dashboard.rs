@@ -128,10 +128,7 @@ pub async fn metrics(
     headers: HeaderMap,
 ) -> Result<Response, ProxyError> {
     if !state.config().metrics_public {
-        let by_session = session_cookie(&headers).is_some_and(|s| state.sessions().is_valid(s));
-        if !by_session {
-            auth::authorize(&state, &headers, peer)?;
-        }
+        auth::authorize_dashboard(&state, &headers, peer)?;
     }
     let body = state.log().metrics().encode();
     Ok((

@@ -18,6 +18,7 @@ use std::time::Duration;
 use axum::http::{HeaderMap, Method, StatusCode};
 use bytes::Bytes;
 pub use credential::Credential;
+use http_body_util::BodyExt;
 pub use oauth::{TokenError, TokenObserver, TokenSource, TokenStatus};
 use transport::Transport;
 pub use transport::{BuildError, OutgoingBody, PathError, pem_certificates, tls_config};
@@ -128,15 +129,62 @@ impl UpstreamClient {
         &self.host
     }
 
-    /// Sends one request and returns the response head (the body is still to be read).
-    /// `path_and_query` is what followed `/v1` in the client's request.
+    /// Sends one request and returns the response head (the body is still to be read), within
+    /// the request timeout. `path_and_query` is what followed `/v1` in the client's request.
+    pub async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        client_headers: &HeaderMap,
+        body: OutgoingBody,
+    ) -> Result<TargetResponse, UpstreamError> {
+        tokio::time::timeout(
+            self.request_timeout,
+            self.send_untimed(method, path_and_query, client_headers, body),
+        )
+        .await
+        .map_err(|_| self.timeout_error())?
+    }
+
+    /// One whole exchange, the answer's body read, within the request timeout.
+    pub async fn exchange(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        client_headers: &HeaderMap,
+        body: OutgoingBody,
+    ) -> Result<(axum::http::response::Parts, Bytes), UpstreamError> {
+        let exchange = async {
+            let response = self
+                .send_untimed(method, path_and_query, client_headers, body)
+                .await?;
+            let (parts, body) = response.into_parts();
+            let bytes = body.collect().await.map_err(|e| self.body_error(&e))?;
+            Ok((parts, bytes.to_bytes()))
+        };
+        tokio::time::timeout(self.request_timeout, exchange)
+            .await
+            .map_err(|_| self.timeout_error())?
+    }
+
+    /// The rest of an answer's body, read whole within the request timeout.
+    pub async fn read_body(&self, response: TargetResponse) -> Result<Bytes, UpstreamError> {
+        tokio::time::timeout(self.request_timeout, response.into_body().collect())
+            .await
+            .map_err(|_| self.timeout_error())?
+            .map(http_body_util::Collected::to_bytes)
+            .map_err(|e| self.body_error(&e))
+    }
+
+    /// [`Self::send`] without the timeout: the callers above apply it.
+    ///
     ///
     /// When the target rejects an OAuth token with 401, the token is dropped and, if the body
     /// can be sent again (it is held in memory), the request is replayed once with a new one.
     /// Nothing has reached the client yet at that point. A second 401 is returned as it is.
     /// Redirects within the target's origin are followed as browsers do; any other is
     /// returned as it is.
-    pub async fn send(
+    async fn send_untimed(
         &self,
         mut method: Method,
         path_and_query: &str,
@@ -292,7 +340,7 @@ impl UpstreamClient {
         self.malformed(root_cause(err))
     }
 
-    pub fn timeout_error(&self) -> UpstreamError {
+    fn timeout_error(&self) -> UpstreamError {
         UpstreamError::Timeout {
             host: self.host.clone(),
             after: self.request_timeout,
