@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::clock::SystemClock;
 use crate::config::{Config, CredentialConfig, UpstreamConfig};
-use crate::forward::{self, Expectation, Outgoing};
+use crate::forward::{self, ClientRequest, Expectation};
 use crate::normalize::{Expected, RequestContext};
 use crate::notes::NormalizationNote;
 use crate::upstream::{TokenError, TokenObserver, UpstreamClient};
@@ -270,13 +270,13 @@ async fn call(
     stream: bool,
 ) -> Result<(Value, Option<String>), (u16, String)> {
     let expect = Expectation {
-        expected,
+        shape: expected,
         context: RequestContext {
             model: String::new(),
             include_usage: false,
         },
     };
-    let out = Outgoing {
+    let out = ClientRequest {
         method,
         path_and_query: path,
         headers,
@@ -321,10 +321,7 @@ async fn call(
         return Err((502, format!("the stream failed: {error}")));
     }
     let format = note
-        .and_then(|n| {
-            n.0.get()
-                .and_then(|v| v["format"].as_str().map(str::to_owned))
-        })
+        .and_then(|n| n.0.get().map(|changes| changes.format.to_owned()))
         .filter(|f| f != "openai");
     let value = if stream {
         Value::Null

@@ -1,12 +1,9 @@
 //! Serves one accepted connection: HTTP/1.1, or HTTP/2 when the client opens with the HTTP/2
 //! preface (prior knowledge, as `curl --http2-prior-knowledge` does on plain HTTP).
 //!
-//! The protocol is told by peeking at the socket, not by reading: hyper's own detection
-//! (`hyper_util`'s auto builder) reads the first bytes into a buffer of its own and replays
-//! them, and that first short read makes HTTP/1's read buffer grow from 8 to 16 KB for the
-//! connection's whole life. With thousands of streams open at once that was a third of the
-//! proxy's memory. Peeking also puts a time limit on a client that connects and sends nothing,
-//! which the auto builder waited on forever.
+//! The protocol is told by peeking at the socket, not by reading: hyper-util's auto builder
+//! reads and replays the first bytes, which doubled every HTTP/1 connection's read buffer
+//! (BENCHMARKS.md), and it waited forever on a client that sends nothing.
 
 use std::io;
 use std::time::Duration;

@@ -19,14 +19,14 @@ use crate::error::ProxyError;
 use crate::formats::sse::{self, Framing};
 use crate::formats::usage::Usage;
 use crate::normalize::stream::Transcoder;
-use crate::normalize::{self, Expected, NormalizeError, RequestContext};
+use crate::normalize::{self, Changes, Expected, NormalizeError, RequestContext};
 use crate::notes::{KnownUsage, NormalizationNote, UpstreamTime};
 use crate::request::check_declared_length;
 use crate::upstream::sse::{RelayOptions, relay};
 use crate::upstream::{OutgoingBody, UpstreamClient, UpstreamError, headers, target_error};
 
 /// What the client sent, less its body.
-pub struct Outgoing<'a> {
+pub struct ClientRequest<'a> {
     pub method: Method,
     /// What followed `/v1` in the client's URL, query included.
     pub path_and_query: &'a str,
@@ -37,7 +37,7 @@ pub struct Outgoing<'a> {
 
 /// What the client expects back, for normalization.
 pub struct Expectation {
-    pub expected: Expected,
+    pub shape: Expected,
     pub context: RequestContext,
 }
 
@@ -46,7 +46,7 @@ pub struct Expectation {
 /// unrecognisable body is a 502, never a 200 the client cannot parse.
 pub async fn json_exchange(
     up: &UpstreamClient,
-    out: Outgoing<'_>,
+    out: ClientRequest<'_>,
     body: Bytes,
     expect: &Expectation,
 ) -> Result<Response, ProxyError> {
@@ -66,7 +66,7 @@ pub async fn json_exchange(
     if !status.is_success() {
         return error_response(up, timing, status, headers, &bytes);
     }
-    let answer = match (framing, expect.expected) {
+    let answer = match (framing, expect.shape) {
         // The client did not ask to stream, but the target streamed: one answer from the chunks.
         (Some(framing), Expected::ChatCompletion) => {
             let (chunks, changes) = stream_chunks(up, framing, bytes, &expect.context).await?;
@@ -77,7 +77,7 @@ pub async fn json_exchange(
                 usage: None,
             }
         }
-        _ => normalized(up, &bytes, expect)?,
+        _ => in_expected_shape(up, &bytes, expect)?,
     };
     let note = Arc::new(OnceLock::new());
     if let Some(changes) = answer.changes {
@@ -87,7 +87,7 @@ pub async fn json_exchange(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    let mut response = build(
+    let mut response = respond(
         up,
         timing,
         status,
@@ -106,7 +106,7 @@ pub async fn json_exchange(
 /// turned into a proper stream. Errors before the stream starts are answered like any other.
 pub async fn event_stream(
     up: &UpstreamClient,
-    out: Outgoing<'_>,
+    out: ClientRequest<'_>,
     body: Bytes,
     idle_timeout: Duration,
     cut_off: &CancellationToken,
@@ -134,7 +134,7 @@ pub async fn event_stream(
         }
         let (body, changes) = synthesize_stream(up, &bytes, expect)?;
         let _ = note.set(changes);
-        return Ok(build(
+        return Ok(respond(
             up,
             timing,
             status,
@@ -144,7 +144,7 @@ pub async fn event_stream(
         ));
     };
     // Chat streams are checked event by event; completion streams pass as they are.
-    let transcoder = (expect.expected == Expected::ChatCompletion)
+    let transcoder = (expect.shape == Expected::ChatCompletion)
         .then(|| Transcoder::new(framing, &expect.context));
     let framing_for_relay = if transcoder.is_some() {
         framing
@@ -163,7 +163,7 @@ pub async fn event_stream(
             cut_off: cut_off.clone(),
         },
     );
-    Ok(build(
+    Ok(respond(
         up,
         timing.answered(),
         status,
@@ -177,7 +177,7 @@ pub async fn event_stream(
 /// body go to the target as they are, streamed both ways, multipart included.
 pub async fn pass_through(
     up: &UpstreamClient,
-    out: Outgoing<'_>,
+    out: ClientRequest<'_>,
     body: Body,
     limit: usize,
 ) -> Result<Response, ProxyError> {
@@ -197,7 +197,7 @@ pub async fn pass_through(
         let bytes = up.read_body(response).await?;
         return error_response(up, timing.answered(), status, headers, &bytes);
     }
-    Ok(build(
+    Ok(respond(
         up,
         timing.answered(),
         status,
@@ -211,22 +211,20 @@ pub async fn pass_through(
 /// read on the way.
 struct Answer {
     body: Bytes,
-    changes: Option<Value>,
+    changes: Option<Changes>,
     usage: Option<Usage>,
 }
 
 /// A success body in the expected shape, or the reason it cannot be one.
-fn normalized(
+fn in_expected_shape(
     up: &UpstreamClient,
     bytes: &Bytes,
     expect: &Expectation,
 ) -> Result<Answer, UpstreamError> {
-    match normalize::response(bytes, expect.expected, &expect.context) {
+    match normalize::response(bytes, expect.shape, &expect.context) {
         Ok(normalized) => Ok(Answer {
             body: normalized.body,
-            changes: normalized
-                .changes
-                .map(|c| serde_json::to_value(c).unwrap_or_default()),
+            changes: normalized.changes,
             usage: normalized.usage,
         }),
         Err(NormalizeError::NotJson) => Err(up.malformed(format!(
@@ -243,10 +241,10 @@ fn synthesize_stream(
     up: &UpstreamClient,
     bytes: &Bytes,
     expect: &Expectation,
-) -> Result<(Bytes, Value), UpstreamError> {
-    let Answer { body, changes, .. } = normalized(up, bytes, expect)?;
+) -> Result<(Bytes, Changes), UpstreamError> {
+    let Answer { body, changes, .. } = in_expected_shape(up, bytes, expect)?;
     let answer: Value = serde_json::from_slice(&body).map_err(|e| up.malformed(e.to_string()))?;
-    let chunks: Vec<Value> = match expect.expected {
+    let chunks: Vec<Value> = match expect.shape {
         Expected::ChatCompletion => {
             normalize::chunks_from_completion(&answer, expect.context.include_usage)
         }
@@ -271,7 +269,7 @@ async fn stream_chunks(
     framing: Framing,
     bytes: Bytes,
     context: &RequestContext,
-) -> Result<(Vec<Value>, Option<Value>), UpstreamError> {
+) -> Result<(Vec<Value>, Option<Changes>), UpstreamError> {
     let note = Arc::new(OnceLock::new());
     let options = RelayOptions {
         idle_timeout: up.request_timeout(),
@@ -307,12 +305,9 @@ async fn stream_chunks(
 }
 
 /// Recorded changes with `what` added (or started with it).
-fn noted(changes: Option<Value>, what: &str) -> Value {
-    let mut changes =
-        changes.unwrap_or_else(|| serde_json::json!({"format": "openai", "changed": []}));
-    if let Some(list) = changes["changed"].as_array_mut() {
-        list.push(Value::from(what));
-    }
+fn noted(changes: Option<Changes>, what: &str) -> Changes {
+    let mut changes = changes.unwrap_or_else(|| Changes::new("openai"));
+    changes.note(what);
     changes
 }
 
@@ -325,7 +320,7 @@ fn error_response(
     bytes: &Bytes,
 ) -> Result<Response, ProxyError> {
     let (status, body) = target_error::classify(up, status, bytes)?;
-    Ok(build(
+    Ok(respond(
         up,
         timing,
         status,
@@ -396,13 +391,13 @@ fn server_timing(proxy: Duration, upstream: Duration) -> String {
 /// The response to the client, noting for the log how long the target took and what
 /// normalization changed.
 /// The client's response, with the target credential masked wherever the target echoed it.
-fn build(
+fn respond(
     up: &UpstreamClient,
     timing: Answered,
     status: StatusCode,
     mut headers: HeaderMap,
     body: Body,
-    note: Option<Arc<OnceLock<Value>>>,
+    note: Option<Arc<OnceLock<Changes>>>,
 ) -> Response {
     let body = up.masked(&mut headers, body);
     let mut response = Response::new(body);

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::Value;
 
 use crate::formats::usage::Usage;
+use crate::normalize::Changes;
 
 /// Set by a handler on its response: what it learnt of the request.
 #[derive(Debug, Clone)]
@@ -24,7 +24,7 @@ pub struct UpstreamTime(pub Duration);
 /// Set by the forwarding code: what normalization changed. Filled when known, which for a
 /// stream is only at its end, hence the shared cell.
 #[derive(Debug, Clone)]
-pub struct NormalizationNote(pub std::sync::Arc<std::sync::OnceLock<Value>>);
+pub struct NormalizationNote(pub std::sync::Arc<std::sync::OnceLock<Changes>>);
 
 /// Set by the forwarding code when normalization read the response's token usage on its way
 /// (the fast path), so the record is made without parsing the body again.

@@ -35,6 +35,7 @@ pub fn assemble_stream(body: &[u8]) -> Assembled {
 }
 
 /// [`assemble_stream`] with every event read the general way: what the fast reading is held to.
+#[cfg(test)]
 pub fn assemble_stream_generally(body: &[u8]) -> Assembled {
     assemble(body, false)
 }

@@ -317,7 +317,11 @@ impl ApiCall {
                 Parsed::Json(_) | Parsed::Probed { .. } => None,
             },
             error,
-            normalization: capture.normalization.and_then(|note| note.0.get().cloned()),
+            normalization: capture.normalization.and_then(|note| {
+                note.0
+                    .get()
+                    .map(|c| serde_json::to_value(c).unwrap_or_default())
+            }),
         }
     }
 

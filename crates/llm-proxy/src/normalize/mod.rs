@@ -6,10 +6,12 @@
 //! target's own bytes: the repair pass doubles as the validator, and only a body it changed is
 //! serialized again. What was changed is recorded for the request log.
 
+#[cfg(test)]
+mod agreement_tests;
+mod already_valid;
 mod chat;
 pub mod errors;
-mod fast;
-mod other;
+mod non_chat;
 pub mod stream;
 
 use bytes::Bytes;
@@ -18,8 +20,8 @@ use serde_json::Value;
 
 use crate::formats::usage::Usage;
 
+pub use already_valid::{Obj, PlainChunk, is_null, is_valid_chat_completion, plain_chunk, present};
 pub use chat::{assemble_chunks, chunks_from_completion};
-pub use fast::{Obj, PlainChunk, is_null, is_valid_chat_completion, plain_chunk, present};
 
 /// What normalization did to one response, for the request log.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -31,7 +33,7 @@ pub struct Changes {
 }
 
 impl Changes {
-    fn new(format: &'static str) -> Self {
+    pub fn new(format: &'static str) -> Self {
         Self {
             format,
             changed: Vec::new(),
@@ -93,7 +95,7 @@ pub fn response(
     context: &RequestContext,
 ) -> Result<Normalized, NormalizeError> {
     if expected == Expected::ChatCompletion
-        && let Some(usage) = fast::valid_chat_completion(body)
+        && let Some(usage) = already_valid::valid_chat_completion(body)
     {
         return Ok(Normalized {
             body: body.clone(),
@@ -104,10 +106,12 @@ pub fn response(
     let mut value: Value = serde_json::from_slice(body).map_err(|_| NormalizeError::NotJson)?;
     let changes = match expected {
         Expected::ChatCompletion => chat::normalize(&mut value, &context.model)?,
-        Expected::Completion => other::completion(&mut value, &context.model)?,
-        Expected::Embeddings { base64 } => other::embeddings(&mut value, &context.model, base64)?,
-        Expected::Models => other::models(&mut value)?,
-        Expected::Model => other::model(&mut value)?,
+        Expected::Completion => non_chat::completion(&mut value, &context.model)?,
+        Expected::Embeddings { base64 } => {
+            non_chat::embeddings(&mut value, &context.model, base64)?
+        }
+        Expected::Models => non_chat::models(&mut value)?,
+        Expected::Model => non_chat::model(&mut value)?,
     };
     if changes.is_empty() {
         return Ok(Normalized {
@@ -127,7 +131,8 @@ pub fn response(
 
 /// What the full repair pass would change in a chat completion body (the slow path, without
 /// the fast check): for tests that hold the fast path to the same rules.
-pub fn chat_changes(body: &[u8], model: &str) -> Result<Changes, NormalizeError> {
+#[cfg(test)]
+fn chat_changes(body: &[u8], model: &str) -> Result<Changes, NormalizeError> {
     let mut value: Value = serde_json::from_slice(body).map_err(|_| NormalizeError::NotJson)?;
     chat::normalize(&mut value, model)
 }

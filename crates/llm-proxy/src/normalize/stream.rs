@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::{Changes, RequestContext, fast, finish_reason};
+use super::{Changes, RequestContext, already_valid, finish_reason};
 use crate::formats::openai::ErrorBody;
 use crate::formats::sse::{self, Framing};
 use crate::ids::{new_id, unix_now};
@@ -96,7 +96,8 @@ impl Transcoder {
 
     /// The same transcoder with every event taking the full repair, for tests that compare
     /// the two.
-    pub fn without_fast_path(mut self) -> Self {
+    #[cfg(test)]
+    pub(super) fn without_fast_path(mut self) -> Self {
         self.fast_path = false;
         self
     }
@@ -123,7 +124,7 @@ impl Transcoder {
         if self.fast_path
             && self.format == Some(Format::OpenAi)
             && self.framing == Framing::Sse
-            && let Some(chunk) = fast::plain_chunk(raw)
+            && let Some(chunk) = already_valid::plain_chunk(raw)
         {
             self.keep_plain(chunk);
             return Output::Unchanged;
@@ -363,7 +364,7 @@ impl Transcoder {
 
 impl Transcoder {
     /// What `repair_chunk` and `openai` keep from a chunk they leave unchanged.
-    fn keep_plain(&mut self, chunk: fast::PlainChunk<'_>) {
+    fn keep_plain(&mut self, chunk: already_valid::PlainChunk<'_>) {
         if !self.role_sent {
             if self.id.starts_with("chatcmpl-") {
                 self.id = chunk.id.into_owned();

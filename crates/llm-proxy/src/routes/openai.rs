@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use crate::error::ProxyError;
-use crate::forward::{self, Expectation, Outgoing};
+use crate::forward::{self, ClientRequest, Expectation};
 use crate::normalize::{Expected, RequestContext};
 use crate::notes::CallNotes;
 use crate::placeholder;
@@ -131,7 +131,7 @@ async fn answer(
         };
     };
     let expect = Expectation {
-        expected: match op {
+        shape: match op {
             Operation::ChatCompletions => Expected::ChatCompletion,
             Operation::Completions => Expected::Completion,
             Operation::Embeddings => Expected::Embeddings {
@@ -154,9 +154,9 @@ async fn answer(
 }
 
 /// Expectations for the model endpoints, which have no request body.
-fn listing(expected: Expected) -> Expectation {
+fn listing(shape: Expected) -> Expectation {
     Expectation {
-        expected,
+        shape,
         context: RequestContext {
             model: String::new(),
             include_usage: false,
@@ -170,13 +170,13 @@ fn outgoing<'a>(
     parts: &'a axum::http::request::Parts,
     state: &AppState,
     received: Instant,
-) -> Outgoing<'a> {
+) -> ClientRequest<'a> {
     let uri = parts
         .extensions
         .get::<OriginalUri>()
         .map_or(&parts.uri, |o| &o.0);
     let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
-    Outgoing {
+    ClientRequest {
         method: parts.method.clone(),
         path_and_query: path_and_query.strip_prefix("/v1").unwrap_or(path_and_query),
         headers: &parts.headers,

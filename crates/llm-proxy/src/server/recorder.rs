@@ -28,12 +28,9 @@ use crate::state::AppState;
 /// the body was not recorded in full; the client still gets all of it.
 const COLLECT_LIMIT: usize = 8 * 1024 * 1024;
 
-/// Pieces smaller than this are copied rather than shared. A small body is a slice of a
-/// connection's read buffer (the client's for the request, the target's for the response),
-/// and a slice kept keeps the whole buffer: hyper then allocates a new one for the
-/// connection's next message, and the writer, a thread of its own, frees the old one up to
-/// a batch later. Copying a completion's few hundred bytes is cheaper than both (callgrind:
-/// about 4.3k instructions a call less). A large piece fills most of its buffer: shared.
+/// Pieces smaller than this are copied rather than shared: a small piece is a slice of a
+/// connection's read buffer, and keeping the slice until the writer's batch would keep the
+/// whole buffer (BENCHMARKS.md has the measurement).
 const COPY_BELOW: usize = 16 * 1024;
 
 pub async fn record_call(State(state): State<AppState>, request: Request, next: Next) -> Response {

@@ -43,14 +43,6 @@ pub type TargetResponse = axum::http::Response<hyper::body::Incoming>;
 /// At most this many of the target's (same-origin) redirects are followed for one request.
 const MAX_REDIRECTS: usize = 5;
 
-/// The body of one request to the target.
-enum Outbound {
-    /// The client's.
-    Client(OutgoingBody),
-    /// None: a redirect turned the request into a GET.
-    Dropped,
-}
-
 /// Ways the target can fail us. Messages name the target's host, never a URL with a query,
 /// never a credential.
 #[derive(Debug, thiserror::Error)]
@@ -205,14 +197,14 @@ impl UpstreamClient {
                 &uri,
                 client_headers,
                 authorization.as_ref(),
-                Outbound::Client(body),
+                Some(body),
             )
             .await?;
         if response.status() == StatusCode::UNAUTHORIZED
             && let (Some(rejected), Some(again)) = (&authorization, &replay)
             && self.credential.rejected(rejected)
         {
-            let again = Outbound::Client(OutgoingBody::Bytes(again.clone()));
+            let again = Some(OutgoingBody::Bytes(again.clone()));
             drop(response);
             authorization = self.credential.authorization().await?;
             response = self
@@ -232,12 +224,12 @@ impl UpstreamClient {
             {
                 method = Method::GET;
                 dropped = true;
-                Outbound::Dropped
+                None
             } else if dropped {
-                Outbound::Dropped
+                None
             } else {
                 match &replay {
-                    Some(bytes) => Outbound::Client(OutgoingBody::Bytes(bytes.clone())),
+                    Some(bytes) => Some(OutgoingBody::Bytes(bytes.clone())),
                     None => break,
                 }
             };
@@ -286,7 +278,8 @@ impl UpstreamClient {
         uri: &axum::http::Uri,
         client_headers: &HeaderMap,
         authorization: Option<&oauth::Authorization>,
-        body: Outbound,
+        // `None`: a redirect turned the request into a GET without a body.
+        body: Option<OutgoingBody>,
     ) -> Result<TargetResponse, UpstreamError> {
         let mut headers = headers::forwarded_request_headers(client_headers);
         if let Some(authorization) = authorization {
@@ -296,8 +289,8 @@ impl UpstreamClient {
             );
         }
         let body = match body {
-            Outbound::Client(body) => body,
-            Outbound::Dropped => {
+            Some(body) => body,
+            None => {
                 // What described the client's body no longer applies.
                 headers.remove(axum::http::header::CONTENT_TYPE);
                 headers.remove(axum::http::header::CONTENT_LENGTH);

@@ -15,10 +15,10 @@ use tokio_util::sync::CancellationToken;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt, stream};
 use memchr::memmem;
-use serde_json::Value;
 
 use crate::formats::openai::ErrorBody;
 use crate::formats::sse::Framing;
+use crate::normalize::Changes;
 use crate::normalize::stream::{Output, Transcoder};
 
 /// Where a stream stands; kept by the relay between chunks.
@@ -30,7 +30,7 @@ struct Relay<S> {
     framing: Framing,
     transcoder: Option<Transcoder>,
     /// Where the transcoder's record of changes goes when the stream is over (the call log).
-    note: Option<Arc<OnceLock<Value>>>,
+    note: Option<Arc<OnceLock<Changes>>>,
     done_seen: bool,
     finished: bool,
     host: String,
@@ -43,7 +43,7 @@ pub struct RelayOptions {
     pub host: String,
     pub framing: Framing,
     pub transcoder: Option<Transcoder>,
-    pub note: Option<Arc<OnceLock<Value>>>,
+    pub note: Option<Arc<OnceLock<Changes>>>,
     /// Ends the stream with an error event when cancelled (the server's shutdown grace is over).
     pub cut_off: CancellationToken,
 }
@@ -231,7 +231,7 @@ impl<S> Relay<S> {
             &self.note,
             self.transcoder.as_ref().and_then(Transcoder::changes),
         ) {
-            let _ = note.set(serde_json::to_value(changes).unwrap_or_default());
+            let _ = note.set(changes);
         }
     }
 

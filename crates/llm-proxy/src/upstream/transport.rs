@@ -1,10 +1,6 @@
 //! How bytes reach the target: hyper's pooled client over a connector whose route (direct, an
-//! HTTP proxy's CONNECT tunnel, or an HTTP proxy forwarding plain HTTP) is worked out once.
-//!
-//! reqwest carried the requests before. Per request it also parsed the URL three times, ran a
-//! retry and a redirect layer and matched the proxy rules again: about a quarter of the
-//! proxy's instructions per completion (callgrind). The target, and so its route, is fixed by
-//! configuration; only the path changes from one request to the next.
+//! HTTP proxy's CONNECT tunnel, or an HTTP proxy forwarding plain HTTP) is worked out once,
+//! since the target is fixed by configuration and only the path changes between requests.
 
 use std::future::Future;
 use std::pin::Pin;

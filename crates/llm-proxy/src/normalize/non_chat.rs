@@ -1,4 +1,4 @@
-//! Legacy completions, embeddings and model listings.
+//! The answers that are not chat: legacy completions, embeddings and model listings.
 
 use base64::Engine;
 use serde_json::{Map, Value, json};

@@ -1,8 +1,7 @@
-//! The fast path: whether a chat completion body is already exactly valid, decided by a typed,
-//! borrowing parse instead of building a JSON tree. A profile showed the tree costing about
-//! 40,000 instructions per request, most of the proxy's own share, for bodies that nearly always
-//! need nothing. Anything this check is unsure of goes the slow way (`chat::repair`), which
-//! decides the same questions; a property test holds the two to agreement.
+//! Whether a chat completion body or chunk is already exactly valid, decided by a typed,
+//! borrowing parse: building a JSON tree for bodies that nearly always need nothing was most of
+//! the proxy's own cost. Anything this check is unsure of goes to `chat::repair`, which decides
+//! the same questions; a property test holds the two to agreement.
 
 use std::borrow::Cow;
 
