@@ -67,6 +67,15 @@ impl Credential {
         }
     }
 
+    /// Calls `each` with every secret the target could echo.
+    pub fn each_secret(&self, each: &mut dyn FnMut(&[u8])) {
+        match self {
+            Self::None => {}
+            Self::Bearer { secret, .. } => each(secret.expose_secret().as_bytes()),
+            Self::OAuth(source) => source.each_secret(each),
+        }
+    }
+
     /// `bytes` with the credential overwritten wherever it occurs ([`super::mask`]).
     pub fn mask(&self, bytes: Bytes) -> Bytes {
         match self {

@@ -34,13 +34,17 @@ pub fn mask_all<'a>(bytes: Bytes, secrets: impl IntoIterator<Item = &'a [u8]>) -
     masked.map_or(bytes, BytesMut::freeze)
 }
 
-/// Masks the credential in each header value that holds it.
+/// Masks the credential in each header value that holds it; a value without it is not copied.
 pub fn mask_headers(credential: &Credential, headers: &mut HeaderMap) {
     for value in headers.values_mut() {
-        let bytes = Bytes::copy_from_slice(value.as_bytes());
-        let masked = credential.mask(bytes.clone());
-        if masked != bytes
-            && let Ok(masked) = HeaderValue::from_maybe_shared(masked)
+        let mut found = false;
+        credential.each_secret(&mut |secret| {
+            found |= !secret.is_empty() && memmem::find(value.as_bytes(), secret).is_some();
+        });
+        if found
+            && let Ok(masked) = HeaderValue::from_maybe_shared(
+                credential.mask(Bytes::copy_from_slice(value.as_bytes())),
+            )
         {
             *value = masked;
         }

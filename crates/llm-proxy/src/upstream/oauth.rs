@@ -272,6 +272,16 @@ impl TokenSource {
         out
     }
 
+    /// Calls `each` with the token and the client secret in every form it is sent.
+    pub fn each_secret(&self, each: &mut dyn FnMut(&[u8])) {
+        if let Some(token) = &self.lock().token {
+            each(token.value.expose_secret().as_bytes());
+        }
+        for form in &self.secret_forms {
+            each(form.expose_secret().as_bytes());
+        }
+    }
+
     /// `bytes` with the token and the client secret (in every form sent) overwritten.
     pub fn mask(&self, bytes: Bytes) -> Bytes {
         let state = self.lock();
