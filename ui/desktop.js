@@ -5,8 +5,12 @@ import { api, desktop } from './api.js';
 import { set } from './store.js';
 import { toast } from './util.js';
 
-/** The app's status, the token and, while the proxy runs, its configuration. */
+let refreshes = 0;
+
+/** The app's status, the token and, while the proxy runs, its configuration. A refresh that
+ * a later one overtook is dropped: its older status would undo what the later one showed. */
 export async function refreshDesktop() {
+  const ticket = ++refreshes;
   const [desktopStatus, token] = await Promise.all([desktop.status(), desktop.token()]);
   const patch = { desktopStatus, token, config: null, health: null };
   if (desktopStatus.proxy.state === 'running') {
@@ -16,7 +20,7 @@ export async function refreshDesktop() {
       // It stopped in between: the status event that follows refreshes again.
     }
   }
-  set(patch);
+  if (ticket === refreshes) set(patch);
 }
 
 /** Turns the proxy on or off and says how it went. */

@@ -9,6 +9,7 @@ import subprocess
 import time
 
 from openai import OpenAI
+from selenium.webdriver.common.by import By
 
 from conftest import (
     ARTIFACTS,
@@ -226,12 +227,18 @@ def test_start_at_login_adds_and_removes_the_autostart_entry(launch):
     app.state_line("Running on", timeout=40)
     entry = HOME / ".config" / "autostart" / "Local LLM Proxy.desktop"
     assert not entry.exists()
+    toasts = "return document.querySelector('#toasts').textContent"
     app.click("#start-at-login")
     wait_until(entry.exists, what="the autostart entry")
     text = entry.read_text()
     assert f"Exec={APP} --background" in text or "--background" in text, text
+    # The second click must land on the box redrawn from the saved choice, not a redraw in flight.
+    app.wait(lambda d: "will start at login" in d.execute_script(toasts))
+    assert app.driver.find_element(By.CSS_SELECTOR, "#start-at-login").is_selected()
     app.click("#start-at-login")
     wait_until(lambda: not entry.exists(), what="the autostart entry to go")
+    app.wait(lambda d: "will not start at login" in d.execute_script(toasts))
+    assert not app.driver.find_element(By.CSS_SELECTOR, "#start-at-login").is_selected()
 
 
 def test_a_second_launch_exits_and_leaves_the_first_running(launch):
