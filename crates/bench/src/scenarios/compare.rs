@@ -1,0 +1,161 @@
+//! Two proxies measured in the same run against the same target, in alternating rounds: drift
+//! in the machine (other load, frequency, caches) reaches both alike. The second proxy goes
+//! first in every other round, so neither always follows the other.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use crate::process::cpu_seconds;
+use crate::proxy::Proxy;
+use crate::scenarios::latency::{alternate, warm_up};
+use crate::scenarios::throughput::load;
+use crate::stats::{median, percentile, ratio, round};
+
+/// How long a comparison runs.
+#[derive(Debug, Clone, Copy)]
+pub struct PairSizes {
+    /// Rounds at concurrency 1, and requests per proxy in each.
+    pub latency_rounds: usize,
+    pub latency_requests: usize,
+    /// Rounds at concurrency 64, and how long each proxy is loaded in each.
+    pub load_rounds: usize,
+    pub load_round: Duration,
+}
+
+/// The order of the two proxies in `round`.
+fn order(round: usize) -> [usize; 2] {
+    if round.is_multiple_of(2) {
+        [0, 1]
+    } else {
+        [1, 0]
+    }
+}
+
+/// Added latency at c=1 and CPU per request of two proxies: rounds of requests with direct and
+/// proxy alternating (as the latency part does), the proxies taking turns.
+pub async fn latency_pair(
+    client: &reqwest::Client,
+    direct: &str,
+    proxies: [&Proxy; 2],
+    sizes: PairSizes,
+) -> Result<[Value; 2]> {
+    for proxy in proxies {
+        warm_up(client, direct, &proxy.url).await?;
+    }
+    // CPU over the whole run, the other's rounds included: what a proxy still does after its
+    // round (the log's writes) is its own.
+    let cpu_before = [cpu_seconds(proxies[0].pid)?, cpu_seconds(proxies[1].pid)?];
+    let mut rounds: [Rounds; 2] = Default::default();
+    for round in 0..sizes.latency_rounds {
+        for i in order(round) {
+            let (d, p) = alternate(client, direct, &proxies[i].url, sizes.latency_requests).await?;
+            rounds[i].push(d, p);
+        }
+    }
+    let cpu = [
+        cpu_seconds(proxies[0].pid)? - cpu_before[0],
+        cpu_seconds(proxies[1].pid)? - cpu_before[1],
+    ];
+    let [a, b] = rounds;
+    Ok([a.summary(cpu[0]), b.summary(cpu[1])])
+}
+
+/// The samples of one proxy over its rounds.
+#[derive(Default)]
+struct Rounds {
+    direct: Vec<f64>,
+    proxy: Vec<f64>,
+    added_p50: Vec<f64>,
+}
+
+impl Rounds {
+    fn push(&mut self, mut direct: Vec<f64>, mut proxy: Vec<f64>) {
+        self.added_p50
+            .push(percentile(&mut proxy, 0.5) - percentile(&mut direct, 0.5));
+        self.direct.append(&mut direct);
+        self.proxy.append(&mut proxy);
+    }
+
+    /// The median of the rounds' added p50 (a noisy round moves it little), p99 over all of
+    /// them (a round holds too few for its own), CPU per request over all of them.
+    fn summary(mut self, cpu_s: f64) -> Value {
+        let requests = self.proxy.len();
+        let (dp50, dp99, pp50, pp99) = (
+            percentile(&mut self.direct, 0.5),
+            percentile(&mut self.direct, 0.99),
+            percentile(&mut self.proxy, 0.5),
+            percentile(&mut self.proxy, 0.99),
+        );
+        json!({
+            "requests": requests,
+            "added_p50_us": median(&mut self.added_p50),
+            "added_p50_us_min": percentile(&mut self.added_p50, 0.0),
+            "added_p50_us_max": percentile(&mut self.added_p50, 1.0),
+            "added_p99_us": round(pp99 - dp99),
+            "direct_p50_us": dp50,
+            "proxy_p50_us": pp50,
+            "cpu_us_per_request": round(cpu_s / requests.max(1) as f64 * 1e6),
+        })
+    }
+}
+
+/// Requests per second at c=64 and CPU per request of two proxies, loaded in turns.
+pub async fn throughput_pair(
+    client: &reqwest::Client,
+    proxies: [&Proxy; 2],
+    sizes: PairSizes,
+) -> Result<[Value; 2]> {
+    for proxy in proxies {
+        load(client, &proxy.url, Duration::from_millis(200)).await;
+    }
+    let cpu_before = [cpu_seconds(proxies[0].pid)?, cpu_seconds(proxies[1].pid)?];
+    let mut rps: [Vec<f64>; 2] = Default::default();
+    let (mut ok, mut errors) = ([0u64; 2], [0u64; 2]);
+    for round in 0..sizes.load_rounds {
+        for i in order(round) {
+            let (answered, failed) = load(client, &proxies[i].url, sizes.load_round).await;
+            rps[i].push(answered as f64 / sizes.load_round.as_secs_f64());
+            ok[i] += answered;
+            errors[i] += failed;
+        }
+    }
+    let cpu_s = [
+        cpu_seconds(proxies[0].pid)? - cpu_before[0],
+        cpu_seconds(proxies[1].pid)? - cpu_before[1],
+    ];
+    Ok(std::array::from_fn(|i| {
+        json!({
+            "requests": ok[i],
+            "errors": errors[i],
+            "rps": median(&mut rps[i]),
+            "cpu_us_per_request": round(cpu_s[i] / ok[i].max(1) as f64 * 1e6),
+        })
+    }))
+}
+
+/// `a[key] / b[key]` for each key; null where `b`'s figure is not above zero.
+pub fn ratios(a: &Value, b: &Value, keys: &[&str]) -> Value {
+    keys.iter()
+        .map(|&key| {
+            let r = match (a[key].as_f64(), b[key].as_f64()) {
+                (Some(a), Some(b)) => ratio(a, b),
+                _ => None,
+            };
+            (key.to_owned(), json!(r))
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// `a[key] - b[key]` for each key.
+pub fn differences(a: &Value, b: &Value, keys: &[&str]) -> Value {
+    keys.iter()
+        .map(|&key| {
+            let d = a[key].as_f64().unwrap_or(0.0) - b[key].as_f64().unwrap_or(0.0);
+            (key.to_owned(), json!(round(d)))
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
