@@ -60,11 +60,17 @@ pub trait Observer: Send + Sync {
     fn live(&self, update: LiveUpdate);
 }
 
+/// A started server and the task relaying its live feed, which ends with it.
+struct Running {
+    server: ServerHandle,
+    live: tokio::task::JoinHandle<()>,
+}
+
 pub struct ProxyController {
     /// Where servers run; `None` only if that thread could not be started, and then they run
     /// on the caller's runtime.
     runtime: Option<OwnThread>,
-    running: Mutex<Option<ServerHandle>>,
+    running: Mutex<Option<Running>>,
     /// A copy of the latest status, readable without waiting for a start or stop to finish.
     status: RwLock<ProxyStatus>,
     observer: Arc<dyn Observer>,
@@ -101,7 +107,7 @@ impl ProxyController {
             .lock()
             .await
             .as_ref()
-            .map(|s| s.state().clone())
+            .map(|running| running.server.state().clone())
     }
 
     /// Starts the proxy with `config`, stopping the one that runs first. A failure to bind is
@@ -130,8 +136,8 @@ impl ProxyController {
                     port: server.local_addr().port(),
                     base_url: server.base_url().to_owned(),
                 };
-                self.forward_live(server.state());
-                *running = Some(server);
+                let live = self.forward_live(server.state());
+                *running = Some(Running { server, live });
                 status
             }
             Ok(Err(StartError::PortInUse { .. })) => ProxyStatus::Failed {
@@ -169,22 +175,24 @@ impl ProxyController {
     }
 
     /// Relays the server's live feed to the observer until the server stops.
-    fn forward_live(&self, state: &AppState) {
+    fn forward_live(&self, state: &AppState) -> tokio::task::JoinHandle<()> {
         let mut feed = LiveFeed::new(state);
         let observer = self.observer.clone();
         tokio::spawn(async move {
             while let Some(update) = feed.next().await {
                 observer.live(update);
             }
-        });
+        })
     }
 }
 
 /// Stops the server in `running`, if any: the port closes at once, in-flight requests get the
 /// grace period.
-async fn shut_down(running: &mut Option<ServerHandle>) {
-    if let Some(server) = running.take() {
+async fn shut_down(running: &mut Option<Running>) {
+    if let Some(Running { server, live }) = running.take() {
         server.shutdown().await;
+        // The feed's sender lives in state that requests may still hold: end the relay here.
+        live.abort();
     }
 }
 

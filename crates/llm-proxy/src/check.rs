@@ -333,130 +333,154 @@ async fn call(
 
 /// The running proxy: health, auth, a completion and a stream through it, the dashboard.
 async fn proxy_steps(config: &Config, url: &str) -> Vec<Step> {
-    let mut steps = Vec::new();
     let http = match reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(60))
         .build()
     {
         Ok(http) => http,
-        Err(err) => {
-            steps.push(step("proxy", Instant::now(), Err((err.to_string(), None))));
-            return steps;
-        }
+        Err(err) => return vec![step("proxy", Instant::now(), Err((err.to_string(), None)))],
     };
-    let url = url.trim_end_matches('/');
-    let token = secrecy::ExposeSecret::expose_secret(&config.access_token.secret).to_owned();
-    let started = Instant::now();
-    let health = http.get(format!("{url}/health")).send().await;
-    let up = match health {
-        Ok(r) if r.status().is_success() => {
-            let body: Value = r.json().await.unwrap_or_default();
-            Ok(format!(
-                "running at {url}, {} mode, version {}",
-                body["mode"].as_str().unwrap_or("?"),
-                body["version"].as_str().unwrap_or("?")
-            ))
-        }
-        Ok(r) => Err((
-            format!("{url}/health answered HTTP {}", r.status()),
-            Some("another program may be using that port".to_owned()),
-        )),
-        Err(_) => Err((
-            format!("no proxy is running at {url}"),
-            Some(
-                "start it with `llm-proxy` (or the desktop app), or point --proxy at where it runs"
-                    .to_owned(),
-            ),
-        )),
+    let proxy = RunningProxy {
+        http,
+        url: url.trim_end_matches('/'),
+        token: secrecy::ExposeSecret::expose_secret(&config.access_token.secret),
     };
-    let running = up.is_ok();
-    steps.push(step("proxy health", started, up));
+    let mut steps = Vec::new();
+    // Each of these needs the one before it: stop at the first failure.
+    let (started, health) = proxy.health().await;
+    let running = health.is_ok();
+    steps.push(step("proxy health", started, health));
     if !running {
         return steps;
     }
-
-    let started = Instant::now();
-    let models = http
-        .get(format!("{url}/v1/models"))
-        .bearer_auth(&token)
-        .send()
-        .await;
-    let auth = match models {
-        Ok(r) if r.status().is_success() => {
-            let body: Value = r.json().await.unwrap_or_default();
-            Ok(format!("the access token is accepted; {} model(s) listed", body["data"].as_array().map_or(0, Vec::len)))
-        }
-        Ok(r) if r.status().as_u16() == 401 => Err((
-            "the running proxy refused this configuration's access token (401)".to_owned(),
-            Some("PROXY_ACCESS_TOKEN here differs from the running proxy's: use the token its banner or window shows".to_owned()),
-        )),
-        Ok(r) => Err((format!("/v1/models answered HTTP {}", r.status()), None)),
-        Err(err) => Err((err.to_string(), None)),
-    };
+    let (started, auth) = proxy.auth().await;
     let authorized = auth.is_ok();
     steps.push(step("proxy auth", started, auth));
     if !authorized {
         return steps;
     }
-
     for (name, stream) in [("proxy chat", false), ("proxy stream", true)] {
+        let (started, result) = proxy.chat(stream).await;
+        steps.push(step(name, started, result));
+    }
+    let (started, result) = proxy.dashboard().await;
+    steps.push(step("dashboard", started, result));
+    steps
+}
+
+/// What a step found: when it started, and its result or the failure with a hint.
+type Outcome = (Instant, Result<String, (String, Option<String>)>);
+
+/// A running proxy as a tool sees it: its URL and the access token.
+struct RunningProxy<'a> {
+    http: reqwest::Client,
+    url: &'a str,
+    token: &'a str,
+}
+
+impl RunningProxy<'_> {
+    async fn health(&self) -> Outcome {
+        let started = Instant::now();
+        let url = self.url;
+        let result = match self.http.get(format!("{url}/health")).send().await {
+            Ok(r) if r.status().is_success() => {
+                let body: Value = r.json().await.unwrap_or_default();
+                Ok(format!(
+                    "running at {url}, {} mode, version {}",
+                    body["mode"].as_str().unwrap_or("?"),
+                    body["version"].as_str().unwrap_or("?")
+                ))
+            }
+            Ok(r) => Err((
+                format!("{url}/health answered HTTP {}", r.status()),
+                Some("another program may be using that port".to_owned()),
+            )),
+            Err(_) => Err((
+                format!("no proxy is running at {url}"),
+                Some(
+                    "start it with `llm-proxy` (or the desktop app), or point --proxy at where it runs"
+                        .to_owned(),
+                ),
+            )),
+        };
+        (started, result)
+    }
+
+    async fn auth(&self) -> Outcome {
+        let started = Instant::now();
+        let models = self
+            .http
+            .get(format!("{}/v1/models", self.url))
+            .bearer_auth(self.token)
+            .send()
+            .await;
+        let result = match models {
+            Ok(r) if r.status().is_success() => {
+                let body: Value = r.json().await.unwrap_or_default();
+                Ok(format!("the access token is accepted; {} model(s) listed", body["data"].as_array().map_or(0, Vec::len)))
+            }
+            Ok(r) if r.status().as_u16() == 401 => Err((
+                "the running proxy refused this configuration's access token (401)".to_owned(),
+                Some("PROXY_ACCESS_TOKEN here differs from the running proxy's: use the token its banner or window shows".to_owned()),
+            )),
+            Ok(r) => Err((format!("/v1/models answered HTTP {}", r.status()), None)),
+            Err(err) => Err((err.to_string(), None)),
+        };
+        (started, result)
+    }
+
+    /// A short chat completion, whole or streamed, through the proxy to its target.
+    async fn chat(&self, stream: bool) -> Outcome {
         let started = Instant::now();
         let body = json!({"model": "gpt-4o", "stream": stream, "messages": [{"role": "user", "content": "Reply with OK."}], "max_tokens": 5});
-        let result = match http
-            .post(format!("{url}/v1/chat/completions"))
-            .bearer_auth(&token)
+        let sent = self
+            .http
+            .post(format!("{}/v1/chat/completions", self.url))
+            .bearer_auth(self.token)
             .json(&body)
             .send()
-            .await
-        {
+            .await;
+        let result = match sent {
             Ok(r) => {
                 let status = r.status();
                 let text = r.text().await.unwrap_or_default();
                 if !status.is_success() {
-                    Err((
-                        format!(
-                            "HTTP {status}: {}",
-                            text.chars().take(200).collect::<String>()
-                        ),
-                        None,
-                    ))
+                    let start: String = text.chars().take(200).collect();
+                    Err((format!("HTTP {status}: {start}"), None))
                 } else if stream && !text.trim_end().ends_with("data: [DONE]") {
                     Err(("the stream did not end with [DONE]".to_owned(), None))
+                } else if stream {
+                    Ok("a stream came through, ending with [DONE]".to_owned())
                 } else {
-                    Ok(if stream {
-                        "a stream came through, ending with [DONE]".to_owned()
-                    } else {
-                        "a completion came through".to_owned()
-                    })
+                    Ok("a completion came through".to_owned())
                 }
             }
             Err(err) => Err((err.to_string(), None)),
         };
-        steps.push(step(name, started, result));
+        (started, result)
     }
 
-    let started = Instant::now();
-    let page = http
-        .get(format!("{url}/"))
-        .send()
-        .await
-        .map(|r| r.status().is_success())
-        .unwrap_or(false);
-    let api = http
-        .get(format!("{url}/api/config"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .map(|r| r.status().is_success())
-        .unwrap_or(false);
-    let dashboard = if page && api {
-        Ok(format!("{url}/ and its API answer"))
-    } else {
-        Err(("the dashboard or its API did not answer".to_owned(), None))
-    };
-    steps.push(step("dashboard", started, dashboard));
-    steps
+    /// The page and its API.
+    async fn dashboard(&self) -> Outcome {
+        let started = Instant::now();
+        let answers = |request: reqwest::RequestBuilder| async move {
+            request.send().await.is_ok_and(|r| r.status().is_success())
+        };
+        let page = answers(self.http.get(format!("{}/", self.url))).await;
+        let api = answers(
+            self.http
+                .get(format!("{}/api/config", self.url))
+                .bearer_auth(self.token),
+        )
+        .await;
+        let result = if page && api {
+            Ok(format!("{}/ and its API answer", self.url))
+        } else {
+            Err(("the dashboard or its API did not answer".to_owned(), None))
+        };
+        (started, result)
+    }
 }
 
 /// Token events are not server events during a check.
