@@ -60,7 +60,8 @@ const httpApi = {
   config: () => request('GET', '/api/config'),
   health: () => request('GET', '/health'),
   stats: () => request('GET', '/api/stats'),
-  calls: (params = {}) => request('GET', `/api/logs/api-calls${query(params)}`),
+  /** The table's rows: summaries, without the headers and bodies a whole listing carries. */
+  calls: (params = {}) => request('GET', `/api/logs/api-calls${query({ ...params, fields: 'summary' })}`),
   call: (id) => request('GET', `/api/logs/api-calls/${encodeURIComponent(id)}`),
   events: (params = {}) => request('GET', `/api/logs/server-events${query(params)}`),
   clearLogs: () => request('DELETE', '/api/logs'),
@@ -120,7 +121,7 @@ const desktopApi = {
   config: () => invoke('api_config'),
   health: () => invoke('api_health'),
   stats: () => invoke('api_stats'),
-  calls: (params = {}) => invoke('api_calls', { params: clean(params) }),
+  calls: (params = {}) => invoke('api_calls', { params: clean({ ...params, fields: 'summary' }) }),
   call: (id) => invoke('api_call', { id: Number(id) }),
   events: (params = {}) => invoke('api_events', { params: clean(params) }),
   clearLogs: () => invoke('api_clear_logs'),

@@ -59,7 +59,7 @@ function renderStatus() {
   }
   if (!config) return;
   const logOk = health?.logStore?.ok !== false;
-  const tokenError = config.oauth?.token?.last_error;
+  const tokenError = config.oauth?.token?.lastError;
   let text = config.mode === 'placeholder' ? 'Running · placeholder mode' : `Running · ${new URL(config.target).host}`;
   let kind = 'on';
   if (tokenError) {

@@ -85,6 +85,8 @@ export function formatPercent(rate) {
 /** Pretty JSON when the text is JSON, the text itself otherwise. */
 export function pretty(text) {
   if (text === null || text === undefined) return '';
+  // The API serves a body that is JSON as JSON, and any other as text.
+  if (typeof text !== 'string') return JSON.stringify(text, null, 2);
   try {
     return JSON.stringify(JSON.parse(text), null, 2);
   } catch {

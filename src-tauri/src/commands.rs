@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use llm_proxy::dashboard::{self, CallParams, EventParams};
+use llm_proxy::dashboard::views::{ApiCall, Cleared, ConfigView, EventPage, Health, ServerEvent};
+use llm_proxy::dashboard::{self, CallParams, Calls, EventParams};
 use llm_proxy::error::ProxyError;
 use llm_proxy::state::AppState;
 use serde::Serialize;
@@ -193,12 +194,12 @@ async fn running(desktop: &Desktop) -> Result<AppState, CommandError> {
 }
 
 #[tauri::command]
-pub async fn api_config(desktop: Shared<'_>) -> Result<Value, CommandError> {
+pub async fn api_config(desktop: Shared<'_>) -> Result<ConfigView, CommandError> {
     Ok(dashboard::config(&running(&desktop).await?))
 }
 
 #[tauri::command]
-pub async fn api_health(desktop: Shared<'_>) -> Result<Value, CommandError> {
+pub async fn api_health(desktop: Shared<'_>) -> Result<Health, CommandError> {
     Ok(dashboard::health(&running(&desktop).await?))
 }
 
@@ -211,13 +212,13 @@ pub async fn api_stats(desktop: Shared<'_>) -> Result<Value, CommandError> {
 pub async fn api_calls(
     desktop: Shared<'_>,
     params: Option<CallParams>,
-) -> Result<Value, CommandError> {
+) -> Result<Calls, CommandError> {
     let state = running(&desktop).await?;
     Ok(dashboard::calls(&state, params.unwrap_or_default()).await?)
 }
 
 #[tauri::command]
-pub async fn api_call(desktop: Shared<'_>, id: i64) -> Result<Value, CommandError> {
+pub async fn api_call(desktop: Shared<'_>, id: i64) -> Result<ApiCall, CommandError> {
     let state = running(&desktop).await?;
     Ok(dashboard::call(&state, id).await?)
 }
@@ -226,13 +227,13 @@ pub async fn api_call(desktop: Shared<'_>, id: i64) -> Result<Value, CommandErro
 pub async fn api_events(
     desktop: Shared<'_>,
     params: Option<EventParams>,
-) -> Result<Value, CommandError> {
+) -> Result<EventPage<ServerEvent>, CommandError> {
     let state = running(&desktop).await?;
     Ok(dashboard::server_events(&state, params.unwrap_or_default()).await)
 }
 
 #[tauri::command]
-pub async fn api_clear_logs(desktop: Shared<'_>) -> Result<Value, CommandError> {
+pub async fn api_clear_logs(desktop: Shared<'_>) -> Result<Cleared, CommandError> {
     let state = running(&desktop).await?;
     Ok(dashboard::clear_logs(&state, "the desktop window").await)
 }

@@ -139,9 +139,9 @@ export function render(main) {
         h('dt', {}, 'Auth to target'), h('dd', {}, config.authKind),
         oauthToken ? [
           h('dt', {}, 'OAuth token'),
-          h('dd', {}, oauthToken.last_error
-            ? h('span.error', {}, oauthToken.last_error)
-            : oauthToken.valid_until ? `valid until ${formatTime(oauthToken.valid_until * 1000)} (${oauthToken.refresh_count} fetched)` : 'being fetched…'),
+          h('dd', {}, oauthToken.lastError
+            ? h('span.error', {}, oauthToken.lastError)
+            : oauthToken.validUntil ? `valid until ${formatTime(oauthToken.validUntil * 1000)} (${oauthToken.refreshCount} fetched)` : 'being fetched…'),
         ] : null,
         h('dt', {}, 'Request log'),
         h('dd', {}, health?.logStore?.ok === false ? h('span.error', {}, health.logStore.error) : 'saved'),

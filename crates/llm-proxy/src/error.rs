@@ -252,9 +252,14 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
 }
 
 /// Fallback for paths no route knows.
-pub async fn not_found(uri: axum::http::Uri) -> ProxyError {
+pub async fn not_found(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> ProxyError {
+    unknown_path(uri.path())
+}
+
+/// The 404 for `path`, the path as the client sent it (nested routers see less of it).
+pub fn unknown_path(path: &str) -> ProxyError {
     ProxyError::NotFound {
-        message: format!("Unknown path: {}", uri.path()),
+        message: format!("Unknown path: {path}"),
         code: "unknown_url",
     }
 }

@@ -5,7 +5,7 @@
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::not_found;
+use crate::error::unknown_path;
 
 /// Every file of `ui/`, with its content type. A test checks this list against the folder.
 pub const FILES: &[(&str, &[u8], &str)] = &[
@@ -72,7 +72,7 @@ pub async fn fallback(method: Method, uri: Uri) -> Response {
             return asset(bytes, content_type);
         }
     }
-    not_found(uri).await.into_response()
+    unknown_path(uri.path()).into_response()
 }
 
 fn asset(bytes: &'static [u8], content_type: &'static str) -> Response {

@@ -51,11 +51,9 @@ async fn a_call_is_recorded_with_every_field() {
     assert_eq!(call["usageSource"], "response");
     assert!(call["usage"]["totalTokens"].as_u64().unwrap() > 0);
     assert_eq!(call["requestHeaders"]["authorization"], "[redacted]");
-    assert_eq!(
-        serde_json::from_str::<Value>(call["requestBody"].as_str().unwrap()).unwrap(),
-        body
-    );
-    let response: Value = serde_json::from_str(call["responseBody"].as_str().unwrap()).unwrap();
+    // Bodies that are JSON are served as JSON.
+    assert_eq!(call["requestBody"], body);
+    let response = &call["responseBody"];
     assert!(
         response["choices"][0]["message"]["content"]
             .as_str()
@@ -81,7 +79,7 @@ async fn streams_are_recorded_assembled_with_usage_from_the_stream_or_estimated(
     assert_eq!(first["stream"], true);
     assert_eq!(first["usageSource"], "stream");
     assert!(first["chunkCount"].as_u64().unwrap() > 5);
-    let message: Value = serde_json::from_str(first["responseBody"].as_str().unwrap()).unwrap();
+    let message = &first["responseBody"];
     assert!(message["content"].as_str().unwrap().contains("stream this"));
     assert_eq!(message["finish_reason"], "stop");
 
@@ -804,4 +802,23 @@ async fn malformed_dashboard_input_is_400_in_the_envelope() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
         assert_envelope(&response.json().await.unwrap());
     }
+}
+
+#[tokio::test]
+async fn a_head_request_is_recorded_as_complete_not_as_a_disconnect() {
+    let proxy = TestProxy::placeholder().await;
+    let head = proxy
+        .http
+        .head(format!("{}/v1/models", proxy.url))
+        .bearer_auth(ACCESS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    proxy.handle.state().log().written().await;
+    let listed: Value = proxy.get_json("/api/logs/api-calls?fields=summary").await;
+    let call = &listed["data"][0];
+    assert_eq!(call["method"], "HEAD", "{listed}");
+    assert_eq!(call["status"], 200);
+    assert!(call["error"].is_null(), "{call}");
 }

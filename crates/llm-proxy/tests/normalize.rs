@@ -269,7 +269,8 @@ fn completions_embeddings_and_models() {
         json!({"models": [{"name": "llama3.2:latest", "modified_at": "2024-06-04T14:38:31.83753-07:00", "size": 1}]}),
     );
     assert_eq!(tags["data"][0]["id"], "llama3.2:latest");
-    assert_eq!(tags["data"][0]["created"], 1_717_511_911);
+    // 14:38:31 at UTC-7 is 21:38:31 UTC.
+    assert_eq!(tags["data"][0]["created"], 1_717_537_111);
     assert_eq!(models(json!(["a", "b"]))["data"][1]["id"], "b");
     assert_eq!(
         models(json!({"data": [{"id": "m"}]}))["data"][0]["owned_by"],

@@ -131,10 +131,10 @@ async fn the_token_is_fetched_at_startup_and_sent_to_the_target() {
 
     let health = setup.health().await;
     let oauth = &health["oauth"];
-    assert_eq!(oauth["refresh_count"], 1);
-    assert_eq!(oauth["valid_until"], unix(setup.clock.now()) + 3600);
-    assert_eq!(oauth["last_refresh"], unix(setup.clock.now()));
-    assert!(oauth["last_error"].is_null());
+    assert_eq!(oauth["refreshCount"], 1);
+    assert_eq!(oauth["validUntil"], unix(setup.clock.now()) + 3600);
+    assert_eq!(oauth["lastRefresh"], unix(setup.clock.now()));
+    assert!(oauth["lastError"].is_null());
     assert_eq!(health["auth"], "oauth2-client-credentials");
 }
 
@@ -179,7 +179,7 @@ async fn a_missing_expires_in_means_one_hour() {
     let setup = Setup::start(None, |_, _| {}).await;
     setup.tokens.wait_for_issued(1).await;
     assert_eq!(
-        setup.health().await["oauth"]["valid_until"],
+        setup.health().await["oauth"]["validUntil"],
         unix(setup.clock.now()) + 3600
     );
 }
@@ -385,7 +385,7 @@ async fn startup_with_the_token_server_down_then_recovery() {
         .await
         .unwrap();
     assert!(
-        health["oauth"]["last_error"]
+        health["oauth"]["lastError"]
             .as_str()
             .unwrap()
             .contains("503")
@@ -413,7 +413,7 @@ async fn startup_with_the_token_server_down_then_recovery() {
         .json()
         .await
         .unwrap();
-    assert!(health["oauth"]["last_error"].is_null());
+    assert!(health["oauth"]["lastError"].is_null());
 }
 
 #[tokio::test]
@@ -479,7 +479,7 @@ async fn auto_client_auth_falls_back_to_the_form_body_and_remembers() {
     assert!(!attempts[0].form.contains_key("client_secret"));
     assert_eq!(attempts[1].basic, None);
     assert_eq!(attempts[1].form["client_secret"], CLIENT_SECRET);
-    assert_eq!(setup.health().await["oauth"]["client_auth"], "post");
+    assert_eq!(setup.health().await["oauth"]["clientAuth"], "post");
 
     // The next refresh goes straight to the form body.
     setup.clock.advance(Duration::from_secs(301));
@@ -511,7 +511,7 @@ async fn basic_and_post_modes_send_credentials_only_where_asked() {
     assert!(attempt.basic.is_none());
     assert_eq!(attempt.form["client_id"], CLIENT_ID);
     assert_eq!(attempt.form["audience"], AUDIENCE);
-    assert_eq!(post.health().await["oauth"]["client_auth"], "post");
+    assert_eq!(post.health().await["oauth"]["clientAuth"], "post");
 
     // Basic only, against a server that wants the form body: it fails and says so.
     let strict = Setup::start(Some(600), |c, t| {

@@ -27,11 +27,11 @@ async fn health_needs_no_token_and_reports_mode() {
     assert_eq!(body["status"], "healthy");
     assert_eq!(body["mode"], "placeholder");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
-    assert!(body["uptime_seconds"].is_u64());
+    assert!(body["uptimeSeconds"].is_u64());
 }
 
 #[tokio::test]
-async fn models_are_listed_and_retrievable() {
+async fn models_are_listed_and_any_id_is_retrievable() {
     let proxy = TestProxy::placeholder().await;
     let list: Value = proxy.get_json("/v1/models").await;
     assert_schema("ListModelsResponse", &list);
@@ -47,10 +47,12 @@ async fn models_are_listed_and_retrievable() {
     assert_eq!(one.status(), StatusCode::OK);
     assert_schema("Model", &one.json().await.unwrap());
 
-    let missing = proxy.get("/v1/models/no-such-model").send().await.unwrap();
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let body: Value = missing.json().await.unwrap();
-    assert_eq!(assert_envelope(&body)["code"], "model_not_found");
+    // As the original did: any id the placeholder would chat with is a model.
+    let unlisted = proxy.get("/v1/models/gpt-4").send().await.unwrap();
+    assert_eq!(unlisted.status(), StatusCode::OK);
+    let body: Value = unlisted.json().await.unwrap();
+    assert_schema("Model", &body);
+    assert_eq!(body["id"], "gpt-4");
 }
 
 #[tokio::test]
@@ -355,7 +357,7 @@ async fn malformed_json_and_missing_parameters_are_400_naming_the_param() {
 }
 
 #[tokio::test]
-async fn unknown_route_is_404_and_wrong_method_405_in_the_envelope() {
+async fn unknown_routes_are_404_naming_the_path_sent_and_wrong_methods_405_in_the_envelope() {
     let proxy = TestProxy::placeholder().await;
     let not_found = proxy
         .http
@@ -381,7 +383,17 @@ async fn unknown_route_is_404_and_wrong_method_405_in_the_envelope() {
 
     let other_v1 = proxy.get("/v1/audio/speech").send().await.unwrap();
     assert_eq!(other_v1.status(), StatusCode::NOT_FOUND);
-    assert_envelope(&other_v1.json().await.unwrap());
+    let body: Value = other_v1.json().await.unwrap();
+    let message = assert_envelope(&body)["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("/v1/audio/speech is not available"),
+        "{message}"
+    );
+
+    let unknown_api = proxy.get("/api/nope").send().await.unwrap();
+    assert_eq!(unknown_api.status(), StatusCode::NOT_FOUND);
+    let body: Value = unknown_api.json().await.unwrap();
+    assert_eq!(assert_envelope(&body)["message"], "Unknown path: /api/nope");
 }
 
 #[tokio::test]

@@ -340,7 +340,7 @@ async fn a_token_server_page_echoing_the_basic_credentials_leaks_them_nowhere() 
         .unwrap();
     let health_json: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(
-        health_json["oauth"]["last_error"],
+        health_json["oauth"]["lastError"],
         "the OAuth token could not be obtained: the token server answered HTTP 500"
     );
     assert!(!health.contains("crash"), "{health}");

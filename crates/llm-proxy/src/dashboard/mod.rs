@@ -2,112 +2,127 @@
 //! (`routes::dashboard`) and the desktop window's commands (`src-tauri`) both call these
 //! functions: one implementation, two transports.
 
-use std::time::Duration;
+mod live;
+pub mod views;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
-use tokio::sync::broadcast::error::RecvError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+pub use self::live::{LiveFeed, LiveUpdate};
+use self::views::{
+    BothLogs, CallPage, Cleared, ConfigView, EventPage, Health, Limits, Logging, Mode, OAuthView,
+    Secrets,
+};
 use crate::config::{CredentialConfig, UpstreamConfig};
 use crate::error::ProxyError;
-use crate::logs::{CallQuery, EventQuery, Level, Live, Log};
+use crate::logs::record::ApiCall;
+use crate::logs::{CallQuery, EventQuery, Level, ServerEvent};
 use crate::state::AppState;
 
 /// Page size when the client does not say, and the most it may ask for.
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
-/// How often the live feed sends a stats snapshot.
-const STATS_TICK: Duration = Duration::from_secs(5);
 
 /// Liveness and mode, as `/health` reports it.
-pub fn health(state: &AppState) -> Value {
+pub fn health(state: &AppState) -> Health {
     let config = state.config();
     let (mode, target, auth) = match &config.upstream {
-        UpstreamConfig::Placeholder => ("placeholder", None, None),
+        UpstreamConfig::Placeholder => (Mode::Placeholder, None, None),
         UpstreamConfig::Target(target) => (
-            "forwarding",
+            Mode::Forwarding,
             target.endpoint.host_str().map(str::to_owned),
             Some(target.credential.kind()),
         ),
     };
-    // `/health` needs no token: it shows a token failure's kind, not the server's words.
-    let oauth = state
-        .upstream()
-        .and_then(|up| up.token_source())
-        .map(|source| source.public_status());
-    json!({
-        "status": "healthy",
-        "oauth": oauth,
-        "logStore": state.log().health(),
-        "mode": mode,
-        "target": target,
-        "auth": auth,
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_seconds": state.uptime().as_secs(),
-    })
+    Health {
+        status: "healthy",
+        // `/health` needs no token: it shows a token failure's kind, not the server's words.
+        oauth: state
+            .upstream()
+            .and_then(|up| up.token_source())
+            .map(|source| source.public_status()),
+        log_store: state.log().health(),
+        mode,
+        target,
+        auth,
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: state.uptime().as_secs(),
+    }
 }
 
 /// The effective configuration. Secrets appear only as `set` or `not set`.
-pub fn config(state: &AppState) -> Value {
+pub fn config(state: &AppState) -> ConfigView {
     let config = state.config();
     let base_url = state.public_base_url();
     let set = |present: bool| if present { "set" } else { "not set" };
-    let (mode, target, auth, key, client_secret, oauth) = match &config.upstream {
-        UpstreamConfig::Placeholder => ("placeholder", None, "none", false, false, Value::Null),
+    let (mode, target, auth_kind, oauth) = match &config.upstream {
+        UpstreamConfig::Placeholder => (Mode::Placeholder, None, "none", None),
         UpstreamConfig::Target(target) => {
             let oauth = match &target.credential {
-                CredentialConfig::OAuth(o) => json!({
-                    "tokenEndpoint": o.token_endpoint.as_str(),
-                    "clientId": o.client_id,
-                    "scope": o.scope,
-                    "audience": o.audience,
-                    "refreshBufferMinutes": o.refresh_buffer.as_secs() / 60,
-                    "token": state.upstream().and_then(|u| u.token_source()).map(|s| s.status()),
+                CredentialConfig::OAuth(o) => Some(OAuthView {
+                    token_endpoint: o.token_endpoint.as_str().to_owned(),
+                    client_id: o.client_id.clone(),
+                    scope: o.scope.clone(),
+                    audience: o.audience.clone(),
+                    refresh_buffer_minutes: o.refresh_buffer.as_secs() / 60,
+                    refresh_buffer_ms: o.refresh_buffer.as_millis() as u64,
+                    grant_type: "client_credentials",
+                    token: state
+                        .upstream()
+                        .and_then(|u| u.token_source())
+                        .map(|s| s.status()),
                 }),
-                _ => Value::Null,
+                _ => None,
             };
             (
-                "forwarding",
+                Mode::Forwarding,
                 Some(target.endpoint.as_str().to_owned()),
                 target.credential.kind(),
-                matches!(target.credential, CredentialConfig::ApiKey(_)),
-                matches!(target.credential, CredentialConfig::OAuth(_)),
                 oauth,
             )
         }
     };
+    let credential = match &config.upstream {
+        UpstreamConfig::Target(target) => Some(&target.credential),
+        UpstreamConfig::Placeholder => None,
+    };
     let limits = &config.limits;
-    json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "port": state.local_addr().port(),
-        "host": state.local_addr().ip().to_string(),
-        "baseUrl": base_url,
-        "apiBaseUrl": format!("{base_url}/v1"),
-        "mode": mode,
-        "target": target,
-        "authKind": auth,
-        "oauth": oauth,
-        "secrets": {
-            "accessToken": set(true),
-            "targetApiKey": set(key),
-            "oauthClientSecret": set(client_secret),
+    let port = state.local_addr().port();
+    ConfigView {
+        version: env!("CARGO_PKG_VERSION"),
+        port,
+        host: state.local_addr().ip().to_string(),
+        api_base_url: format!("{base_url}/v1"),
+        local_base_url: base_url.clone(),
+        base_url,
+        mode,
+        target_endpoint: target.clone().unwrap_or_default(),
+        target,
+        auth_kind,
+        oauth,
+        secrets: Secrets {
+            access_token: set(true),
+            target_api_key: set(matches!(credential, Some(CredentialConfig::ApiKey(_)))),
+            oauth_client_secret: set(matches!(credential, Some(CredentialConfig::OAuth(_)))),
         },
-        "limits": {
-            "connectTimeoutSeconds": limits.connect_timeout.as_secs(),
-            "requestTimeoutSeconds": limits.request_timeout.as_secs(),
-            "streamIdleTimeoutSeconds": limits.stream_idle_timeout.as_secs(),
-            "maxRequestBodyMb": limits.max_request_body_bytes / (1024 * 1024),
-            "shutdownGraceSeconds": limits.shutdown_grace.as_secs(),
+        limits: Limits {
+            connect_timeout_seconds: limits.connect_timeout.as_secs(),
+            request_timeout_seconds: limits.request_timeout.as_secs(),
+            stream_idle_timeout_seconds: limits.stream_idle_timeout.as_secs(),
+            max_request_body_mb: limits.max_request_body_bytes / (1024 * 1024),
+            shutdown_grace_seconds: limits.shutdown_grace.as_secs(),
         },
-        "logging": {
-            "bodies": config.logging.bodies,
-            "bodyMaxKb": config.logging.body_max_bytes / 1024,
-            "maxEntries": config.logging.max_entries,
-            "maxAgeDays": config.logging.max_age.as_secs() / 86_400,
+        logging: Logging {
+            bodies: config.logging.bodies,
+            body_max_kb: config.logging.body_max_bytes / 1024,
+            max_entries: config.logging.max_entries,
+            max_age_days: config.logging.max_age.as_secs() / 86_400,
         },
-        "dataDir": config.data_dir.display().to_string(),
-        "logStore": state.log().health(),
-    })
+        data_dir: config.data_dir.display().to_string(),
+        log_store: state.log().health(),
+        local_port: port,
+        use_placeholder_mode: mode == Mode::Placeholder,
+    }
 }
 
 /// A page of the API call log, as asked for in a query string or a command's arguments.
@@ -121,10 +136,23 @@ pub struct CallParams {
     pub status: Option<String>,
     /// Text to find in the path, model, error or bodies.
     pub q: Option<String>,
+    /// `summary` lists calls without headers and bodies (what the dashboard's table needs);
+    /// whole calls by default, as the original project listed them.
+    #[serde(default)]
+    pub fields: Fields,
+}
+
+/// How much of each call a listing holds.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fields {
+    #[default]
+    Full,
+    Summary,
 }
 
 impl CallParams {
-    fn query(self) -> Result<CallQuery, ProxyError> {
+    fn query(self) -> Result<(CallQuery, Fields), ProxyError> {
         let status_class = match self.status.as_deref().map(|s| s.trim_end_matches("xx")) {
             None | Some("") => None,
             Some(class) => match class.parse::<u16>() {
@@ -138,13 +166,14 @@ impl CallParams {
                 }
             },
         };
-        Ok(CallQuery {
+        let query = CallQuery {
             limit: limit(self.limit),
             before: self.cursor,
             model: self.model.filter(|m| !m.is_empty()),
             status_class,
             text: self.q.filter(|q| !q.is_empty()),
-        })
+        };
+        Ok((query, self.fields))
     }
 }
 
@@ -152,26 +181,43 @@ fn limit(asked: Option<usize>) -> usize {
     asked.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
 }
 
+/// A page of the call log, newest first: whole calls, or their summaries.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Calls {
+    Full(CallPage<ApiCall>),
+    Summaries(CallPage<Value>),
+}
+
 /// Newest first. `nextCursor` continues the listing; it is null on the last page.
-pub async fn calls(state: &AppState, params: CallParams) -> Result<Value, ProxyError> {
-    let query = params.query()?;
+pub async fn calls(state: &AppState, params: CallParams) -> Result<Calls, ProxyError> {
+    let (query, fields) = params.query()?;
     let limit = query.limit;
-    let data = state.log().call_summaries(query).await;
-    let next_cursor = (data.len() == limit)
-        .then(|| data.last().and_then(|c| c["id"].as_i64()))
-        .flatten();
-    Ok(json!({"data": data, "nextCursor": next_cursor}))
+    let next_cursor = |len: usize, last: Option<i64>| (len == limit).then_some(last).flatten();
+    Ok(match fields {
+        Fields::Full => {
+            let data = state.log().calls(query).await;
+            let next_cursor = next_cursor(data.len(), data.last().map(|c| c.id));
+            Calls::Full(CallPage { data, next_cursor })
+        }
+        Fields::Summary => {
+            let data = state.log().call_summaries(query).await;
+            let next_cursor = next_cursor(data.len(), data.last().and_then(|c| c["id"].as_i64()));
+            Calls::Summaries(CallPage { data, next_cursor })
+        }
+    })
 }
 
 /// One call with its headers and bodies.
-pub async fn call(state: &AppState, id: i64) -> Result<Value, ProxyError> {
-    match state.log().call(id).await {
-        Some(call) => Ok(serde_json::to_value(call).unwrap_or_default()),
-        None => Err(ProxyError::NotFound {
+pub async fn call(state: &AppState, id: i64) -> Result<ApiCall, ProxyError> {
+    state
+        .log()
+        .call(id)
+        .await
+        .ok_or_else(|| ProxyError::NotFound {
             message: format!("No API call with id {id}."),
             code: "not_found",
-        }),
-    }
+        })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -181,91 +227,51 @@ pub struct EventParams {
     pub level: Option<String>,
 }
 
-pub async fn server_events(state: &AppState, params: EventParams) -> Value {
+pub async fn server_events(state: &AppState, params: EventParams) -> EventPage<ServerEvent> {
     let query = EventQuery {
         limit: limit(params.limit),
         min_level: params.level.as_deref().map_or(Level::Debug, Level::parse),
     };
-    json!({"data": state.log().events(query).await})
+    EventPage {
+        data: state.log().events(query).await,
+    }
 }
 
-/// Both logs in the shape the original project's tools expect.
-pub async fn logs(state: &AppState) -> Value {
-    let calls = state
+/// Both logs in the shape the original project's tools expect: whole calls.
+pub async fn logs(state: &AppState) -> BothLogs<ApiCall, ServerEvent> {
+    let api_calls = state
         .log()
-        .call_summaries(CallQuery {
+        .calls(CallQuery {
             limit: DEFAULT_LIMIT,
             ..CallQuery::default()
         })
         .await;
-    let events = state
+    let server_events = state
         .log()
         .events(EventQuery {
             limit: DEFAULT_LIMIT,
             min_level: Level::Debug,
         })
         .await;
-    json!({"apiCalls": calls, "serverEvents": events})
+    BothLogs {
+        api_calls,
+        server_events,
+    }
 }
 
 /// Empties both logs; `origin` says who asked, for the server event.
-pub async fn clear_logs(state: &AppState, origin: &str) -> Value {
+pub async fn clear_logs(state: &AppState, origin: &str) -> Cleared {
     state.log().clear().await;
     state
         .log()
         .event(Level::Info, format!("logs cleared from {origin}"));
-    json!({"cleared": true})
+    Cleared {
+        cleared: true,
+        success: true,
+        message: "All logs cleared",
+    }
 }
 
 pub fn stats(state: &AppState) -> Value {
     state.log().stats()
-}
-
-/// One message of the live feed: its name (the SSE event name, the desktop event name) and
-/// its data as JSON text.
-#[derive(Debug)]
-pub struct LiveUpdate {
-    pub name: &'static str,
-    pub data: String,
-}
-
-/// One subscriber's view of the live log: new calls, server events, a stats snapshot every
-/// few seconds. Ends when the server stops.
-pub struct LiveFeed {
-    receiver: tokio::sync::broadcast::Receiver<Live>,
-    ticks: tokio::time::Interval,
-    log: Log,
-    shutdown: tokio_util::sync::CancellationToken,
-}
-
-impl LiveFeed {
-    pub fn new(state: &AppState) -> Self {
-        Self {
-            receiver: state.log().subscribe(),
-            ticks: tokio::time::interval(STATS_TICK),
-            log: state.log().clone(),
-            shutdown: state.shutdown_token().clone(),
-        }
-    }
-
-    /// The next update; `None` when the server is stopping.
-    pub async fn next(&mut self) -> Option<LiveUpdate> {
-        loop {
-            let (name, data) = tokio::select! {
-                () = self.shutdown.cancelled() => return None,
-                _ = self.ticks.tick() => ("stats", serde_json::to_string(&self.log.stats())),
-                received = self.receiver.recv() => match received {
-                    Ok(Live::Call(call)) => ("call", serde_json::to_string(&*call)),
-                    Ok(Live::Event(event)) => ("serverEvent", serde_json::to_string(&*event)),
-                    Ok(Live::Cleared) => ("cleared", Ok("{}".to_owned())),
-                    // A slow reader missed some: tell it to reload rather than show a gap.
-                    Err(RecvError::Lagged(missed)) => ("lagged", Ok(missed.to_string())),
-                    Err(RecvError::Closed) => return None,
-                },
-            };
-            if let Ok(data) = data {
-                return Some(LiveUpdate { name, data });
-            }
-        }
-    }
 }

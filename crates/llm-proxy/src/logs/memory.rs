@@ -53,6 +53,16 @@ impl LogStore for MemoryStore {
             .collect())
     }
 
+    fn calls(&self, query: &CallQuery) -> Result<Vec<ApiCall>, StoreError> {
+        Ok(lock(&self.calls)
+            .iter()
+            .rev()
+            .filter(|c| query.matches(c))
+            .take(query.limit)
+            .cloned()
+            .collect())
+    }
+
     fn call(&self, id: i64) -> Result<Option<ApiCall>, StoreError> {
         Ok(lock(&self.calls).iter().find(|c| c.id == id).cloned())
     }

@@ -80,13 +80,38 @@ impl Level {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ServerEvent {
     pub id: i64,
     /// Unix milliseconds.
     pub time: i64,
     pub level: Level,
     pub message: String,
+}
+
+impl Serialize for ServerEvent {
+    /// Ours, then the original project's names: its `timestamp`, and `details`, which our
+    /// events put in their message.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Entry<'a> {
+            id: i64,
+            time: i64,
+            level: Level,
+            message: &'a str,
+            timestamp: String,
+            details: Option<()>,
+        }
+        Entry {
+            id: self.id,
+            time: self.time,
+            level: self.level,
+            message: &self.message,
+            timestamp: record::iso_timestamp(self.time),
+            details: None,
+        }
+        .serialize(serializer)
+    }
 }
 
 /// Whether the database is in use, and why not.
@@ -308,6 +333,13 @@ impl Log {
             .unwrap_or_default()
     }
 
+    /// The whole calls (headers and bodies too) that `query` asks for, newest first.
+    pub async fn calls(&self, query: CallQuery) -> Vec<ApiCall> {
+        self.read(move |store| store.calls(&query))
+            .await
+            .unwrap_or_default()
+    }
+
     pub async fn call(&self, id: i64) -> Option<ApiCall> {
         self.read(move |store| store.call(id)).await.ok().flatten()
     }
@@ -448,6 +480,9 @@ mod tests {
         }
         fn call_summaries(&self, query: &CallQuery) -> Result<Vec<Value>, StoreError> {
             self.kept.call_summaries(query)
+        }
+        fn calls(&self, query: &CallQuery) -> Result<Vec<ApiCall>, StoreError> {
+            self.kept.calls(query)
         }
         fn call(&self, id: i64) -> Result<Option<ApiCall>, StoreError> {
             self.kept.call(id)

@@ -111,9 +111,8 @@ impl CallCapture {
     }
 }
 
-/// One API call as stored and served by the dashboard API.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// One API call as stored and served by the dashboard API (see [`CallEntry`] for its shape).
+#[derive(Debug, Clone)]
 pub struct ApiCall {
     pub id: i64,
     /// Unix milliseconds at which the request arrived.
@@ -128,8 +127,7 @@ pub struct ApiCall {
     pub ttfb_ms: Option<f64>,
     pub upstream_ms: Option<f64>,
     pub usage: Option<Usage>,
-    /// Where `usage` came from: `response`, `stream` (its usage chunk), `estimated`, or `none`.
-    pub usage_source: &'static str,
+    pub usage_source: UsageSource,
     pub request_headers: StoredHeaders,
     pub request_body: Option<String>,
     pub response_body: Option<String>,
@@ -156,25 +154,107 @@ pub(super) struct CallSummary<'a> {
     pub(super) ttfb_ms: Option<f64>,
     pub(super) upstream_ms: Option<f64>,
     pub(super) usage: Option<Usage>,
-    pub(super) usage_source: &'static str,
+    pub(super) usage_source: UsageSource,
     pub(super) chunk_count: Option<u32>,
     pub(super) error: Option<&'a str>,
     pub(super) normalization: Option<&'a Value>,
 }
 
-impl CallSummary<'_> {
+/// A summary as the API serves it: ours, then the original project's names for the same facts.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SummaryEntry<'a> {
+    #[serde(flatten)]
+    summary: &'a CallSummary<'a>,
+    timestamp: String,
+    response_status: u16,
+    /// Milliseconds.
+    duration: f64,
+}
+
+impl<'a> CallSummary<'a> {
+    fn entry(&'a self) -> SummaryEntry<'a> {
+        SummaryEntry {
+            summary: self,
+            timestamp: iso_timestamp(self.time),
+            response_status: self.status,
+            duration: self.latency_ms,
+        }
+    }
+
     pub(super) fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or_default()
+        serde_json::to_value(self.entry()).unwrap_or_default()
     }
 }
 
-/// [`ApiCall::usage_source`] from its stored text; anything unknown reads as `none`.
-pub(super) fn usage_source(stored: &str) -> &'static str {
-    match stored {
-        "response" => "response",
-        "stream" => "stream",
-        "estimated" => "estimated",
-        _ => "none",
+/// A stored body as the API serves it: the JSON it holds, or its text when it is not JSON (cut
+/// short, or not JSON to begin with). The original project served bodies parsed.
+struct JsonOrText<'a>(&'a str);
+
+impl Serialize for JsonOrText<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match serde_json::from_str::<&serde_json::value::RawValue>(self.0) {
+            Ok(raw) => raw.serialize(serializer),
+            Err(_) => serializer.serialize_str(self.0),
+        }
+    }
+}
+
+/// A whole call as the API serves it: the summary's fields, then headers and bodies.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CallEntry<'a> {
+    #[serde(flatten)]
+    summary: SummaryEntry<'a>,
+    request_headers: &'a StoredHeaders,
+    request_body: Option<JsonOrText<'a>>,
+    response_body: Option<JsonOrText<'a>>,
+}
+
+impl Serialize for ApiCall {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let summary = self.summary_fields();
+        CallEntry {
+            summary: summary.entry(),
+            request_headers: &self.request_headers,
+            request_body: self.request_body.as_deref().map(JsonOrText),
+            response_body: self.response_body.as_deref().map(JsonOrText),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// Where a call's token usage came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UsageSource {
+    /// The answer's `usage`.
+    Response,
+    /// The stream's usage chunk.
+    Stream,
+    /// Counted from the text's length: the answer reported none.
+    Estimated,
+    None,
+}
+
+impl UsageSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Response => "response",
+            Self::Stream => "stream",
+            Self::Estimated => "estimated",
+            Self::None => "none",
+        }
+    }
+
+    /// From its stored text; anything unknown reads as `None`.
+    pub(super) fn from_stored(stored: &str) -> Self {
+        match stored {
+            "response" => Self::Response,
+            "stream" => Self::Stream,
+            "estimated" => Self::Estimated,
+            _ => Self::None,
+        }
     }
 }
 
@@ -186,8 +266,9 @@ pub struct BodyPolicy {
 }
 
 impl ApiCall {
-    pub fn from_capture(capture: CallCapture, policy: BodyPolicy) -> Self {
-        let response = capture.response.into_bytes();
+    pub fn from_capture(mut capture: CallCapture, policy: BodyPolicy) -> Self {
+        let response =
+            std::mem::replace(&mut capture.response, Collected::Body(Vec::new())).into_bytes();
         let notes = capture.notes.as_ref();
         // The request is parsed only when something needs it (an estimate, or a model the
         // handler could not note): most calls need neither.
@@ -199,79 +280,25 @@ impl ApiCall {
                 })
                 .as_ref()
         };
-        let (response_text, parsed) = if capture.bodies_shed {
-            let parsed = match capture.known_usage {
-                Some(KnownUsage(usage)) => Parsed::Probed { usage, model: None },
-                None => Parsed::Json(None),
-            };
-            (Some(SHED_BODY.to_owned()), parsed)
-        } else if capture.event_stream {
-            let assembled = assemble_stream(&response);
-            (
-                Some(assembled.message.to_string()),
-                Parsed::Stream(assembled),
-            )
-        } else if let Some((usage, model)) = (200..300)
-            .contains(&capture.status)
-            .then(|| match capture.known_usage {
-                Some(KnownUsage(usage)) => Some((usage, None)),
-                None => probe(&response),
-            })
-            .flatten()
-        {
-            // The usual case, a success with its usage: read just that, no JSON tree.
-            (Some(text(&response)), Parsed::Probed { usage, model })
-        } else {
-            let value: Option<Value> = serde_json::from_slice(&response).ok();
-            (Some(text(&response)), Parsed::Json(value))
-        };
-
-        let (mut usage, mut usage_source) = match &parsed {
-            Parsed::Probed { usage, .. } => (Some(*usage), "response"),
-            Parsed::Json(Some(value)) => (usage_of(value), "response"),
-            Parsed::Stream(assembled) => (assembled.usage, "stream"),
-            Parsed::Json(None) => (None, "none"),
-        };
+        let (response_text, parsed) = read_response(&capture, &response);
         let success = (200..300).contains(&capture.status);
-        if usage.is_none() && success && notes.is_some() && !capture.bodies_shed {
-            let prompt = request_json().map(prompt_text_len).unwrap_or(0);
-            let completion = match &parsed {
-                Parsed::Json(Some(value)) => completion_text_len(value),
-                Parsed::Stream(assembled) => assembled.text_len,
-                Parsed::Json(None) | Parsed::Probed { .. } => 0,
-            };
-            let (prompt, completion) = (estimate_tokens(prompt), estimate_tokens(completion));
-            usage = Some(Usage {
-                prompt_tokens: prompt,
-                completion_tokens: completion,
-                total_tokens: prompt + completion,
-            });
-            usage_source = "estimated";
-        } else if usage.is_none() {
-            usage_source = "none";
-        }
-
+        let (usage, usage_source) = match parsed.usage() {
+            Some(found) => found,
+            None if success && notes.is_some() && !capture.bodies_shed => {
+                let prompt = request_json().map(prompt_text_len).unwrap_or(0);
+                (parsed.estimate(prompt), UsageSource::Estimated)
+            }
+            None => (None, UsageSource::None),
+        };
         let error = if capture.disconnected {
             Some("the client disconnected before the response was complete".to_owned())
         } else {
-            match &parsed {
-                Parsed::Json(Some(value)) if !success => error_message(value),
-                Parsed::Json(None) if !success => Some(format!("HTTP {}", capture.status)),
-                Parsed::Stream(assembled) => assembled.error.clone(),
-                _ => None,
-            }
+            parsed.error(success, capture.status)
         };
         let model = notes
             .and_then(|n| n.model.clone())
             .or_else(|| request_json()?.get("model")?.as_str().map(str::to_owned))
-            .or_else(|| match &parsed {
-                Parsed::Probed { model, .. } => model.clone(),
-                Parsed::Json(Some(value)) => value
-                    .get("model")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                _ => None,
-            })
+            .or_else(|| parsed.model())
             .map(capped_model);
         let client = capture
             .request_headers
@@ -329,7 +356,11 @@ impl ApiCall {
     /// them, not made whole and then cut: a summary goes out for every call while a dashboard
     /// is open, and the headers are made JSON only for a call shown in full.
     pub fn summary(&self) -> Value {
-        let summary = CallSummary {
+        self.summary_fields().to_json()
+    }
+
+    fn summary_fields(&self) -> CallSummary<'_> {
+        CallSummary {
             id: self.id,
             time: self.time,
             method: &self.method,
@@ -346,8 +377,7 @@ impl ApiCall {
             chunk_count: self.chunk_count,
             error: self.error.as_deref(),
             normalization: self.normalization.as_ref(),
-        };
-        summary.to_json()
+        }
     }
 
     pub fn is_error(&self) -> bool {
@@ -386,6 +416,83 @@ enum Parsed {
     },
     Json(Option<Value>),
     Stream(Assembled),
+}
+
+/// The response text to store and what was read of it: as little as the call needs.
+fn read_response(capture: &CallCapture, response: &Bytes) -> (Option<String>, Parsed) {
+    if capture.bodies_shed {
+        let parsed = match capture.known_usage {
+            Some(KnownUsage(usage)) => Parsed::Probed { usage, model: None },
+            None => Parsed::Json(None),
+        };
+        return (Some(SHED_BODY.to_owned()), parsed);
+    }
+    if capture.event_stream {
+        let assembled = assemble_stream(response);
+        return (
+            Some(assembled.message.to_string()),
+            Parsed::Stream(assembled),
+        );
+    }
+    let probed = (200..300)
+        .contains(&capture.status)
+        .then(|| match capture.known_usage {
+            Some(KnownUsage(usage)) => Some((usage, None)),
+            None => probe(response),
+        })
+        .flatten();
+    let parsed = match probed {
+        // The usual case, a success with its usage: read just that, no JSON tree.
+        Some((usage, model)) => Parsed::Probed { usage, model },
+        None => Parsed::Json(serde_json::from_slice(response).ok()),
+    };
+    (Some(text(response)), parsed)
+}
+
+impl Parsed {
+    /// The usage the answer itself reported, and where it was.
+    fn usage(&self) -> Option<(Option<Usage>, UsageSource)> {
+        let (usage, source) = match self {
+            Self::Probed { usage, .. } => (Some(*usage), UsageSource::Response),
+            Self::Json(Some(value)) => (usage_of(value), UsageSource::Response),
+            Self::Stream(assembled) => (assembled.usage, UsageSource::Stream),
+            Self::Json(None) => (None, UsageSource::None),
+        };
+        usage.map(|usage| (Some(usage), source))
+    }
+
+    /// Usage estimated from the text's length, for an answer that did not report it.
+    fn estimate(&self, prompt_chars: usize) -> Option<Usage> {
+        let completion = match self {
+            Self::Json(Some(value)) => completion_text_len(value),
+            Self::Stream(assembled) => assembled.text_len,
+            Self::Json(None) | Self::Probed { .. } => 0,
+        };
+        let (prompt, completion) = (estimate_tokens(prompt_chars), estimate_tokens(completion));
+        Some(Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+        })
+    }
+
+    fn error(&self, success: bool, status: u16) -> Option<String> {
+        match self {
+            Self::Json(Some(value)) if !success => error_message(value),
+            Self::Json(None) if !success => Some(format!("HTTP {status}")),
+            Self::Stream(assembled) => assembled.error.clone(),
+            _ => None,
+        }
+    }
+
+    /// The model the answer names.
+    fn model(&self) -> Option<String> {
+        match self {
+            Self::Probed { model, .. } => model.clone(),
+            Self::Json(Some(value)) => value.get("model")?.as_str().map(str::to_owned),
+            _ => None,
+        }
+    }
 }
 
 /// The usage and model of a response, by a typed parse that builds no JSON tree; `None` when
@@ -546,6 +653,18 @@ fn as_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Unix milliseconds as ISO 8601 in UTC with milliseconds (`2026-12-05T12:00:00.123Z`), as
+/// JavaScript's `toISOString` writes them: the original project's `timestamp`.
+pub fn iso_timestamp(unix_ms: i64) -> String {
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(FORMAT).ok())
+        .unwrap_or_default()
+}
+
 pub fn unix_ms(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -588,7 +707,7 @@ mod tests {
                 completion_tokens: 2,
                 total_tokens: 3,
             }),
-            usage_source: "stream",
+            usage_source: UsageSource::Stream,
             request_headers: StoredHeaders::redacted(&HeaderCopy::of(&headers)),
             request_body: Some("{}".into()),
             response_body: Some("{}".into()),
@@ -602,6 +721,24 @@ mod tests {
             assert!(map.remove(key).is_some(), "{key}");
         }
         assert_eq!(call.summary(), whole);
+    }
+
+    #[test]
+    fn bodies_are_served_as_the_json_they_hold_and_cut_ones_as_text() {
+        let serve = |body: &str| serde_json::to_value(JsonOrText(body)).unwrap();
+        assert_eq!(
+            serve(r#"{"model":"m","n":[1,2]}"#),
+            serde_json::json!({"model": "m", "n": [1, 2]})
+        );
+        let cut = r#"{"model":"m"…[truncated: 9 bytes in all]"#;
+        assert_eq!(serve(cut), Value::String(cut.into()));
+        assert_eq!(serve("plain"), Value::String("plain".into()));
+    }
+
+    #[test]
+    fn timestamps_are_iso_8601_utc_with_milliseconds() {
+        assert_eq!(iso_timestamp(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_timestamp(1_733_400_000_123), "2024-12-05T12:00:00.123Z");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
 
 use super::queries::{CallQuery, EventQuery};
-use super::record::{ApiCall, CallSummary, StoredHeaders, unix_ms, usage_source};
+use super::record::{ApiCall, CallSummary, StoredHeaders, UsageSource, unix_ms};
 use super::store::{LogStore, Retention, StoreError};
 use super::{Level, ServerEvent};
 use crate::formats::usage::Usage;
@@ -109,6 +109,10 @@ impl LogStore for SqliteStore {
 
     fn call_summaries(&self, query: &CallQuery) -> Result<Vec<Value>, StoreError> {
         Ok(call_summaries(&lock(&self.reader), query)?)
+    }
+
+    fn calls(&self, query: &CallQuery) -> Result<Vec<ApiCall>, StoreError> {
+        Ok(calls(&lock(&self.reader), query)?)
     }
 
     fn call(&self, id: i64) -> Result<Option<ApiCall>, StoreError> {
@@ -241,7 +245,7 @@ pub fn insert(
                 call.usage.map(|u| u.prompt_tokens as i64),
                 call.usage.map(|u| u.completion_tokens as i64),
                 call.usage.map(|u| u.total_tokens as i64),
-                call.usage_source,
+                call.usage_source.as_str(),
                 call.request_headers.as_str(),
                 call.request_body,
                 call.response_body,
@@ -321,6 +325,23 @@ const CALL_COLUMNS: &str = concat!(
 /// The summaries of the calls `query` asks for, newest first, made from the stored row without
 /// copying its text: the API serves them as they are.
 pub fn call_summaries(conn: &Connection, query: &CallQuery) -> rusqlite::Result<Vec<Value>> {
+    select_calls(conn, SUMMARY_COLUMNS, query, |row| {
+        let normalization = parsed_normalization(row)?;
+        Ok(summary_from_row(row, normalization.as_ref())?.to_json())
+    })
+}
+
+/// The whole calls `query` asks for, newest first.
+pub fn calls(conn: &Connection, query: &CallQuery) -> rusqlite::Result<Vec<ApiCall>> {
+    select_calls(conn, CALL_COLUMNS, query, call_from_row)
+}
+
+fn select_calls<T>(
+    conn: &Connection,
+    columns: &str,
+    query: &CallQuery,
+    each: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
     let mut clauses = Vec::new();
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     if let Some(before) = query.before {
@@ -342,7 +363,7 @@ pub fn call_summaries(conn: &Connection, query: &CallQuery) -> rusqlite::Result<
         let pattern = like_pattern(text);
         args.extend(columns.iter().map(|_| pattern.clone().into()));
     }
-    let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM api_calls");
+    let mut sql = format!("SELECT {columns} FROM api_calls");
     if !clauses.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&clauses.join(" AND "));
@@ -350,10 +371,7 @@ pub fn call_summaries(conn: &Connection, query: &CallQuery) -> rusqlite::Result<
     sql.push_str(" ORDER BY id DESC LIMIT ?");
     args.push((query.limit as i64).into());
     let mut statement = conn.prepare(&sql)?;
-    let rows = statement.query_map(params_from_iter(args), |row| {
-        let normalization = parsed_normalization(row)?;
-        Ok(summary_from_row(row, normalization.as_ref())?.to_json())
-    })?;
+    let rows = statement.query_map(params_from_iter(args), each)?;
     rows.collect()
 }
 
@@ -461,7 +479,7 @@ fn summary_from_row<'a>(
         ttfb_ms: row.get(9)?,
         upstream_ms: row.get(10)?,
         usage: usage_from_row(row, 11)?,
-        usage_source: usage_source(text(14)?),
+        usage_source: UsageSource::from_stored(text(14)?),
         chunk_count: row.get(15)?,
         error: optional_text(16)?,
         normalization,
@@ -524,7 +542,7 @@ mod tests {
             ttfb_ms: None,
             upstream_ms: None,
             usage: None,
-            usage_source: "none",
+            usage_source: UsageSource::None,
             request_headers: StoredHeaders::default(),
             request_body: Some("50% off_sale".into()),
             response_body: None,
@@ -595,7 +613,7 @@ mod tests {
                 completion_tokens: 7,
                 total_tokens: 18,
             }),
-            usage_source: "stream",
+            usage_source: UsageSource::Stream,
             stream: true,
             request_headers: StoredHeaders::redacted(&crate::logs::compact::HeaderCopy::of(
                 &headers,

@@ -16,6 +16,8 @@ pub trait LogStore: Send + Sync {
     fn clear(&self) -> Result<(), StoreError>;
     /// The summaries (calls less headers and bodies) that `query` asks for, newest first.
     fn call_summaries(&self, query: &CallQuery) -> Result<Vec<Value>, StoreError>;
+    /// The whole calls (headers and bodies too) that `query` asks for, newest first.
+    fn calls(&self, query: &CallQuery) -> Result<Vec<ApiCall>, StoreError>;
     fn call(&self, id: i64) -> Result<Option<ApiCall>, StoreError>;
     /// The events `query` asks for, newest first.
     fn events(&self, query: &EventQuery) -> Result<Vec<ServerEvent>, StoreError>;

@@ -254,23 +254,11 @@ fn repair_model(item: &mut Value, changes: &mut Changes) {
     }
 }
 
-/// Seconds since 1970 of an RFC 3339 time such as Ollama's `2024-06-04T14:38:31.83753-07:00`
-/// (the date and time of day; enough for `created`).
+/// Seconds since 1970 of an RFC 3339 time such as Ollama's `2024-06-04T14:38:31.83753-07:00`.
 fn parse_rfc3339_seconds(text: &str) -> Option<u64> {
-    let date = text.get(..10)?;
-    let time = text.get(11..19)?;
-    let mut parts = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (hh, mm, ss) = (hms.next()??, hms.next()??, hms.next()??);
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
+    let time =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(time.unix_timestamp()).ok()
 }
 
 fn fill_common(
@@ -330,7 +318,7 @@ mod tests {
         assert_eq!(parse_rfc3339_seconds("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(
             parse_rfc3339_seconds("2024-06-04T14:38:31.83753-07:00"),
-            Some(1_717_511_911)
+            Some(1_717_537_111)
         );
         assert_eq!(parse_rfc3339_seconds("nonsense"), None);
     }

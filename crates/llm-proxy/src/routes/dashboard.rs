@@ -13,14 +13,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth;
-use crate::dashboard::{self, CallParams, EventParams, LiveFeed};
+use crate::dashboard::views::{BothLogs, Cleared, ConfigView, EventPage};
+use crate::dashboard::{self, CallParams, Calls, EventParams, LiveFeed};
 use crate::error::ProxyError;
 use crate::guard::Peer;
+use crate::logs::ServerEvent;
+use crate::logs::record::ApiCall;
 use crate::sessions::{SESSION_COOKIE, SESSION_LIFETIME, session_cookie};
 use crate::state::AppState;
 
 /// The effective configuration. Secrets appear only as `set` or `not set`.
-pub async fn config(State(state): State<AppState>) -> Json<Value> {
+pub async fn config(State(state): State<AppState>) -> Json<ConfigView> {
     Json(dashboard::config(&state))
 }
 
@@ -28,7 +31,7 @@ pub async fn config(State(state): State<AppState>) -> Json<Value> {
 pub async fn api_calls(
     State(state): State<AppState>,
     params: Result<Query<CallParams>, QueryRejection>,
-) -> Result<Json<Value>, ProxyError> {
+) -> Result<Json<Calls>, ProxyError> {
     let Query(params) = params?;
     dashboard::calls(&state, params).await.map(Json)
 }
@@ -36,7 +39,7 @@ pub async fn api_calls(
 pub async fn api_call(
     State(state): State<AppState>,
     id: Result<Path<i64>, PathRejection>,
-) -> Result<Json<Value>, ProxyError> {
+) -> Result<Json<ApiCall>, ProxyError> {
     let Path(id) = id?;
     dashboard::call(&state, id).await.map(Json)
 }
@@ -44,17 +47,17 @@ pub async fn api_call(
 pub async fn server_events(
     State(state): State<AppState>,
     params: Result<Query<EventParams>, QueryRejection>,
-) -> Result<Json<Value>, ProxyError> {
+) -> Result<Json<EventPage<ServerEvent>>, ProxyError> {
     let Query(params) = params?;
     Ok(Json(dashboard::server_events(&state, params).await))
 }
 
 /// Both logs in the shape the original project's tools expect.
-pub async fn logs(State(state): State<AppState>) -> Json<Value> {
+pub async fn logs(State(state): State<AppState>) -> Json<BothLogs<ApiCall, ServerEvent>> {
     Json(dashboard::logs(&state).await)
 }
 
-pub async fn clear_logs(State(state): State<AppState>) -> Json<Value> {
+pub async fn clear_logs(State(state): State<AppState>) -> Json<Cleared> {
     Json(dashboard::clear_logs(&state, "the dashboard API").await)
 }
 

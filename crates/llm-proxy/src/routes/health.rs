@@ -1,11 +1,10 @@
 //! `GET /health`: unauthenticated liveness and mode, for humans, scripts and load balancers.
 
+use crate::dashboard::views::Health;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use serde_json::Value;
 
-use crate::state::AppState;
-
-pub async fn health(State(state): State<AppState>) -> Json<Value> {
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
     Json(crate::dashboard::health(&state))
 }

@@ -49,7 +49,7 @@ pub async fn get_model(
     let received = Instant::now();
     let Path(model) = model?;
     match state.upstream() {
-        None => placeholder::get_model(&model),
+        None => Ok(placeholder::get_model(&model)),
         Some(up) => {
             let (parts, _) = request.into_parts();
             forward::json_exchange(
@@ -70,11 +70,14 @@ pub async fn pass_through(
 ) -> Result<Response, ProxyError> {
     let received = Instant::now();
     let Some(up) = state.upstream() else {
+        let path = request
+            .extensions()
+            .get::<OriginalUri>()
+            .map_or_else(|| request.uri().path(), |o| o.0.path());
         return Err(ProxyError::NotFound {
             message: format!(
-                "{} is not available in placeholder mode: only models, chat completions, completions and \
-                 embeddings are answered without a target.",
-                request.uri().path()
+                "{path} is not available in placeholder mode: only models, chat completions, completions and \
+                 embeddings are answered without a target."
             ),
             code: "unknown_url",
         });

@@ -12,6 +12,7 @@ use std::time::{Instant, SystemTime};
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
@@ -198,9 +199,14 @@ impl HttpBody for RecordedBody {
 }
 
 impl Drop for RecordedBody {
-    /// Dropped before the end: the client went away (or the server is closing).
+    /// Dropped before the end: the client went away (or the server is closing). A `HEAD`
+    /// response's body is never sent, so dropping it is its end.
     fn drop(&mut self) {
-        let complete = self.inner.is_end_stream();
+        let head = self
+            .capture
+            .as_ref()
+            .is_some_and(|c| c.method == Method::HEAD);
+        let complete = head || self.inner.is_end_stream();
         self.finish(!complete);
     }
 }

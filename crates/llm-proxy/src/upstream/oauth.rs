@@ -91,6 +91,7 @@ pub struct Authorization {
 
 /// What users and the dashboard may see of the token: its health, never its value.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
 pub struct TokenStatus {
     /// Unix seconds.
     pub valid_until: Option<u64>,
