@@ -70,6 +70,11 @@ async function logIn(page) {
 
 test('log in, watch a call arrive live, inspect, filter and clear', async () => {
   const { context, page } = await openPage({ width: 1280, height: 860 });
+  const listings = [];
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    if (url.pathname === '/api/logs/api-calls') listings.push(url);
+  });
   await logIn(page);
 
   // Overview: base URL and the token (masked, then revealed).
@@ -125,6 +130,10 @@ test('log in, watch a call arrive live, inspect, filter and clear', async () => 
   page.once('dialog', (dialog) => dialog.accept());
   await page.click('button:has-text("Clear logs")');
   await page.locator('.empty h2:has-text("No calls yet")').waitFor();
+
+  // The table lists summaries: the whole calls (bodies and headers) are fetched one at a time.
+  assert.ok(listings.length > 0, 'the table asked for the call list');
+  assert.ok(listings.every((url) => url.searchParams.get('fields') === 'summary'), listings.join('\n'));
 
   await context.close();
   assert.deepEqual(consoleProblems, [], 'no errors or warnings in the console');

@@ -72,7 +72,8 @@ for (const name of ['placeholder', 'forwarding']) {
       for await (const model of c.models.list()) ids.push(model.id);
       assert.ok(ids.includes('gpt-4o'));
       assert.equal((await c.models.retrieve('gpt-4o')).id, 'gpt-4o');
-      await assert.rejects(c.models.retrieve('no-such-model'), OpenAI.NotFoundError);
+      // Any id is a model without a target, as the original project answered.
+      assert.equal((await c.models.retrieve('gpt-4')).id, 'gpt-4');
     });
 
     test('wrong key raises AuthenticationError', async () => {

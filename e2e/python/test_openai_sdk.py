@@ -63,8 +63,8 @@ def test_models(proxy):
     ids = [m.id for m in c.models.list()]
     assert "gpt-4o" in ids
     assert c.models.retrieve("gpt-4o").id == "gpt-4o"
-    with pytest.raises(openai.NotFoundError):
-        c.models.retrieve("no-such-model")
+    # Any id is a model without a target, as the original project answered.
+    assert c.models.retrieve("gpt-4").id == "gpt-4"
 
 
 def test_wrong_key_raises_authentication_error(proxy):
