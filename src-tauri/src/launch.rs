@@ -27,6 +27,7 @@ pub const OVERRIDABLE: &[(&str, &str)] = &[
     ("host", "PROXY_HOST"),
     ("placeholder", "USE_PLACEHOLDER_MODE"),
     ("targetEndpoint", "TARGET_ENDPOINT"),
+    ("targetApi", "TARGET_API"),
     ("targetApiKey", "TARGET_API_KEY"),
     ("oauth.tokenEndpoint", "OAUTH_TOKEN_ENDPOINT"),
     ("oauth.clientId", "OAUTH_CLIENT_ID"),
@@ -89,6 +90,11 @@ pub fn server_args(
     let target = settings.target_endpoint.trim();
     if !target.is_empty() {
         flag("TARGET_ENDPOINT", "target-endpoint", target.to_owned());
+        flag(
+            "TARGET_API",
+            "target-api",
+            settings.target_api.trim().to_owned(),
+        );
     }
     match settings.auth {
         AuthMode::None => {}

@@ -10,6 +10,7 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use llm_proxy::config::TargetApi;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -56,6 +57,8 @@ pub struct Settings {
     /// no target is set).
     pub placeholder: bool,
     pub target_endpoint: String,
+    /// The API the target speaks (`TARGET_API`): `openai` or `anthropic`.
+    pub target_api: String,
     pub auth: AuthMode,
     pub oauth: OAuthSettings,
     pub log_bodies: bool,
@@ -72,6 +75,7 @@ impl Default for Settings {
             host: "127.0.0.1".to_owned(),
             placeholder: false,
             target_endpoint: String::new(),
+            target_api: TargetApi::default().name().to_owned(),
             auth: AuthMode::None,
             oauth: OAuthSettings::default(),
             log_bodies: true,
@@ -128,6 +132,9 @@ impl Settings {
             && let Err(message) = check_url(target)
         {
             errors.push(FieldError::new("targetEndpoint", message));
+        }
+        if let Err(message) = self.target_api.parse::<TargetApi>() {
+            errors.push(FieldError::new("targetApi", message));
         }
         if !self.placeholder && target.is_empty() && self.auth != AuthMode::None {
             errors.push(FieldError::new(

@@ -89,6 +89,7 @@ function renderEditor(main) {
     settings.host = value('host').value.trim();
     settings.placeholder = value('placeholder').checked;
     settings.targetEndpoint = value('targetEndpoint').value.trim();
+    settings.targetApi = value('targetApi').value;
     settings.auth = value('auth').value;
     settings.oauth.tokenEndpoint = value('oauth.tokenEndpoint').value.trim();
     settings.oauth.clientId = value('oauth.clientId').value.trim();
@@ -166,6 +167,9 @@ function renderEditor(main) {
       [['none', 'None'], ['api-key', 'API key'], ['oauth', 'OAuth 2.0 client credentials']].map(([value, label]) =>
         h('option', { value, selected: s.auth === value }, label)));
     auth.addEventListener('change', showAuth);
+    const targetApi = h('select', {},
+      [['openai', 'OpenAI chat completions'], ['anthropic', 'Anthropic Messages']].map(([value, label]) =>
+        h('option', { value, selected: s.targetApi === value }, label)));
     const form = h('form', { id: 'settings-form', novalidate: true },
       h('div.grid', {},
         h('section.card', {}, h('h3', {}, 'Proxy'),
@@ -190,6 +194,7 @@ function renderEditor(main) {
           h('p.help', {}, 'Applies at once, like the tray menu\'s Start at login.')),
         h('section.card', {}, h('h3', {}, 'Target'),
           field('targetEndpoint', 'Target endpoint', text(s.targetEndpoint, { type: 'url', placeholder: 'https://llm.example.com/v1' }), 'The base URL including /v1. Empty: placeholder mode.'),
+          field('targetApi', 'Target API', targetApi, 'What the target speaks. Tools always speak OpenAI\'s API to the proxy; with Anthropic, chat requests are translated.'),
           field('placeholder', 'Placeholder mode (answer locally, do not forward)', checkbox(s.placeholder)),
           field('auth', 'Authentication', auth),
           h('div', { 'data-auth': 'api-key' },
@@ -252,6 +257,7 @@ function renderReadOnly(main) {
         h('section.card', {}, h('h3', {}, 'Target'), h('dl.kv', {},
           item('Mode', c.mode, 'USE_PLACEHOLDER_MODE'),
           item('Endpoint', c.target, 'TARGET_ENDPOINT'),
+          item('Target API', c.targetApi, 'TARGET_API'),
           item('Auth', c.authKind),
           item('API key', c.secrets.targetApiKey, 'TARGET_API_KEY'),
           c.oauth ? [

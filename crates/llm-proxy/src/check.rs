@@ -11,11 +11,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::clock::SystemClock;
-use crate::config::{Config, CredentialConfig, UpstreamConfig};
+use crate::config::{Config, CredentialConfig, TargetApi, UpstreamConfig};
+use crate::formats;
 use crate::forward::{self, ClientRequest, Expectation};
 use crate::normalize::{Expected, RequestContext};
 use crate::notes::NormalizationNote;
-use crate::upstream::{TokenError, TokenObserver, UpstreamClient};
+use crate::upstream::{OutgoingBody, TokenError, TokenObserver, UpstreamClient};
 
 /// One link of the chain, checked.
 #[derive(Debug, Clone, Serialize)]
@@ -220,11 +221,19 @@ async fn target_steps(up: &UpstreamClient) -> Vec<Step> {
         if stream {
             request["stream"] = json!(true);
         }
-        let body = Bytes::from(request.to_string());
+        let body = request.to_string();
+        let (path, body) = match formats::chat_for_target(up.api(), body.as_bytes()) {
+            Ok(Some(translated)) => (translated.path, Bytes::from(translated.body)),
+            Ok(None) => ("/chat/completions", Bytes::from(body)),
+            Err(err) => {
+                steps.push(step(name, started, Err((err.to_string(), None))));
+                continue;
+            }
+        };
         let result = match call(
             up,
             Method::POST,
-            "/chat/completions",
+            path,
             &headers,
             body,
             Expected::ChatCompletion,
@@ -240,12 +249,66 @@ async fn target_steps(up: &UpstreamClient) -> Vec<Step> {
                 }
             )),
             Err((status, message)) => {
-                Err((message, Some(target_hint(status, "/chat/completions"))))
+                let hint = match status {
+                    404 | 405 => other_api(up).await.map(|api| {
+                        format!(
+                            "the target has no {path}, but it answers as the {} API does: set TARGET_API={}",
+                            api.name(),
+                            api.name()
+                        )
+                    }),
+                    _ => None,
+                };
+                Err((
+                    message,
+                    Some(hint.unwrap_or_else(|| target_hint(status, path))),
+                ))
             }
         };
         steps.push(step(name, started, result));
     }
     steps
+}
+
+/// The API the target answers in, when it is not the configured one: a chat path of each
+/// other API is asked with an empty body, and its error's envelope gives the API away.
+async fn other_api(up: &UpstreamClient) -> Option<TargetApi> {
+    for api in TargetApi::ALL.into_iter().filter(|api| *api != up.api()) {
+        let (path, headers) = match api {
+            TargetApi::OpenAi => ("/chat/completions", HeaderMap::new()),
+            TargetApi::Anthropic => {
+                let mut headers = HeaderMap::new();
+                headers.insert(
+                    "anthropic-version",
+                    axum::http::HeaderValue::from_static(crate::upstream::ANTHROPIC_VERSION),
+                );
+                (crate::formats::anthropic::MESSAGES_PATH, headers)
+            }
+        };
+        let Ok((head, bytes)) = up
+            .exchange(
+                Method::POST,
+                path,
+                &headers,
+                OutgoingBody::from(Bytes::from_static(b"{}")),
+            )
+            .await
+        else {
+            continue;
+        };
+        if matches!(head.status.as_u16(), 404 | 405) {
+            continue;
+        }
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let speaks = match api {
+            TargetApi::Anthropic => body["type"] == "error" && body["error"]["type"].is_string(),
+            TargetApi::OpenAi => body["error"]["message"].is_string() && body.get("type").is_none(),
+        };
+        if speaks {
+            return Some(api);
+        }
+    }
+    None
 }
 
 fn target_hint(status: u16, path: &str) -> String {

@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::config::{
     AccessPolicy, AccessToken, ClientAuth, Config, CredentialConfig, Limits, LogConfig,
-    OAuthConfig, TargetConfig, UpstreamConfig, default_data_dir,
+    OAuthConfig, TargetApi, TargetConfig, UpstreamConfig, default_data_dir,
 };
 
 /// An OpenAI-compatible proxy on localhost that forwards to your company's LLM endpoint.
@@ -68,6 +68,16 @@ pub struct Args {
         value_name = "TARGET_ENDPOINT"
     )]
     pub target_endpoint: Option<Url>,
+
+    /// The API the target speaks: openai (requests pass as they are) or anthropic (chat
+    /// requests are translated into Anthropic's Messages API, and its answers back)
+    #[arg(
+        long = "target-api",
+        env = "TARGET_API",
+        value_name = "TARGET_API",
+        default_value = "openai"
+    )]
+    pub target_api: TargetApi,
 
     /// Answer locally instead of forwarding (also on when no target is configured)
     #[arg(
@@ -323,6 +333,7 @@ impl Args {
                 .transpose()?;
             UpstreamConfig::Target(TargetConfig {
                 endpoint,
+                api: self.target_api,
                 credential,
                 extra_roots_pem,
             })

@@ -134,9 +134,48 @@ pub enum UpstreamConfig {
 pub struct TargetConfig {
     /// Base URL including `/v1`; request paths after `/v1` are appended to it.
     pub endpoint: Url,
+    /// The API the target speaks: chat requests are translated into it.
+    pub api: TargetApi,
     pub credential: CredentialConfig,
     /// Extra trusted roots (PEM), for a target and token server behind an internal CA.
     pub extra_roots_pem: Option<Vec<u8>>,
+}
+
+/// The API a target speaks (`TARGET_API`). Clients always speak OpenAI's; requests are
+/// translated into the target's, and its answers back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TargetApi {
+    /// OpenAI's chat completions: requests pass as they are.
+    #[default]
+    OpenAi,
+    /// Anthropic's Messages API (`POST /messages`).
+    Anthropic,
+}
+
+impl TargetApi {
+    pub const ALL: [TargetApi; 2] = [TargetApi::OpenAi, TargetApi::Anthropic];
+
+    /// The `TARGET_API` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+        }
+    }
+}
+
+impl std::str::FromStr for TargetApi {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|api| api.name().eq_ignore_ascii_case(text.trim()))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|api| api.name()).collect();
+                format!("expected one of {}, got {text:?}", names.join(", "))
+            })
+    }
 }
 
 /// How the proxy authenticates to the target. One seam: the upstream client asks the
@@ -252,11 +291,17 @@ impl Config {
             UpstreamConfig::Placeholder => {
                 "placeholder (no target configured; answers are generated locally)".to_owned()
             }
-            UpstreamConfig::Target(target) => format!(
-                "forwarding to {} with {} auth",
-                target.endpoint.host_str().unwrap_or("?"),
-                target.credential.kind()
-            ),
+            UpstreamConfig::Target(target) => {
+                let api = match target.api {
+                    TargetApi::OpenAi => String::new(),
+                    other => format!(", translating to the {} API", other.name()),
+                };
+                format!(
+                    "forwarding to {} with {} auth{api}",
+                    target.endpoint.host_str().unwrap_or("?"),
+                    target.credential.kind()
+                )
+            }
         }
     }
 }

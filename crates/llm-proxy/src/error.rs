@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::formats::chat::Untranslatable;
 use crate::formats::openai::{ErrorBody, error_kind};
 use crate::timed_body::BodyTimeout;
 use crate::upstream::UpstreamError;
@@ -13,6 +14,9 @@ use crate::upstream::UpstreamError;
 /// Every way a request can fail before or instead of a target's own answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
+    /// A request the target's API (`TARGET_API`) cannot express.
+    #[error(transparent)]
+    Untranslatable(#[from] Untranslatable),
     #[error("{message}")]
     InvalidRequest {
         message: String,
@@ -63,7 +67,7 @@ impl ProxyError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest { .. } | Self::Untranslatable(_) => StatusCode::BAD_REQUEST,
             Self::MissingToken | Self::InvalidToken => StatusCode::UNAUTHORIZED,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -97,6 +101,12 @@ impl ProxyError {
 
     fn envelope(&self) -> ErrorBody<'_> {
         match self {
+            Self::Untranslatable(untranslatable) => ErrorBody::new(
+                untranslatable.message.clone(),
+                "invalid_request_error",
+                untranslatable.param.as_deref(),
+                Some("unsupported_parameter"),
+            ),
             Self::InvalidRequest {
                 message,
                 param,

@@ -15,6 +15,18 @@ pub struct CallNotes {
     pub model: Option<String>,
     pub stream: bool,
     pub request_body: Bytes,
+    /// Set when the request was written in the target's API.
+    pub translation: Option<RequestTranslation>,
+}
+
+/// A request written in another API for the target (`TARGET_API`), and the hints it could
+/// not carry, for the log.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RequestTranslation {
+    #[serde(rename = "translatedTo")]
+    pub api: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
 }
 
 /// Set by the forwarding code on its response: how long the target took to answer.

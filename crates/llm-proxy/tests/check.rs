@@ -257,3 +257,31 @@ async fn proxy_failures_name_the_likely_cause() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn an_anthropic_target_set_up_as_openai_is_named_and_works_once_target_api_is_set() {
+    let target = common::anthropic::MockAnthropic::start().await;
+    let vars = |api: &str| {
+        vec![
+            ("TARGET_ENDPOINT", target.url()),
+            ("TARGET_API_KEY", TARGET_KEY.to_owned()),
+            ("TARGET_API", api.to_owned()),
+        ]
+    };
+    let (_, steps, printed) = check(vars("openai"), "http://127.0.0.1:9").await;
+    let chat = step(&steps, "target chat");
+    assert_eq!(chat["ok"], false, "{printed}");
+    assert!(
+        chat["hint"]
+            .as_str()
+            .unwrap()
+            .contains("set TARGET_API=anthropic"),
+        "{printed}"
+    );
+
+    let (_, steps, printed) = check(vars("anthropic"), "http://127.0.0.1:9").await;
+    for name in ["target models", "target chat", "target stream"] {
+        assert_eq!(step(&steps, name)["ok"], true, "{name}: {printed}");
+    }
+    assert!(!printed.contains(TARGET_KEY), "{printed}");
+}

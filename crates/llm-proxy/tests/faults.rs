@@ -173,6 +173,7 @@ async fn a_token_server_that_never_answers_fails_requests_fast_after_the_first()
     };
     let upstream = UpstreamConfig::Target(llm_proxy::config::TargetConfig {
         endpoint: target.url().parse().unwrap(),
+        api: llm_proxy::config::TargetApi::OpenAi,
         credential: llm_proxy::config::CredentialConfig::OAuth(oauth),
         extra_roots_pem: None,
     });

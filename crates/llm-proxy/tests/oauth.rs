@@ -54,6 +54,7 @@ impl Setup {
         let proxy = start_with_clock(
             UpstreamConfig::Target(TargetConfig {
                 endpoint: target.url().parse().unwrap(),
+                api: llm_proxy::config::TargetApi::OpenAi,
                 credential: CredentialConfig::OAuth(oauth),
                 extra_roots_pem: None,
             }),
@@ -345,6 +346,7 @@ async fn startup_with_the_token_server_down_then_recovery() {
     let clock = ManualClock::default();
     let upstream = UpstreamConfig::Target(TargetConfig {
         endpoint: target.url().parse().unwrap(),
+        api: llm_proxy::config::TargetApi::OpenAi,
         credential: CredentialConfig::OAuth(oauth_config(&tokens.url)),
         extra_roots_pem: None,
     });
@@ -440,6 +442,7 @@ async fn each_token_server_failure_is_explained_to_the_client() {
         tokens.fail(failure.clone());
         let upstream = UpstreamConfig::Target(TargetConfig {
             endpoint: target.url().parse().unwrap(),
+            api: llm_proxy::config::TargetApi::OpenAi,
             credential: CredentialConfig::OAuth(oauth_config(&endpoint)),
             extra_roots_pem: None,
         });

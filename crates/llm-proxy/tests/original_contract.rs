@@ -172,6 +172,7 @@ async fn forwarding_mode_with_oauth_answers_the_original_contract_without_secret
     target.require_tokens(tokens.state.live.clone());
     let mut config = config(UpstreamConfig::Target(TargetConfig {
         endpoint: target.url().parse().unwrap(),
+        api: llm_proxy::config::TargetApi::OpenAi,
         credential: CredentialConfig::OAuth(OAuthConfig {
             token_endpoint: tokens.url.parse().unwrap(),
             client_id: CLIENT_ID.into(),

@@ -78,6 +78,7 @@ async fn no_secret_reaches_logs_responses_or_health() {
     };
     let upstream = UpstreamConfig::Target(TargetConfig {
         endpoint: target.url().parse().unwrap(),
+        api: llm_proxy::config::TargetApi::OpenAi,
         credential: CredentialConfig::OAuth(oauth),
         extra_roots_pem: None,
     });
@@ -290,6 +291,7 @@ async fn a_token_server_page_echoing_the_basic_credentials_leaks_them_nowhere() 
     };
     let upstream = UpstreamConfig::Target(TargetConfig {
         endpoint: target.url().parse().unwrap(),
+        api: llm_proxy::config::TargetApi::OpenAi,
         credential: CredentialConfig::OAuth(oauth),
         extra_roots_pem: None,
     });

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 fn target(base: &str, credential: CredentialConfig, ca: Option<&str>) -> UpstreamConfig {
     UpstreamConfig::Target(TargetConfig {
         endpoint: format!("{base}/v1").parse().unwrap(),
+        api: llm_proxy::config::TargetApi::OpenAi,
         credential,
         extra_roots_pem: ca.map(|pem| pem.as_bytes().to_vec()),
     })

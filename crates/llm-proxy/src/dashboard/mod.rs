@@ -26,12 +26,13 @@ const MAX_LIMIT: usize = 1000;
 /// Liveness and mode, as `/health` reports it.
 pub fn health(state: &AppState) -> Health {
     let config = state.config();
-    let (mode, target, auth) = match &config.upstream {
-        UpstreamConfig::Placeholder => (Mode::Placeholder, None, None),
+    let (mode, target, auth, target_api) = match &config.upstream {
+        UpstreamConfig::Placeholder => (Mode::Placeholder, None, None, None),
         UpstreamConfig::Target(target) => (
             Mode::Forwarding,
             target.endpoint.host_str().map(str::to_owned),
             Some(target.credential.kind()),
+            Some(target.api.name()),
         ),
     };
     Health {
@@ -45,6 +46,7 @@ pub fn health(state: &AppState) -> Health {
         mode,
         target,
         auth,
+        target_api,
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.uptime().as_secs(),
     }
@@ -82,9 +84,9 @@ pub fn config(state: &AppState) -> ConfigView {
             )
         }
     };
-    let credential = match &config.upstream {
-        UpstreamConfig::Target(target) => Some(&target.credential),
-        UpstreamConfig::Placeholder => None,
+    let (credential, target_api) = match &config.upstream {
+        UpstreamConfig::Target(target) => (Some(&target.credential), Some(target.api.name())),
+        UpstreamConfig::Placeholder => (None, None),
     };
     let limits = &config.limits;
     let port = state.local_addr().port();
@@ -98,6 +100,7 @@ pub fn config(state: &AppState) -> ConfigView {
         mode,
         target_endpoint: target.clone().unwrap_or_default(),
         target,
+        target_api,
         auth_kind,
         oauth,
         secrets: Secrets {

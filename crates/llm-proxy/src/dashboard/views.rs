@@ -27,6 +27,8 @@ pub struct Health {
     pub target: Option<String>,
     /// How the proxy authenticates to the target.
     pub auth: Option<&'static str>,
+    /// The API the target speaks (`TARGET_API`).
+    pub target_api: Option<&'static str>,
     pub version: &'static str,
     pub uptime_seconds: u64,
 }
@@ -43,6 +45,8 @@ pub struct ConfigView {
     pub mode: Mode,
     /// The target endpoint, in forwarding mode.
     pub target: Option<String>,
+    /// The API the target speaks (`TARGET_API`), in forwarding mode.
+    pub target_api: Option<&'static str>,
     pub auth_kind: &'static str,
     pub oauth: Option<OAuthView>,
     pub secrets: Secrets,

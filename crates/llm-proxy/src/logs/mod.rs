@@ -516,6 +516,7 @@ mod tests {
                 model: Some("m".into()),
                 stream: false,
                 request_body: Bytes::from(vec![b'x'; body_bytes]),
+                translation: None,
             }),
             status: 200,
             event_stream: false,

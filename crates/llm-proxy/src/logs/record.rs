@@ -16,7 +16,7 @@ use super::compact::{EventCopy, HeaderCopy};
 use crate::credential_headers::is_credential;
 use crate::formats::usage::{Usage, estimate_tokens, usage_of};
 use crate::metrics::Observed;
-use crate::notes::{CallNotes, KnownUsage, NormalizationNote};
+use crate::notes::{CallNotes, KnownUsage, NormalizationNote, RequestTranslation};
 use crate::stats::Sample;
 
 /// A response body as the recorder kept it.
@@ -344,11 +344,10 @@ impl ApiCall {
                 Parsed::Json(_) | Parsed::Probed { .. } => None,
             },
             error,
-            normalization: capture.normalization.and_then(|note| {
-                note.0
-                    .get()
-                    .map(|c| serde_json::to_value(c).unwrap_or_default())
-            }),
+            normalization: changes(
+                capture.normalization.as_ref(),
+                notes.and_then(|n| n.translation.as_ref()),
+            ),
         }
     }
 
@@ -416,6 +415,27 @@ enum Parsed {
     },
     Json(Option<Value>),
     Stream(Assembled),
+}
+
+/// What the proxy changed, for the record: the answer's normalization, and under `request`
+/// how the request was written for the target.
+fn changes(
+    normalization: Option<&NormalizationNote>,
+    translation: Option<&RequestTranslation>,
+) -> Option<Value> {
+    let mut changes = normalization
+        .and_then(|note| note.0.get())
+        .map(|c| serde_json::to_value(c).unwrap_or_default());
+    if let Some(translation) = translation {
+        let request = serde_json::to_value(translation).unwrap_or_default();
+        match changes.as_mut().and_then(Value::as_object_mut) {
+            Some(object) => {
+                object.insert("request".into(), request);
+            }
+            None => changes = Some(serde_json::json!({ "request": request })),
+        }
+    }
+    changes
 }
 
 /// The response text to store and what was read of it: as little as the call needs.

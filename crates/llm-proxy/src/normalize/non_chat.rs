@@ -240,8 +240,10 @@ fn repair_model(item: &mut Value, changes: &mut Changes) {
         changes.note("set model object");
     }
     if !model.get("created").is_some_and(Value::is_u64) {
-        let created = model
-            .get("modified_at")
+        // Ollama's `modified_at`, Anthropic's `created_at`.
+        let created = ["modified_at", "created_at"]
+            .iter()
+            .find_map(|key| model.get(*key))
             .and_then(Value::as_str)
             .and_then(parse_rfc3339_seconds)
             .unwrap_or(0);

@@ -7,9 +7,10 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use crate::error::ProxyError;
+use crate::formats;
 use crate::forward::{self, ClientRequest, Expectation};
 use crate::normalize::{Expected, RequestContext};
-use crate::notes::CallNotes;
+use crate::notes::{CallNotes, RequestTranslation};
 use crate::placeholder;
 use crate::request::{Operation, Peeked, peek, read_body};
 use crate::state::AppState;
@@ -110,10 +111,12 @@ async fn operation(State(state): State<AppState>, request: Request, op: Operatio
         }
     };
     let mut response = result.into_response();
+    let translation = response.extensions_mut().remove::<RequestTranslation>();
     response.extensions_mut().insert(CallNotes {
         model,
         stream,
         request_body: body,
+        translation,
     });
     response
 }
@@ -146,14 +149,33 @@ async fn answer(
             include_usage: peeked.include_usage,
         },
     };
-    let out = outgoing(parts, state, received);
-    if peeked.stream && op != Operation::Embeddings {
+    let mut out = outgoing(parts, state, received);
+    let translated = match op {
+        Operation::ChatCompletions => formats::chat_for_target(up.api(), body)?,
+        Operation::Completions | Operation::Embeddings => None,
+    };
+    let (body, translation) = match translated {
+        Some(translated) => {
+            out.path_and_query = translated.path;
+            let translation = RequestTranslation {
+                api: up.api().name(),
+                dropped: translated.dropped,
+            };
+            (Bytes::from(translated.body), Some(translation))
+        }
+        None => (body.clone(), None),
+    };
+    let mut response = if peeked.stream && op != Operation::Embeddings {
         let idle = state.config().limits.stream_idle_timeout;
         let cut_off = state.cut_off_token();
-        forward::event_stream(up, out, body.clone(), idle, cut_off, &expect).await
+        forward::event_stream(up, out, body, idle, cut_off, &expect).await
     } else {
-        forward::json_exchange(up, out, body.clone(), &expect).await
+        forward::json_exchange(up, out, body, &expect).await
+    }?;
+    if let Some(translation) = translation {
+        response.extensions_mut().insert(translation);
     }
+    Ok(response)
 }
 
 /// Expectations for the model endpoints, which have no request body.

@@ -4,18 +4,21 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use axum::http::HeaderValue;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderName, HeaderValue};
 use bytes::Bytes;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::oauth::{Authorization, TokenError, TokenSource};
+use crate::config::TargetApi;
 
 #[derive(Debug)]
 pub enum Credential {
     None,
-    /// A static key, kept both as the header value (built once, marked sensitive so hyper
-    /// never logs it) and as the secret (to scrub it from text the target echoes back).
-    Bearer {
+    /// A static key, kept both as the header (built once, marked sensitive so hyper never
+    /// logs it) and as the secret (to scrub it from text the target echoes back).
+    Key {
+        name: HeaderName,
         header: HeaderValue,
         secret: SecretString,
     },
@@ -23,11 +26,20 @@ pub enum Credential {
 }
 
 impl Credential {
-    pub fn api_key(key: &SecretString) -> Self {
-        match HeaderValue::from_str(&format!("Bearer {}", key.expose_secret())) {
+    /// A key as the target's API takes it: `x-api-key` for Anthropic, a Bearer token otherwise.
+    pub fn api_key(key: &SecretString, api: TargetApi) -> Self {
+        let (name, value) = match api {
+            TargetApi::Anthropic => (
+                HeaderName::from_static("x-api-key"),
+                key.expose_secret().to_owned(),
+            ),
+            TargetApi::OpenAi => (AUTHORIZATION, format!("Bearer {}", key.expose_secret())),
+        };
+        match HeaderValue::from_str(&value) {
             Ok(mut header) => {
                 header.set_sensitive(true);
-                Self::Bearer {
+                Self::Key {
+                    name,
                     header,
                     secret: key.clone(),
                 }
@@ -43,7 +55,8 @@ impl Credential {
     pub async fn authorization(&self) -> Result<Option<Authorization>, TokenError> {
         match self {
             Self::None => Ok(None),
-            Self::Bearer { header, .. } => Ok(Some(Authorization {
+            Self::Key { name, header, .. } => Ok(Some(Authorization {
+                name: name.clone(),
                 header: header.clone(),
                 generation: 0,
             })),
@@ -71,7 +84,7 @@ impl Credential {
     pub fn each_secret(&self, each: &mut dyn FnMut(&[u8])) {
         match self {
             Self::None => {}
-            Self::Bearer { secret, .. } => each(secret.expose_secret().as_bytes()),
+            Self::Key { secret, .. } => each(secret.expose_secret().as_bytes()),
             Self::OAuth(source) => source.each_secret(each),
         }
     }
@@ -80,7 +93,7 @@ impl Credential {
     pub fn mask(&self, bytes: Bytes) -> Bytes {
         match self {
             Self::None => bytes,
-            Self::Bearer { secret, .. } => {
+            Self::Key { secret, .. } => {
                 super::mask::mask_all(bytes, [secret.expose_secret().as_bytes()])
             }
             Self::OAuth(source) => source.mask(bytes),
@@ -89,7 +102,7 @@ impl Credential {
 
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         match self {
-            Self::Bearer { secret, .. } if text.contains(secret.expose_secret()) => {
+            Self::Key { secret, .. } if text.contains(secret.expose_secret()) => {
                 Cow::Owned(text.replace(secret.expose_secret(), "[redacted]"))
             }
             Self::OAuth(source) => {

@@ -24,7 +24,7 @@ use transport::Transport;
 pub use transport::{BuildError, OutgoingBody, PathError, pem_certificates, tls_config};
 
 use crate::clock::Clock;
-use crate::config::{CredentialConfig, Limits, TargetConfig};
+use crate::config::{CredentialConfig, Limits, TargetApi, TargetConfig};
 use crate::error_chain::{find, is_length_limit};
 use crate::timed_body::BodyTimeout;
 
@@ -35,6 +35,9 @@ pub struct UpstreamClient {
     host: String,
     credential: Arc<Credential>,
     request_timeout: Duration,
+    api: TargetApi,
+    /// Headers the target's API requires on every request (`anthropic-version`).
+    api_headers: HeaderMap,
 }
 
 /// The target's answer: its head, and a body still to be read.
@@ -84,7 +87,7 @@ impl UpstreamClient {
         let tls = tls_config(target.extra_roots_pem.as_deref())?;
         let credential = match &target.credential {
             CredentialConfig::None => Credential::None,
-            CredentialConfig::ApiKey(key) => Credential::api_key(key),
+            CredentialConfig::ApiKey(key) => Credential::api_key(key, target.api),
             CredentialConfig::OAuth(oauth) => {
                 // The token server is asked once an hour or so: reqwest's conveniences (forms,
                 // JSON, its own proxy handling) cost nothing there.
@@ -104,6 +107,8 @@ impl UpstreamClient {
             }
         };
         Ok(Self {
+            api: target.api,
+            api_headers: api_headers(target.api),
             transport: Transport::new(endpoint, tls, limits.connect_timeout)?,
             host,
             credential: Arc::new(credential),
@@ -115,6 +120,11 @@ impl UpstreamClient {
     /// `/health` shows.
     pub fn token_source(&self) -> Option<&Arc<TokenSource>> {
         self.credential.token_source()
+    }
+
+    /// The API the target speaks.
+    pub fn api(&self) -> TargetApi {
+        self.api
     }
 
     pub fn host(&self) -> &str {
@@ -283,10 +293,12 @@ impl UpstreamClient {
     ) -> Result<TargetResponse, UpstreamError> {
         let mut headers = headers::forwarded_request_headers(client_headers);
         if let Some(authorization) = authorization {
-            headers.insert(
-                axum::http::header::AUTHORIZATION,
-                authorization.header.clone(),
-            );
+            headers.insert(authorization.name.clone(), authorization.header.clone());
+        }
+        for (name, value) in &self.api_headers {
+            if !headers.contains_key(name) {
+                headers.insert(name.clone(), value.clone());
+            }
         }
         let body = match body {
             Some(body) => body,
@@ -367,6 +379,21 @@ impl UpstreamClient {
 /// The innermost error message (e.g. "Connection refused (os error 111)"): the part a user
 /// can act on, without reqwest's URL-bearing outer layers.
 /// Certificate failures against company endpoints are nearly always an internal CA; say so.
+/// Headers every request to a target of this API carries.
+fn api_headers(api: TargetApi) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if api == TargetApi::Anthropic {
+        headers.insert(
+            "anthropic-version",
+            axum::http::HeaderValue::from_static(ANTHROPIC_VERSION),
+        );
+    }
+    headers
+}
+
+/// The Messages API version the translation is written for.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
 pub fn with_ca_hint(mut detail: String, who: &str) -> String {
     if detail.to_ascii_lowercase().contains("certificate") {
         detail.push_str(&format!(

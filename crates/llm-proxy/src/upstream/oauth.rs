@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use base64::Engine;
 use bytes::Bytes;
 use rand::Rng;
@@ -85,6 +86,8 @@ impl TokenError {
 
 #[derive(Debug, Clone)]
 pub struct Authorization {
+    /// `Authorization`, or the header the target's API takes a key in (`x-api-key`).
+    pub name: HeaderName,
     pub header: HeaderValue,
     pub generation: u64,
 }
@@ -348,6 +351,7 @@ impl TokenSource {
             && now < token.expires_at
         {
             return Ok(Some(Authorization {
+                name: AUTHORIZATION,
                 header: token.header.clone(),
                 generation: token.generation,
             }));
@@ -398,7 +402,11 @@ impl TokenSource {
                     "OAuth token obtained"
                 );
                 self.observer.obtained(fetched.lifetime, refresh_count);
-                Ok(Authorization { header, generation })
+                Ok(Authorization {
+                    name: AUTHORIZATION,
+                    header,
+                    generation,
+                })
             }
             Err(error) => {
                 state.failures += 1;

@@ -27,6 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+pub mod anthropic;
 pub mod binary;
 pub mod pki;
 
@@ -85,6 +86,7 @@ fn remove_finished_runs(root: &std::path::Path) {
 pub fn target_config(endpoint: &str, key: Option<&str>) -> UpstreamConfig {
     UpstreamConfig::Target(TargetConfig {
         endpoint: endpoint.parse().unwrap(),
+        api: llm_proxy::config::TargetApi::OpenAi,
         credential: match key {
             Some(key) => CredentialConfig::ApiKey(SecretString::from(key.to_owned())),
             None => CredentialConfig::None,
