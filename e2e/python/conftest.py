@@ -109,3 +109,27 @@ def foreign_proxy():
 @pytest.fixture(params=["placeholder", "forwarding"])
 def proxy(request):
     return request.getfixturevalue(f"{request.param}_proxy")
+
+
+@pytest.fixture(scope="session")
+def anthropic_target():
+    import anthropic_target as target
+
+    server = target.start()
+    target.AnthropicTarget.port = server.server_port
+    yield target.AnthropicTarget
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def anthropic_proxy(anthropic_target):
+    import anthropic_target as target
+
+    proxy = Proxy(
+        "e2e-anthropic-token-0005",
+        TARGET_ENDPOINT=f"http://127.0.0.1:{anthropic_target.port}/v1",
+        TARGET_API="anthropic",
+        TARGET_API_KEY=target.KEY,
+    )
+    yield proxy
+    proxy.stop()

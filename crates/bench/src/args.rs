@@ -50,6 +50,8 @@ pub enum Part {
     SlowStreams,
     FullLogStart,
     Masking,
+    /// Pass-through against `TARGET_API=anthropic`: the cost of translating.
+    Translation,
 }
 
 pub struct Sizes {
@@ -58,8 +60,10 @@ pub struct Sizes {
     pub stream_runs: usize,
     pub slow_streams: usize,
     pub full_log_calls: usize,
-    /// Two proxies side by side: `--baseline` and the masking part.
+    /// Two proxies side by side: `--baseline`, the masking and translation parts.
     pub pair: PairSizes,
+    /// Streams per proxy in each of the translation part's rounds (`pair.latency_rounds`).
+    pub translation_streams: usize,
 }
 
 impl Args {
@@ -82,6 +86,7 @@ impl Args {
                     load_rounds: 2,
                     load_round: Duration::from_millis(500),
                 },
+                translation_streams: 10,
             }
         } else {
             Sizes {
@@ -96,6 +101,7 @@ impl Args {
                     load_rounds: 6,
                     load_round: Duration::from_secs(2),
                 },
+                translation_streams: 200,
             }
         }
     }

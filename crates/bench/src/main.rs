@@ -1,7 +1,7 @@
 //! The benchmark: the proxy against the direct path to a fast mock target, in one run, on this
 //! machine. It starts `mock-target` and `llm-proxy` (from the same build directory as itself),
 //! measures latency, throughput, CPU per request, memory, streaming and many slow streams,
-//! with the request log on and off, and writes `BENCHMARKS.md` and `bench-results.json`.
+//! with the request log on and off, the cost of masking and of translating to Anthropic's API, and writes `BENCHMARKS.md` and `bench-results.json`.
 //!
 //! `cargo build --release -p llm-proxy -p llm-proxy-bench && target/release/bench` runs it;
 //! `--smoke` runs a short version that only checks that everything works.
@@ -26,7 +26,9 @@ use args::{Args, Part, Sizes};
 use mock::TlsMock;
 use process::rss_kb;
 use proxy::{Launch, Proxy, wait_for_models};
-use scenarios::{baseline, full_log, latency, masking, slow_streams, soak, streaming, throughput};
+use scenarios::{
+    baseline, full_log, latency, masking, slow_streams, soak, streaming, throughput, translation,
+};
 use stats::round;
 
 #[tokio::main]
@@ -120,6 +122,13 @@ impl Bench {
         } else {
             Value::Null
         };
+        let translation = if self.args.runs(Part::Translation) {
+            let (program, sizes) = (&self.programs.proxy, self.sizes.pair);
+            let streams = self.sizes.translation_streams;
+            translation::translation(&self.client, &self.direct, program, sizes, streams).await?
+        } else {
+            Value::Null
+        };
         let baseline = self.baseline().await?;
         tls.stop().await?;
         let mut results = json!({
@@ -129,6 +138,7 @@ impl Bench {
             "slow_streams_floor": slow_floor,
             "full_log_start": full_log_start,
             "masking": masking,
+            "translation": translation,
         });
         if let Some(baseline) = baseline {
             results["baseline"] = baseline;

@@ -34,6 +34,8 @@ pub struct Launch {
     pub ca_file: Option<PathBuf>,
     /// `TARGET_API_KEY`: with it the proxy sends it and masks it in the target's answers.
     pub target_api_key: Option<String>,
+    /// `TARGET_API` (the proxy's default, `openai`, when unset).
+    pub target_api: Option<String>,
 }
 
 impl Launch {
@@ -44,6 +46,7 @@ impl Launch {
             logging,
             ca_file: None,
             target_api_key: None,
+            target_api: None,
         }
     }
 
@@ -54,6 +57,11 @@ impl Launch {
 
     pub fn target_api_key(mut self, key: &str) -> Self {
         self.target_api_key = Some(key.to_owned());
+        self
+    }
+
+    pub fn target_api(mut self, api: &str) -> Self {
+        self.target_api = Some(api.to_owned());
         self
     }
 }
@@ -108,6 +116,9 @@ impl Proxy {
         }
         if let Some(key) = &launch.target_api_key {
             command.env("TARGET_API_KEY", key);
+        }
+        if let Some(api) = &launch.target_api {
+            command.env("TARGET_API", api);
         }
         let (child, addr) = spawn_line(command, "Listening on:")
             .await

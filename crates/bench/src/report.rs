@@ -36,11 +36,15 @@ pub fn write_soak(out: &Path, result: &Value) -> Result<()> {
     Ok(())
 }
 
-/// The parts measured side by side (masking, `--baseline`) as markdown, for `--only`.
+/// The parts measured side by side (masking, translation, `--baseline`) as markdown, for
+/// `--only`.
 pub fn comparisons(results: &Value) -> String {
     let mut out = String::new();
     if !results["masking"].is_null() {
         out.push_str(&masking_paragraph(&results["masking"]));
+    }
+    if !results["translation"].is_null() {
+        out.push_str(&translation_paragraph(&results["translation"]));
     }
     if !results["baseline"].is_null() {
         out.push_str(&baseline_section(&results["baseline"]));
@@ -216,6 +220,10 @@ pub fn markdown(results: &Value) -> String {
     if !masking.is_null() {
         out.push_str(&masking_paragraph(masking));
     }
+    let translation = &results["translation"];
+    if !translation.is_null() {
+        out.push_str(&translation_paragraph(translation));
+    }
     out.push_str("\nRaw figures: `bench-results.json`.\n");
     let baseline = &results["baseline"];
     if !baseline.is_null() {
@@ -244,6 +252,54 @@ fn masking_paragraph(m: &Value) -> String {
         without["cpu_us_per_request"],
         with["cpu_us_per_request"],
         difference["cpu_us_per_request"],
+    )
+}
+
+fn translation_paragraph(t: &Value) -> String {
+    let (answers, streams, target) = (&t["answers"], &t["streams"], &t["target"]);
+    let verdict = if target["met"] == true {
+        "met".to_owned()
+    } else {
+        let mut missed = Vec::new();
+        if target["request_met"] != true {
+            missed.push("per request");
+        }
+        if target["event_met"] != true {
+            missed.push("per streamed event");
+        }
+        format!("**not met** ({})", missed.join(", "))
+    };
+    format!(
+        "\nTranslating to Anthropic's Messages API: the same proxy with the same `TARGET_API_KEY`, passing chat \
+         requests through (A) and with `TARGET_API=anthropic` (B: each request written as `POST /messages`, each \
+         answer and stream event written back as OpenAI's), request log on, on the same mock target, side by side in \
+         alternating rounds. Whole answers ({} rounds of {} requests each at c=1): added latency p50 {} us through A \
+         and {} us through B (difference {} us); proxy CPU per request {} and {} us (difference {} us). Streams of {} \
+         text deltas sent at once, read to their end ({} rounds of {} streams each at c=1): added time to the last \
+         byte p50 {} and {} us (difference {} us); proxy CPU per stream {} and {} us (difference {} us, {} us per \
+         streamed event, the stream's own costs included). The target, translation adding at most {} us of proxy \
+         CPU per request and {} us per streamed event: {}.\n",
+        t["rounds"],
+        t["requests_per_round"],
+        answers["passthrough"]["added_p50_us"],
+        answers["anthropic"]["added_p50_us"],
+        answers["difference"]["added_p50_us"],
+        answers["passthrough"]["cpu_us_per_request"],
+        answers["anthropic"]["cpu_us_per_request"],
+        answers["difference"]["cpu_us_per_request"],
+        t["events_per_stream"],
+        t["rounds"],
+        t["streams_per_round"],
+        streams["passthrough"]["added_p50_us"],
+        streams["anthropic"]["added_p50_us"],
+        streams["difference"]["added_p50_us"],
+        streams["passthrough"]["cpu_us_per_stream"],
+        streams["anthropic"]["cpu_us_per_stream"],
+        streams["difference"]["cpu_us_per_stream"],
+        t["cpu_us_per_event_difference"],
+        target["cpu_us_per_request"],
+        target["cpu_us_per_event"],
+        verdict,
     )
 }
 

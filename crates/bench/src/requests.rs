@@ -1,4 +1,5 @@
-//! The requests the load client sends: a chat completion, and a stream timed chunk by chunk.
+//! The requests the load client sends: a chat completion, and a stream timed chunk by chunk or
+//! to its end.
 
 use std::time::{Duration, Instant};
 
@@ -77,4 +78,36 @@ pub async fn one_stream(
         us(span) / f64::from(pieces.max(2) - 1),
         us(longest),
     ))
+}
+
+/// One stream of `chunks` chunks sent at once, read to its end: the time to its last byte, and
+/// the whole body (which must end with `data: [DONE]`).
+pub async fn stream_to_end(
+    client: &reqwest::Client,
+    base: &str,
+    chunks: u32,
+) -> Result<(Duration, Vec<u8>)> {
+    let started = Instant::now();
+    let response = client
+        .post(format!("{base}/chat/completions"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .header("x-mock-chunks", chunks.to_string())
+        .header("x-mock-delay-ms", "0")
+        .body(chat_body(true))
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("HTTP {}", response.status());
+    }
+    let mut body = response.bytes_stream();
+    let mut text = Vec::new();
+    while let Some(piece) = body.next().await {
+        text.extend_from_slice(&piece?);
+    }
+    let elapsed = started.elapsed();
+    if !text.ends_with(b"data: [DONE]\n\n") {
+        bail!("the stream from {base} did not end with [DONE]");
+    }
+    Ok((elapsed, text))
 }

@@ -9,9 +9,10 @@ use serde_json::{Value, json};
 
 use crate::process::cpu_seconds;
 use crate::proxy::Proxy;
+use crate::requests::stream_to_end;
 use crate::scenarios::latency::{alternate, warm_up};
 use crate::scenarios::throughput::load;
-use crate::stats::{median, percentile, ratio, round};
+use crate::stats::{median, percentile, ratio, round, us};
 
 /// How long a comparison runs.
 #[derive(Debug, Clone, Copy)]
@@ -59,7 +60,54 @@ pub async fn latency_pair(
         cpu_seconds(proxies[1].pid)? - cpu_before[1],
     ];
     let [a, b] = rounds;
-    Ok([a.summary(cpu[0]), b.summary(cpu[1])])
+    Ok([a.summary(cpu[0], "request"), b.summary(cpu[1], "request")])
+}
+
+/// Added time to the last byte of a stream of `chunks` chunks sent at once, at c=1, and CPU
+/// per stream of two proxies: rounds of `streams` streams with direct and proxy alternating,
+/// the proxies taking turns.
+pub async fn stream_pair(
+    client: &reqwest::Client,
+    direct: &str,
+    proxies: [&Proxy; 2],
+    rounds_of: usize,
+    streams: usize,
+    chunks: u32,
+) -> Result<[Value; 2]> {
+    for proxy in proxies {
+        alternate_streams(client, direct, &proxy.url, 10, chunks).await?;
+    }
+    let cpu_before = [cpu_seconds(proxies[0].pid)?, cpu_seconds(proxies[1].pid)?];
+    let mut rounds: [Rounds; 2] = Default::default();
+    for round in 0..rounds_of {
+        for i in order(round) {
+            let (d, p) =
+                alternate_streams(client, direct, &proxies[i].url, streams, chunks).await?;
+            rounds[i].push(d, p);
+        }
+    }
+    let cpu = [
+        cpu_seconds(proxies[0].pid)? - cpu_before[0],
+        cpu_seconds(proxies[1].pid)? - cpu_before[1],
+    ];
+    let [a, b] = rounds;
+    Ok([a.summary(cpu[0], "stream"), b.summary(cpu[1], "stream")])
+}
+
+/// `n` streams each way, direct and proxy alternating: their times to the last byte in us.
+async fn alternate_streams(
+    client: &reqwest::Client,
+    direct: &str,
+    proxied: &str,
+    n: usize,
+    chunks: u32,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (mut d, mut p) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        d.push(us(stream_to_end(client, direct, chunks).await?.0));
+        p.push(us(stream_to_end(client, proxied, chunks).await?.0));
+    }
+    Ok((d, p))
 }
 
 /// The samples of one proxy over its rounds.
@@ -79,8 +127,9 @@ impl Rounds {
     }
 
     /// The median of the rounds' added p50 (a noisy round moves it little), p99 over all of
-    /// them (a round holds too few for its own), CPU per request over all of them.
-    fn summary(mut self, cpu_s: f64) -> Value {
+    /// them (a round holds too few for its own), CPU per `unit` (a request, a stream) over all
+    /// of them.
+    fn summary(mut self, cpu_s: f64, unit: &str) -> Value {
         let requests = self.proxy.len();
         let (dp50, dp99, pp50, pp99) = (
             percentile(&mut self.direct, 0.5),
@@ -88,16 +137,17 @@ impl Rounds {
             percentile(&mut self.proxy, 0.5),
             percentile(&mut self.proxy, 0.99),
         );
-        json!({
-            "requests": requests,
+        let mut summary = json!({
             "added_p50_us": median(&mut self.added_p50),
             "added_p50_us_min": percentile(&mut self.added_p50, 0.0),
             "added_p50_us_max": percentile(&mut self.added_p50, 1.0),
             "added_p99_us": round(pp99 - dp99),
             "direct_p50_us": dp50,
             "proxy_p50_us": pp50,
-            "cpu_us_per_request": round(cpu_s / requests.max(1) as f64 * 1e6),
-        })
+        });
+        summary[format!("{unit}s")] = json!(requests);
+        summary[format!("cpu_us_per_{unit}")] = json!(round(cpu_s / requests.max(1) as f64 * 1e6));
+        summary
     }
 }
 

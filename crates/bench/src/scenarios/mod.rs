@@ -10,3 +10,4 @@ pub mod slow_streams;
 pub mod soak;
 pub mod streaming;
 pub mod throughput;
+pub mod translation;
