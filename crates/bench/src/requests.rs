@@ -30,15 +30,13 @@ pub async fn call(client: &reqwest::Client, base: &str, body: &str) -> Result<Du
     Ok(started.elapsed())
 }
 
-/// One stream: (time to first byte in us, mean gap between chunks in us, longest gap between
-/// chunks in us).
-pub async fn one_stream(
+/// Asks the mock for a stream of `chunks` chunks, `delay_ms` apart; the answer's head.
+async fn start_stream(
     client: &reqwest::Client,
     base: &str,
     chunks: u32,
     delay_ms: u32,
-) -> Result<(f64, f64, f64)> {
-    let started = Instant::now();
+) -> Result<reqwest::Response> {
     let response = client
         .post(format!("{base}/chat/completions"))
         .bearer_auth(TOKEN)
@@ -51,6 +49,19 @@ pub async fn one_stream(
     if !response.status().is_success() {
         bail!("HTTP {}", response.status());
     }
+    Ok(response)
+}
+
+/// One stream: (time to first byte in us, mean gap between chunks in us, longest gap between
+/// chunks in us).
+pub async fn one_stream(
+    client: &reqwest::Client,
+    base: &str,
+    chunks: u32,
+    delay_ms: u32,
+) -> Result<(f64, f64, f64)> {
+    let started = Instant::now();
+    let response = start_stream(client, base, chunks, delay_ms).await?;
     let mut body = response.bytes_stream();
     let mut first = None;
     let mut last = started;
@@ -88,18 +99,7 @@ pub async fn stream_to_end(
     chunks: u32,
 ) -> Result<(Duration, Vec<u8>)> {
     let started = Instant::now();
-    let response = client
-        .post(format!("{base}/chat/completions"))
-        .bearer_auth(TOKEN)
-        .header("content-type", "application/json")
-        .header("x-mock-chunks", chunks.to_string())
-        .header("x-mock-delay-ms", "0")
-        .body(chat_body(true))
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        bail!("HTTP {}", response.status());
-    }
+    let response = start_stream(client, base, chunks, 0).await?;
     let mut body = response.bytes_stream();
     let mut text = Vec::new();
     while let Some(piece) = body.next().await {

@@ -274,17 +274,11 @@ async fn target_steps(up: &UpstreamClient) -> Vec<Step> {
 /// other API is asked with an empty body, and its error's envelope gives the API away.
 async fn other_api(up: &UpstreamClient) -> Option<TargetApi> {
     for api in TargetApi::ALL.into_iter().filter(|api| *api != up.api()) {
-        let (path, headers) = match api {
-            TargetApi::OpenAi => ("/chat/completions", HeaderMap::new()),
-            TargetApi::Anthropic => {
-                let mut headers = HeaderMap::new();
-                headers.insert(
-                    "anthropic-version",
-                    axum::http::HeaderValue::from_static(crate::upstream::ANTHROPIC_VERSION),
-                );
-                (crate::formats::anthropic::MESSAGES_PATH, headers)
-            }
+        let path = match api {
+            TargetApi::OpenAi => "/chat/completions",
+            TargetApi::Anthropic => formats::anthropic::MESSAGES_PATH,
         };
+        let headers = crate::upstream::api_headers(api);
         let Ok((head, bytes)) = up
             .exchange(
                 Method::POST,

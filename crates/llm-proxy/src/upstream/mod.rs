@@ -380,7 +380,7 @@ impl UpstreamClient {
 /// can act on, without reqwest's URL-bearing outer layers.
 /// Certificate failures against company endpoints are nearly always an internal CA; say so.
 /// Headers every request to a target of this API carries.
-fn api_headers(api: TargetApi) -> HeaderMap {
+pub fn api_headers(api: TargetApi) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if api == TargetApi::Anthropic {
         headers.insert(
@@ -392,7 +392,7 @@ fn api_headers(api: TargetApi) -> HeaderMap {
 }
 
 /// The Messages API version the translation is written for.
-pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 pub fn with_ca_hint(mut detail: String, who: &str) -> String {
     if detail.to_ascii_lowercase().contains("certificate") {

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::serve_on_loopback;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -19,7 +20,6 @@ use bytes::Bytes;
 use futures_util::stream;
 use rand::Rng;
 use serde_json::{Map, Value, json};
-use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 /// The only `anthropic-version` the mock accepts.
@@ -90,11 +90,7 @@ impl MockAnthropic {
             .route("/v1/models", get(models_handler))
             .fallback(not_found)
             .with_state(state.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let (addr, server) = serve_on_loopback(app).await;
         Self {
             addr,
             state,

@@ -95,6 +95,16 @@ pub fn target_config(endpoint: &str, key: Option<&str>) -> UpstreamConfig {
     })
 }
 
+/// An axum app on `127.0.0.1:0`, served until the handle is aborted: every mock's server.
+pub async fn serve_on_loopback(app: Router) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (addr, server)
+}
+
 /// The real server, bound to `127.0.0.1:0`, with a client that knows its token.
 pub struct TestProxy {
     pub handle: ServerHandle,
@@ -247,11 +257,7 @@ impl MockTarget {
         let app = Router::new()
             .fallback(mock_handler)
             .with_state(state.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let (addr, server) = serve_on_loopback(app).await;
         Self {
             addr,
             state,
@@ -631,11 +637,7 @@ impl MockTokenServer {
         let app = Router::new()
             .route("/oauth2/token", axum::routing::post(token_handler))
             .with_state(state.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let (addr, server) = serve_on_loopback(app).await;
         Self {
             url: format!("http://{addr}/oauth2/token"),
             state,
