@@ -17,6 +17,11 @@ for _ in $(seq 100); do
   [ -S "/tmp/.X11-unix/X${display#:}" ] && break
   sleep 0.1
 done
+if [ ! -S "/tmp/.X11-unix/X${display#:}" ]; then
+  echo "Xvfb did not open display $display within 10 s; see $ARTIFACTS/xvfb.log:" >&2
+  cat "$ARTIFACTS/xvfb.log" >&2
+  exit 1
+fi
 
 # The Secret Service the app's keychain talks to, unlocked as a login would.
 eval "$(printf 'desktop-test-password' | gnome-keyring-daemon --unlock --components=secrets)"
@@ -29,6 +34,24 @@ pids+=($!)
 
 tauri-driver --port "$TAURI_DRIVER_PORT" --native-driver /usr/bin/WebKitWebDriver \
   >"$ARTIFACTS/tauri-driver.log" 2>&1 &
-pids+=($!)
+driver=$!
+pids+=("$driver")
+# The tests connect to it at once: wait until it accepts connections (bash's /dev/tcp).
+deadline=$((SECONDS + 30))
+until (exec 3<>"/dev/tcp/127.0.0.1/$TAURI_DRIVER_PORT") 2>/dev/null; do
+  if ! kill -0 "$driver" 2>/dev/null; then
+    echo "tauri-driver exited before accepting connections on port $TAURI_DRIVER_PORT;" \
+      "see $ARTIFACTS/tauri-driver.log:" >&2
+    cat "$ARTIFACTS/tauri-driver.log" >&2
+    exit 1
+  fi
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    echo "tauri-driver did not accept connections on port $TAURI_DRIVER_PORT within 30 s;" \
+      "see $ARTIFACTS/tauri-driver.log:" >&2
+    cat "$ARTIFACTS/tauri-driver.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
 
 "$PYTHON" -m pytest -q "$root/e2e/desktop" "$@"

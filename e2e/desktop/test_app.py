@@ -6,7 +6,6 @@ run; later ones see what earlier ones saved (the token in the keychain, the sett
 import os
 import socket
 import subprocess
-import time
 
 from openai import OpenAI
 from selenium.webdriver.common.by import By
@@ -26,6 +25,13 @@ from conftest import (
 
 DEFAULT_PORT = 3000
 TRAY_REGION = "360x40+920+0"  # trayer sits at the top right of the 1280x800 screen
+# Where trayer shows the app's one icon: the screen's top right corner, right of the window
+# (1100 wide, centred: it ends at x = 1190).
+TRAY_ICON_SPOT = "64x32+1216+0"
+# The "on" tray icon's colours (icons/tray-on.svg): its purple square (the error icon's too;
+# the off icon's is grey) and its green dot (the "on" icon's alone).
+ON_ICON_PURPLE = (0x5B, 0x4F, 0xE0)
+ON_ICON_GREEN = (0x22, 0xC5, 0x5E)
 
 
 def grab_tray(name):
@@ -40,6 +46,22 @@ def pixels(name):
     return subprocess.run(
         ["convert", str(ARTIFACTS / name), "-depth", "8", "rgb:-"], check=True, capture_output=True
     ).stdout
+
+
+def tray_icon_colours():
+    """The distinct (r, g, b) colours in the tray icon's spot."""
+    raw = subprocess.run(
+        ["import", "-window", "root", "-crop", TRAY_ICON_SPOT, "-depth", "8", "rgb:-"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return {tuple(raw[i : i + 3]) for i in range(0, len(raw) - 2, 3)}
+
+
+def has_colour(colours, wanted, tolerance=16):
+    """Whether some colour in `colours` is within `tolerance` of `wanted` in every channel
+    (scaling the icon to the tray's size blends its edges, not its solid areas)."""
+    return any(all(abs(c - w) <= tolerance for c, w in zip(colour, wanted)) for colour in colours)
 
 
 def keychain_lookup(account):
@@ -72,9 +94,14 @@ def test_first_run_opens_the_window_running_on_the_default_port(launch):
     assert token not in (CONFIG_DIR / "settings.json").read_text()
 
     app.screenshot("desktop-window.png")
-    tray = grab_tray("desktop-tray.png")
-    assert len(set(pixels("desktop-tray.png"))) > 4, "the tray area is blank: no icon"
-    assert tray
+    # The tray shows the "on" icon (its purple square and green dot) while the proxy runs.
+    wait_until(
+        lambda: (colours := tray_icon_colours())
+        and has_colour(colours, ON_ICON_PURPLE)
+        and has_colour(colours, ON_ICON_GREEN),
+        what='the tray to show the "on" icon',
+    )
+    grab_tray("desktop-tray.png")
 
 
 def test_turning_off_closes_the_port_and_on_opens_it_and_the_icon_follows(launch):
@@ -196,7 +223,8 @@ def test_test_connection_shows_each_step_and_names_what_fails(launch):
     app.click("#test-connection")
     steps = check_steps(app, 2)
     failed = [text for mark, text in steps if mark == "FAIL"]
-    assert failed and f"127.0.0.1:{dead}" in failed[0] or "refused" in failed[0].lower(), steps
+    # A step failed, and the first failure names the dead target or says it refused.
+    assert failed and (f"127.0.0.1:{dead}" in failed[0] or "refused" in failed[0].lower()), steps
     assert "Likely cause and fix" in failed[0], steps
     app.screenshot("desktop-test-connection.png")
     write_settings(targetEndpoint="")
@@ -230,8 +258,11 @@ def test_start_at_login_adds_and_removes_the_autostart_entry(launch):
     toasts = "return document.querySelector('#toasts').textContent"
     app.click("#start-at-login")
     wait_until(entry.exists, what="the autostart entry")
+    # The entry starts this very binary (as the app sees its own path: symlinks resolved), in
+    # the background.
+    exec_line = f"Exec={os.path.realpath(APP)} --background"
     text = entry.read_text()
-    assert f"Exec={APP} --background" in text or "--background" in text, text
+    assert exec_line in text.splitlines(), f"no line {exec_line!r} in:\n{text}"
     # The second click must land on the box redrawn from the saved choice, not a redraw in flight.
     app.wait(lambda d: "will start at login" in d.execute_script(toasts))
     assert app.driver.find_element(By.CSS_SELECTOR, "#start-at-login").is_selected()
@@ -282,36 +313,41 @@ def menu_shown():
 
 def close_window():
     """Asks the window to close as a window manager does when its close button is clicked
-    (WM_DELETE_WINDOW; Xvfb has no window manager to do it)."""
+    (WM_DELETE_WINDOW; Xvfb has no window manager to do it). Like a window manager, it sends
+    the request only once the window says it takes it (WM_DELETE_WINDOW in its WM_PROTOCOLS)."""
     from Xlib import X, display
     from Xlib.protocol import event
 
     ids = subprocess.run(
         ["xdotool", "search", "--onlyvisible", "--name", "^Local LLM Proxy$"], capture_output=True, text=True
     ).stdout.split()
-    if not ids:
-        return  # it closed meanwhile
+    assert ids, "no window to close"
     screen = display.Display()
     protocols = screen.intern_atom("WM_PROTOCOLS")
     delete = screen.intern_atom("WM_DELETE_WINDOW")
     for window_id in ids:
         window = screen.create_resource_object("window", int(window_id))
+
+        def takes_delete():
+            listed = window.get_full_property(protocols, X.AnyPropertyType)
+            return listed is not None and delete in listed.value
+
+        wait_until(takes_delete, what=f"window {window_id} to list WM_DELETE_WINDOW in WM_PROTOCOLS")
         message = event.ClientMessage(window=window, client_type=protocols, data=(32, [delete, X.CurrentTime, 0, 0, 0]))
         window.send_event(message, event_mask=X.NoEventMask)
     screen.flush()
     screen.close()
 
 
-def ask_until_closed(timeout=20):
-    """Clicks the close button until the window is gone: a request sent while the window is
-    still being set up can go unanswered, as a user's first click would; they click again."""
-    deadline = time.monotonic() + timeout
-    while window_shown():
-        assert time.monotonic() < deadline, "timed out waiting for the window to close"
-        close_window()
-        settle = time.monotonic() + 1
-        while window_shown() and time.monotonic() < settle:
-            time.sleep(0.1)
+def close_once_and_wait(timeout=20):
+    """Clicks the close button once, as a user would, and waits for the window to go: a close
+    request the window ignores fails the test instead of being sent again."""
+    close_window()
+    wait_until(
+        lambda: not window_shown(),
+        timeout=timeout,
+        what=f"the window to close after one close request (WM_DELETE_WINDOW): still shown after {timeout} s",
+    )
 
 
 def window_shown():
@@ -326,7 +362,7 @@ def test_closing_the_window_keeps_the_proxy_and_the_tray_reopens_it(launch):
     line = app.state_line("Running on", timeout=40)
     port = int(line.rsplit(":", 1)[1])
     assert window_shown()
-    ask_until_closed()
+    close_once_and_wait()
     assert app_processes(), "closing the window quit the app"
     assert http(port, "/health")[0] == 200, "closing the window stopped the proxy"
 
@@ -336,7 +372,7 @@ def test_closing_the_window_keeps_the_proxy_and_the_tray_reopens_it(launch):
     wait_until(window_shown, what="a second launch to bring the window back")
     assert len(app_processes()) == 1
 
-    ask_until_closed()
+    close_once_and_wait()
     tray_menu(["Down"] * 6)  # Open dashboard
     wait_until(window_shown, what="the window to open again from the tray")
     assert http(port, "/health")[0] == 200
