@@ -390,8 +390,10 @@ mod tests {
         );
     }
 
+    /// A memory backend stands in for the OS keychain: this checks the store's routing to its
+    /// primary backend, not the keychain itself (that is e2e/desktop's).
     #[test]
-    fn values_round_trip_through_the_keychain_and_never_touch_the_file() {
+    fn values_round_trip_through_the_primary_backend_and_never_touch_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(Box::<MemoryBackend>::default(), dir.path());
         assert_eq!(store.get(SecretKind::TargetApiKey).unwrap(), None);
@@ -482,8 +484,10 @@ mod tests {
         assert!(!dir.path().join("secrets.json").exists());
     }
 
+    /// A secret saved to the file while the keychain failed moves into the primary backend (a
+    /// memory backend standing in for the keychain) once one answers.
     #[test]
-    fn a_secret_left_in_the_file_moves_into_the_keychain_when_it_returns() {
+    fn a_secret_left_in_the_file_moves_into_the_primary_backend_once_it_answers() {
         let dir = tempfile::tempdir().unwrap();
         store_again(dir.path())
             .set(SecretKind::TargetApiKey, "sk-moved")

@@ -176,24 +176,56 @@ fn settings_are_validated_field_by_field_and_secrets_never_come_back() {
     let view = invoke(&h.window, "get_settings", json!({})).unwrap();
     assert_eq!(view["settings"]["port"], 3999);
     assert_eq!(view["secretsSet"]["targetApiKey"], true);
+    // The harness's secret store has a memory backend where the OS keychain would be: this
+    // checks that the secret went to that primary backend (reported as kind "keychain"), not
+    // to the fallback file; the OS keychain itself is tested in e2e/desktop.
     assert_eq!(view["secretStorage"]["kind"], "keychain");
+    assert!(!h.dir.path().join("config/secrets.json").exists());
     assert!(!view.to_string().contains("sk-desktop-secret-value"));
     let on_disk = std::fs::read_to_string(h.dir.path().join("config/settings.json")).unwrap();
     assert!(on_disk.contains("3999"));
     assert!(!on_disk.contains("sk-desktop-secret-value"));
 }
 
+/// What Tauri's ACL answers for a command the window's capability does not grant: in debug
+/// builds the reason, in release builds only the refusal.
+fn acl_refusal(command: &str, debug_reason: &str) -> String {
+    if cfg!(debug_assertions) {
+        debug_reason.to_owned()
+    } else {
+        format!("Command {command} not allowed by ACL")
+    }
+}
+
 #[test]
 fn the_window_may_call_only_what_its_capability_grants() {
     let h = app();
-    // A plugin command the capability does not list is refused before it runs.
+    // A plugin command the capability does not list is refused by the ACL before it runs.
     let err = invoke(&h.window, "plugin:clipboard-manager|read_text", json!({})).unwrap_err();
-    assert!(
-        err.to_string().contains("not allowed") || err.to_string().contains("not found"),
+    assert_eq!(
+        err.as_str(),
+        Some(
+            acl_refusal(
+                "plugin:clipboard-manager|read_text",
+                "clipboard-manager.read_text not allowed. Permissions associated with this command: clipboard-manager:allow-read-text"
+            )
+            .as_str()
+        ),
         "{err}"
     );
-    // An unknown command is refused too.
-    assert!(invoke(&h.window, "delete_everything", json!({})).is_err());
+    // A command the app does not have is refused by the ACL too, as one no permission names.
+    let err = invoke(&h.window, "delete_everything", json!({})).unwrap_err();
+    assert_eq!(
+        err.as_str(),
+        Some(
+            acl_refusal(
+                "delete_everything",
+                "delete_everything not allowed. Command not found"
+            )
+            .as_str()
+        ),
+        "{err}"
+    );
     // A granted one works.
     assert!(invoke(&h.window, "status", json!({})).is_ok());
 }

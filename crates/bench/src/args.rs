@@ -25,7 +25,8 @@ pub struct Args {
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Part>,
     /// Instead of the benchmark: a soak test of this many seconds (steady mixed load with
-    /// streams), reporting RSS growth per 10,000 requests; fails when memory keeps growing.
+    /// streams), reporting RSS growth per 10,000 requests once warm; fails when memory keeps
+    /// growing, or when fewer than 20,000 requests were served once warm (too short to tell).
     #[arg(long)]
     pub soak: Option<u64>,
     /// Runs each proxy under this command, for profiling it, e.g. `--wrap "valgrind

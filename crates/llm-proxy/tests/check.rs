@@ -44,6 +44,43 @@ async fn check(vars: Vec<(&'static str, String)>, proxy: &str) -> (bool, Vec<Val
     .unwrap()
 }
 
+/// Runs `llm-proxy check` without `--json`, as users read it; returns the exit code, what it
+/// printed to stdout with each step's time replaced by `(… ms)`, and everything it printed.
+async fn check_text(vars: Vec<(&'static str, String)>, proxy: &str) -> (i32, Vec<String>, String) {
+    let proxy = proxy.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let output = std::process::Command::new(BIN)
+            .env_clear()
+            .envs(vars)
+            .args(["check", "--proxy", &proxy])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let all = format!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+        let lines = stdout
+            .lines()
+            .map(|line| without_time(line, &all))
+            .collect();
+        (output.status.code().unwrap(), lines, all)
+    })
+    .await
+    .unwrap()
+}
+
+/// A step's line with its time, `(12.3 ms)` at the end, as `(… ms)`; other lines as they are.
+fn without_time(line: &str, all: &str) -> String {
+    if !line.starts_with('[') {
+        return line.to_owned();
+    }
+    let (text, time) = line
+        .rsplit_once(" (")
+        .unwrap_or_else(|| panic!("no time in {line:?}: {all}"));
+    time.strip_suffix(" ms)")
+        .and_then(|ms| ms.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no time in {line:?}: {all}"));
+    format!("{text} (… ms)")
+}
+
 fn step<'a>(steps: &'a [Value], name: &str) -> &'a Value {
     steps
         .iter()
@@ -284,4 +321,66 @@ async fn an_anthropic_target_set_up_as_openai_is_named_and_works_once_target_api
         assert_eq!(step(&steps, name)["ok"], true, "{name}: {printed}");
     }
     assert!(!printed.contains(TARGET_KEY), "{printed}");
+}
+
+const PLACEHOLDER_CONFIGURATION: &str = "valid; placeholder (no target configured; answers are generated locally); because no TARGET_ENDPOINT or OAUTH_TOKEN_ENDPOINT, or USE_PLACEHOLDER_MODE=true";
+
+#[tokio::test]
+async fn without_json_a_passing_check_prints_one_ok_line_per_step_and_exits_0() {
+    let proxy = TestProxy::placeholder().await;
+    let url = &proxy.url;
+    let version = env!("CARGO_PKG_VERSION");
+    let (code, lines, all) =
+        check_text(vec![("PROXY_ACCESS_TOKEN", ACCESS_TOKEN.to_owned())], url).await;
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(
+        lines,
+        [
+            format!("[ok  ] configuration  {PLACEHOLDER_CONFIGURATION} (… ms)"),
+            format!(
+                "[ok  ] proxy health   running at {url}, placeholder mode, version {version} (… ms)"
+            ),
+            "[ok  ] proxy auth     the access token is accepted; 5 model(s) listed (… ms)"
+                .to_owned(),
+            "[ok  ] proxy chat     a completion came through (… ms)".to_owned(),
+            "[ok  ] proxy stream   a stream came through, ending with [DONE] (… ms)".to_owned(),
+            format!("[ok  ] dashboard      {url}/ and its API answer (… ms)"),
+            "All checks passed.".to_owned(),
+        ],
+        "{all}"
+    );
+    assert!(!all.contains(ACCESS_TOKEN), "the access token was printed");
+}
+
+#[tokio::test]
+async fn without_json_a_failing_check_prints_the_failure_with_its_likely_cause_and_exits_1() {
+    let proxy = TestProxy::placeholder().await;
+    let url = &proxy.url;
+    let version = env!("CARGO_PKG_VERSION");
+    let (code, lines, all) = check_text(
+        vec![("PROXY_ACCESS_TOKEN", "not-the-running-token".to_owned())],
+        url,
+    )
+    .await;
+    assert_eq!(code, 1, "{all}");
+    // The steps after the failed one, which need it, are not run.
+    assert_eq!(
+        lines,
+        [
+            format!("[ok  ] configuration  {PLACEHOLDER_CONFIGURATION} (… ms)"),
+            format!(
+                "[ok  ] proxy health   running at {url}, placeholder mode, version {version} (… ms)"
+            ),
+            "[FAIL] proxy auth     the running proxy refused this configuration's access token (401) (… ms)"
+                .to_owned(),
+            "       likely cause and fix: PROXY_ACCESS_TOKEN here differs from the running proxy's: use the token its banner or window shows"
+                .to_owned(),
+            "Some checks failed: see the likely causes above.".to_owned(),
+        ],
+        "{all}"
+    );
+    assert!(
+        !all.contains("not-the-running-token"),
+        "the access token was printed"
+    );
 }

@@ -293,6 +293,8 @@ fn a_kill_during_heavy_logging_leaves_a_database_that_opens() {
     let mut running = start();
     let addr = running.addr();
     let done = Arc::new(AtomicUsize::new(0));
+    // Told once 300 calls are answered; dropped unsent if the load stops before that.
+    let (reached, heavy) = mpsc::channel::<()>();
     let load = {
         let done = done.clone();
         std::thread::spawn(move || {
@@ -301,12 +303,22 @@ fn a_kill_during_heavy_logging_leaves_a_database_that_opens() {
                 {
                     break;
                 }
-                done.fetch_add(1, Ordering::Relaxed);
+                if done.fetch_add(1, Ordering::Relaxed) + 1 == 300 {
+                    let _ = reached.send(());
+                }
             }
         })
     };
-    while done.load(Ordering::Relaxed) < 300 {
-        std::thread::yield_now();
+    match heavy.recv_timeout(Duration::from_secs(120)) {
+        Ok(()) => {}
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+            "only {} calls answered in 120 s, not the 300 to kill the proxy under",
+            done.load(Ordering::Relaxed)
+        ),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!(
+            "the proxy stopped answering after {} calls, before the 300 to kill it under",
+            done.load(Ordering::Relaxed)
+        ),
     }
     Command::new("kill")
         .args(["-KILL", &running.child.id().to_string()])

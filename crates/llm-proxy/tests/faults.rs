@@ -9,7 +9,9 @@
 
 mod common;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use common::*;
 use llm_proxy::config::UpstreamConfig;
@@ -17,6 +19,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 fn chat(stream: bool) -> Value {
     json!({"model": "m", "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
@@ -30,7 +33,7 @@ where
 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let serve = std::sync::Arc::new(serve);
+    let serve = Arc::new(serve);
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
             let serve = serve.clone();
@@ -153,12 +156,24 @@ async fn a_stream_that_never_ends_is_closed_by_the_idle_limit_and_others_go_on()
 }
 
 #[tokio::test]
-async fn a_token_server_that_never_answers_fails_requests_fast_after_the_first() {
-    // The token server accepts and never answers; requests fail with the token error once the
-    // token request times out, and the proxy keeps answering /health meanwhile.
-    let hanging = scripted_target(|socket| async move {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-        drop(socket);
+async fn a_token_server_that_never_answers_is_asked_once_and_each_request_ends_at_its_own_timeout()
+{
+    // The token server accepts and never answers, so the proxy's one token request (the fetch
+    // at startup) hangs until the 30 s token timeout. Every request that needs the token waits
+    // on that same fetch instead of asking again, and gives up at the proxy's own request
+    // timeout (500 ms here) with a 504; /health keeps answering meanwhile.
+    let asked = Arc::new(AtomicUsize::new(0));
+    let first_ask = Arc::new(Notify::new());
+    let hanging = scripted_target({
+        let (asked, first_ask) = (asked.clone(), first_ask.clone());
+        move |socket| {
+            asked.fetch_add(1, Ordering::SeqCst);
+            first_ask.notify_one();
+            async move {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                drop(socket);
+            }
+        }
     })
     .await;
     let target = MockTarget::start().await;
@@ -180,16 +195,41 @@ async fn a_token_server_that_never_answers_fails_requests_fast_after_the_first()
     let mut config = config(upstream);
     config.limits.request_timeout = Duration::from_millis(500);
     let proxy = TestProxy::start(config).await;
-    still_serving(&proxy).await;
-    let response = proxy
-        .post("/v1/chat/completions", &chat(false))
-        .send()
+    // The startup fetch is under way before the first request is sent.
+    tokio::time::timeout(Duration::from_secs(30), first_ask.notified())
         .await
-        .unwrap();
+        .expect("the proxy never asked the token server for a token");
+    still_serving(&proxy).await;
+
+    let timed_chat = || async {
+        let started = Instant::now();
+        let response = proxy
+            .post("/v1/chat/completions", &chat(false))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        (status, body, started.elapsed())
+    };
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        outcomes.push(timed_chat().await);
+    }
+    let (a, b, c) = tokio::join!(timed_chat(), timed_chat(), timed_chat());
+    outcomes.extend([a, b, c]);
+    for (status, body, waited) in &outcomes {
+        assert_eq!(*status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+        assert_eq!(assert_envelope(body)["code"], "upstream_timeout", "{body}");
+        assert!(
+            *waited >= Duration::from_millis(500) && *waited < Duration::from_secs(10),
+            "the request ended after {waited:?}, not at its own 500 ms timeout"
+        );
+    }
     assert_eq!(
-        response.status(),
-        StatusCode::GATEWAY_TIMEOUT,
-        "the request gives up at its own timeout"
+        asked.load(Ordering::SeqCst),
+        1,
+        "six requests asked the token server again instead of waiting on the startup fetch"
     );
     assert!(target.received().is_empty());
     still_serving(&proxy).await;

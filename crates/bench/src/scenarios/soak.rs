@@ -15,6 +15,13 @@ use crate::stats::round;
 
 /// Memory growth per 10,000 requests once warm above which the soak test fails.
 const SOAK_GROWTH_LIMIT_MB: f64 = 4.0;
+/// Requests after which the proxy is warm: the request log's memory ring and SQLite's cache
+/// are full.
+const WARM_AFTER: u64 = 10_000;
+/// Requests that must be served once warm for the growth to be measured at all: over fewer,
+/// a few hundred KB of allocator noise would read as megabytes per 10,000, and over none there
+/// is nothing to read.
+const MIN_WARM_REQUESTS: u64 = 20_000;
 
 /// Steady mixed load (four completions to one stream) at concurrency 16 with the request log
 /// on, sampling the proxy's RSS every 10,000 requests.
@@ -69,34 +76,136 @@ pub async fn soak(
     let total = done.load(Ordering::Relaxed);
     samples.push((total, rss_kb(pid)?));
     proxy.stop().await?;
-    // Warm once the request log's memory ring and SQLite's cache are full: after 10,000.
-    let warm = samples.iter().find(|(count, _)| *count >= 10_000).copied();
-    let last = samples.last().copied().unwrap_or_default();
-    let growth = match warm {
-        Some((count, rss)) if last.0 > count => {
-            (last.1 as f64 - rss as f64) / 1024.0 / ((last.0 - count) as f64 / 10_000.0)
-        }
-        _ => 0.0,
-    };
+    let warm_requests = requests_after_warmup(&samples);
+    let growth = growth_after_warmup(&samples);
     Ok(json!({
         "seconds": seconds,
         "requests": total,
         "errors": errors.load(Ordering::Relaxed),
         "rss_kb_by_requests": samples,
-        "growth_mb_per_10k_after_warmup": round(growth),
+        "requests_after_warmup": warm_requests,
+        // Null when too few requests were served once warm to measure it.
+        "growth_mb_per_10k_after_warmup": growth.map(round),
     }))
 }
 
-/// Fails when memory kept growing once warm, or when any request failed.
+/// The first sample taken once warm (at or after [`WARM_AFTER`] requests).
+fn warm_sample(samples: &[(u64, u64)]) -> Option<(u64, u64)> {
+    samples
+        .iter()
+        .find(|(count, _)| *count >= WARM_AFTER)
+        .copied()
+}
+
+/// Requests served between the first warm sample and the last sample.
+fn requests_after_warmup(samples: &[(u64, u64)]) -> u64 {
+    match (warm_sample(samples), samples.last()) {
+        (Some((warm, _)), Some((last, _))) => last.saturating_sub(warm),
+        _ => 0,
+    }
+}
+
+/// RSS growth in MB per 10,000 requests from the first warm sample to the last; `None` when
+/// fewer than [`MIN_WARM_REQUESTS`] lie between them.
+fn growth_after_warmup(samples: &[(u64, u64)]) -> Option<f64> {
+    let (warm_count, warm_rss) = warm_sample(samples)?;
+    let (last_count, last_rss) = samples.last().copied()?;
+    let span = last_count.saturating_sub(warm_count);
+    if span < MIN_WARM_REQUESTS {
+        return None;
+    }
+    Some((last_rss as f64 - warm_rss as f64) / 1024.0 / (span as f64 / 10_000.0))
+}
+
+/// Fails when any request failed, when too few requests were served once warm to measure the
+/// growth, or when memory kept growing once warm.
 pub fn check(result: &Value) -> Result<()> {
-    let growth = result["growth_mb_per_10k_after_warmup"]
-        .as_f64()
-        .unwrap_or(0.0);
-    if growth > SOAK_GROWTH_LIMIT_MB || result["errors"].as_u64() != Some(0) {
+    let errors = result["errors"].as_u64().unwrap_or(u64::MAX);
+    if errors != 0 {
         bail!(
-            "the soak test failed: {growth} MB per 10,000 requests, {} errors",
+            "the soak test failed: {} of its requests failed",
             result["errors"]
         );
     }
+    let Some(growth) = result["growth_mb_per_10k_after_warmup"].as_f64() else {
+        bail!(
+            "the soak test measured no memory growth: {} requests in {} s, {} of them once warm \
+             (after {WARM_AFTER}); it needs at least {MIN_WARM_REQUESTS} once warm: run it \
+             longer (--soak SECONDS)",
+            result["requests"],
+            result["seconds"],
+            result["requests_after_warmup"]
+        );
+    };
+    if growth > SOAK_GROWTH_LIMIT_MB {
+        bail!(
+            "the soak test failed: memory grew {growth} MB per 10,000 requests once warm \
+             (limit {SOAK_GROWTH_LIMIT_MB} MB)"
+        );
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A soak result as [`soak`] reports it, from its samples.
+    fn result(samples: &[(u64, u64)], errors: u64) -> Value {
+        json!({
+            "seconds": 30,
+            "requests": samples.last().map_or(0, |s| s.0),
+            "errors": errors,
+            "rss_kb_by_requests": samples,
+            "requests_after_warmup": requests_after_warmup(samples),
+            "growth_mb_per_10k_after_warmup": growth_after_warmup(samples).map(round),
+        })
+    }
+
+    #[test]
+    fn a_run_that_never_warms_up_fails_instead_of_reporting_no_growth() {
+        let samples = [(0, 26_000), (9_500, 30_000)];
+        assert_eq!(growth_after_warmup(&samples), None);
+        let err = check(&result(&samples, 0)).unwrap_err().to_string();
+        assert!(
+            err.contains("measured no memory growth") && err.contains("0 of them once warm"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn too_few_requests_once_warm_fail_instead_of_reporting_a_guess() {
+        // Warm at 10,018, last at 29,000: 18,982 once warm, below the 20,000 needed.
+        let samples = [(0, 26_000), (10_018, 30_000), (29_000, 30_000)];
+        assert_eq!(growth_after_warmup(&samples), None);
+        let err = check(&result(&samples, 0)).unwrap_err().to_string();
+        assert!(err.contains("18982 of them once warm"), "{err}");
+    }
+
+    #[test]
+    fn growth_is_measured_from_the_first_warm_sample_to_the_last() {
+        // 30,000 requests once warm, 3 MB more: 1 MB per 10,000. The growth while warming up
+        // (26 MB to 30 MB) does not count.
+        let samples = [
+            (0, 26_000),
+            (10_000, 30_000),
+            (20_000, 31_024),
+            (40_000, 33_072),
+        ];
+        assert_eq!(growth_after_warmup(&samples), Some(1.0));
+        check(&result(&samples, 0)).unwrap();
+    }
+
+    #[test]
+    fn steady_growth_or_a_failed_request_fails_the_soak() {
+        // 5 MB per 10,000 once warm, above the 4 MB limit.
+        let growing = [(0, 26_000), (10_000, 30_000), (30_000, 40_240)];
+        assert_eq!(growth_after_warmup(&growing), Some(5.0));
+        let err = check(&result(&growing, 0)).unwrap_err().to_string();
+        assert!(err.contains("grew 5 MB per 10,000"), "{err}");
+
+        let steady = [(0, 26_000), (10_000, 30_000), (30_000, 30_000)];
+        let err = check(&result(&steady, 1)).unwrap_err().to_string();
+        assert!(err.contains("1 of its requests failed"), "{err}");
+    }
 }
