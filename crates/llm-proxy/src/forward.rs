@@ -12,17 +12,17 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Limited};
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ProxyError;
+use crate::formats::chat_stream::Assembled;
 use crate::formats::sse::{self, Framing};
 use crate::formats::usage::Usage;
 use crate::normalize::stream::Transcoder;
 use crate::normalize::{self, Changes, Expected, NormalizeError, RequestContext};
-use crate::notes::{KnownUsage, NormalizationNote, UpstreamTime};
+use crate::notes::{KnownUsage, NormalizationNote, StreamConclusion, UpstreamTime};
 use crate::request::check_declared_length;
-use crate::upstream::sse::{RelayOptions, relay};
+use crate::upstream::sse::{Conclusion, RelayOptions, relay};
 use crate::upstream::{OutgoingBody, UpstreamClient, UpstreamError, headers, target_error};
 
 /// What the client sent, less its body.
@@ -69,8 +69,8 @@ pub async fn json_exchange(
     let answer = match (framing, expect.shape) {
         // The client did not ask to stream, but the target streamed: one answer from the chunks.
         (Some(framing), Expected::ChatCompletion) => {
-            let (chunks, changes) = stream_chunks(up, framing, bytes, &expect.context).await?;
-            let answer = normalize::assemble_chunks(&chunks, &expect.context.model);
+            let (stream, changes) = assemble(up, framing, bytes, &expect.context).await?;
+            let answer = normalize::completion_from_stream(stream, &expect.context.model);
             Answer {
                 body: Bytes::from(serde_json::to_vec(&answer).unwrap_or_default()),
                 changes: Some(noted(changes, "assembled one response from a stream")),
@@ -152,6 +152,7 @@ pub async fn event_stream(
         Framing::Sse
     };
     headers = event_stream_headers(headers);
+    let conclusion = transcoder.as_ref().map(|_| StreamConclusion::default());
     let events = relay(
         response.into_body().into_data_stream(),
         RelayOptions {
@@ -160,17 +161,25 @@ pub async fn event_stream(
             framing: framing_for_relay,
             transcoder,
             note: Some(note.clone()),
+            conclusion: conclusion.clone().map(|slot| Conclusion {
+                slot,
+                credential: up.credential(),
+            }),
             cut_off: cut_off.clone(),
         },
     );
-    Ok(respond(
+    let mut response = respond(
         up,
         timing.answered(),
         status,
         headers,
         Body::from_stream(events),
         Some(note),
-    ))
+    );
+    if let Some(conclusion) = conclusion {
+        response.extensions_mut().insert(conclusion);
+    }
+    Ok(response)
 }
 
 /// Any other `/v1` request (files, audio, images, batches...): method, path, query, headers and
@@ -221,87 +230,82 @@ fn in_expected_shape(
     bytes: &Bytes,
     expect: &Expectation,
 ) -> Result<Answer, UpstreamError> {
-    match normalize::response(bytes, expect.shape, &expect.context) {
-        Ok(normalized) => Ok(Answer {
-            body: normalized.body,
-            changes: normalized.changes,
-            usage: normalized.usage,
-        }),
-        Err(NormalizeError::NotJson) => Err(up.malformed(format!(
+    let normalized = normalize::response(bytes, expect.shape, &expect.context)
+        .map_err(|err| unusable(up, bytes, err))?;
+    Ok(Answer {
+        body: normalized.body,
+        changes: normalized.changes,
+        usage: normalized.usage,
+    })
+}
+
+/// Why a success body cannot be answered, as the target's fault.
+fn unusable(up: &UpstreamClient, bytes: &[u8], err: NormalizeError) -> UpstreamError {
+    match err {
+        NormalizeError::NotJson => up.malformed(format!(
             "expected a JSON body, got {} bytes that are not JSON",
             bytes.len()
-        ))),
-        Err(err @ NormalizeError::Unrecognized(_)) => Err(up.malformed(err.to_string())),
+        )),
+        err @ NormalizeError::Unrecognized(_) => up.malformed(err.to_string()),
     }
 }
 
 /// The SSE body for a client that asked to stream, from a target's single JSON answer, and
-/// what it took.
+/// what it took: the answer is parsed once and its chunks written from that tree.
 fn synthesize_stream(
     up: &UpstreamClient,
     bytes: &Bytes,
     expect: &Expectation,
 ) -> Result<(Bytes, Changes), UpstreamError> {
-    let Answer { body, changes, .. } = in_expected_shape(up, bytes, expect)?;
-    let answer: Value = serde_json::from_slice(&body).map_err(|e| up.malformed(e.to_string()))?;
-    let chunks: Vec<Value> = match expect.shape {
+    let (answer, changes) = normalize::response_value(bytes, expect.shape, &expect.context)
+        .map_err(|err| unusable(up, bytes, err))?;
+    let mut out = Vec::new();
+    match expect.shape {
         Expected::ChatCompletion => {
-            normalize::chunks_from_completion(&answer, expect.context.include_usage)
+            for chunk in normalize::chunks_from_completion(&answer, expect.context.include_usage) {
+                sse::push_event(&mut out, &chunk);
+            }
         }
         // A completion as one chunk: the whole text with its finish reason.
-        _ => vec![answer],
-    };
-    let mut out = Vec::new();
-    for chunk in &chunks {
-        sse::push_event(&mut out, chunk);
+        _ => sse::push_event(&mut out, &answer),
     }
     out.extend_from_slice(sse::DONE);
+    let changes = Some(changes).filter(|c| !c.is_empty());
     Ok((
         Bytes::from(out),
         noted(changes, "synthesized a stream from one response"),
     ))
 }
 
-/// The OpenAI chunks of a whole stream body, through the same relay and transcoder a live
-/// stream takes, and what the transcoder changed; an error when the stream is incomplete.
-async fn stream_chunks(
+/// A whole stream body put back together by the same relay and transcoder a live stream
+/// takes, and what the transcoder changed; an error when the stream is incomplete.
+async fn assemble(
     up: &UpstreamClient,
     framing: Framing,
     bytes: Bytes,
     context: &RequestContext,
-) -> Result<(Vec<Value>, Option<Changes>), UpstreamError> {
+) -> Result<(Assembled, Option<Changes>), UpstreamError> {
     let note = Arc::new(OnceLock::new());
+    let slot = StreamConclusion::default();
     let options = RelayOptions {
         idle_timeout: up.request_timeout(),
         host: up.host().to_owned(),
         framing,
         transcoder: Some(Transcoder::new(framing, context)),
         note: Some(note.clone()),
+        conclusion: Some(Conclusion {
+            slot: slot.clone(),
+            credential: up.credential(),
+        }),
         cut_off: CancellationToken::new(),
     };
     let pieces = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
-    let out: Vec<Bytes> = relay(pieces, options)
-        .filter_map(|piece| async { piece.ok() })
-        .collect()
-        .await;
-    let text = String::from_utf8_lossy(&out.concat()).into_owned();
-    let mut chunks = Vec::new();
-    for data in text
-        .split("\n\n")
-        .filter_map(|event| event.strip_prefix("data: "))
-    {
-        if data == "[DONE]" {
-            continue;
-        }
-        let Ok(chunk) = serde_json::from_str::<Value>(data) else {
-            continue;
-        };
-        if let Some(message) = chunk.pointer("/error/message").and_then(Value::as_str) {
-            return Err(up.malformed(message.to_owned()));
-        }
-        chunks.push(chunk);
+    relay(pieces, options).for_each(|_| async {}).await;
+    let stream = slot.take().unwrap_or_default();
+    if let Some(message) = &stream.error {
+        return Err(up.malformed(message.clone()));
     }
-    Ok((chunks, note.get().cloned()))
+    Ok((stream, note.get().cloned()))
 }
 
 /// Recorded changes with `what` added (or started with it).

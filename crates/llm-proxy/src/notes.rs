@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::formats::chat_stream::Assembled;
 use crate::formats::usage::Usage;
 use crate::normalize::Changes;
 
@@ -42,3 +43,25 @@ pub struct NormalizationNote(pub std::sync::Arc<std::sync::OnceLock<Changes>>);
 /// (the fast path), so the record is made without parsing the body again.
 #[derive(Debug, Clone, Copy)]
 pub struct KnownUsage(pub Usage);
+
+/// Set by the forwarding code on a transcoded stream: the answer the client was sent, put in
+/// by the relay at the stream's end (or when the client went away), so the log need not parse
+/// the events again.
+#[derive(Debug, Clone, Default)]
+pub struct StreamConclusion(std::sync::Arc<std::sync::Mutex<Option<Assembled>>>);
+
+impl StreamConclusion {
+    pub fn put(&self, answer: Assembled) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(answer);
+    }
+
+    pub fn take(&self) -> Option<Assembled> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}

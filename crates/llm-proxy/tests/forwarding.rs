@@ -288,6 +288,17 @@ async fn a_client_that_disconnects_cancels_the_upstream_stream() {
     body.next().await.unwrap().unwrap();
     drop(body);
     target.wait_for_stream_drop().await;
+
+    // The log keeps the answer as far as the client got it, and says the client went away.
+    proxy.handle.state().log().written().await;
+    let listed: Value = proxy.get_json("/api/logs/api-calls").await;
+    let call = &listed["data"][0];
+    assert_eq!(
+        call["error"],
+        "the client disconnected before the response was complete"
+    );
+    assert_eq!(call["responseBody"]["content"], "x", "{call}");
+    assert_eq!(call["chunkCount"], 1, "{call}");
 }
 
 #[tokio::test]

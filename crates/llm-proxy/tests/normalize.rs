@@ -320,6 +320,7 @@ async fn transcode(
         framing,
         transcoder: Some(Transcoder::new(framing, &context(include_usage))),
         note: None,
+        conclusion: None,
         cut_off: Default::default(),
     };
     let out: Vec<Bytes> = relay(stream::iter(pieces), options)

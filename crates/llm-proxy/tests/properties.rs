@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,14 +17,26 @@ use clap::Parser;
 use common::*;
 use futures_util::{StreamExt, stream};
 use llm_proxy::cli::Args;
+use llm_proxy::formats::chat_stream::{Assembled, assemble_stream};
 use llm_proxy::formats::sse::Framing;
 use llm_proxy::normalize::RequestContext;
 use llm_proxy::normalize::stream::Transcoder;
-use llm_proxy::upstream::sse::{RelayOptions, relay};
+use llm_proxy::notes::StreamConclusion;
+use llm_proxy::upstream::Credential;
+use llm_proxy::upstream::sse::{Conclusion, RelayOptions, relay};
 use proptest::prelude::*;
 use serde_json::Value;
 
 fn run_relay(input: &[u8], cuts: &[usize], transcode: bool) -> Vec<u8> {
+    run_relay_concluding(input, cuts, transcode).0
+}
+
+/// What the relay sends, and the answer it hands to the log (with the transcoder only).
+fn run_relay_concluding(
+    input: &[u8],
+    cuts: &[usize],
+    transcode: bool,
+) -> (Vec<u8>, Option<Assembled>) {
     let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
     cuts.sort_unstable();
     let mut pieces = Vec::new();
@@ -38,25 +51,31 @@ fn run_relay(input: &[u8], cuts: &[usize], transcode: bool) -> Vec<u8> {
         model: "m".into(),
         include_usage: false,
     };
+    let slot = StreamConclusion::default();
     let options = RelayOptions {
         idle_timeout: Duration::from_secs(5),
         host: "t".into(),
         framing: Framing::Sse,
         transcoder: transcode.then(|| Transcoder::new(Framing::Sse, &context)),
         note: None,
+        conclusion: Some(Conclusion {
+            slot: slot.clone(),
+            credential: Arc::new(Credential::None),
+        }),
         cut_off: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .unwrap();
-    runtime.block_on(async {
+    let out = runtime.block_on(async {
         let out: Vec<Bytes> = relay(stream::iter(pieces), options)
             .map(|r| r.unwrap())
             .collect()
             .await;
         out.concat()
-    })
+    });
+    (out, slot.take())
 }
 
 fn valid_events() -> impl Strategy<Value = Vec<String>> {
@@ -81,8 +100,12 @@ proptest! {
     #[test]
     fn valid_streams_pass_intact_at_any_cuts(events in valid_events(), cuts in prop::collection::vec(any::<usize>(), 0..8), transcode in any::<bool>()) {
         let input = events.concat();
-        let output = run_relay(input.as_bytes(), &cuts, transcode);
-        prop_assert_eq!(String::from_utf8(output).unwrap(), input);
+        let (output, concluded) = run_relay_concluding(input.as_bytes(), &cuts, transcode);
+        prop_assert_eq!(String::from_utf8(output).unwrap(), input.clone());
+        if transcode {
+            // The log's answer, from the transcoder's own reading, is the stream's text.
+            prop_assert_eq!(concluded, Some(assemble_stream(input.as_bytes())));
+        }
     }
 
     /// Arbitrary bytes never make the relay panic, and what it sends is whole events: each
@@ -96,8 +119,10 @@ proptest! {
             let value: Value = serde_json::from_str(last.trim()).unwrap();
             assert_envelope(&value);
         }
-        // With the transcoder every event sent is JSON (a chunk or an error) or [DONE].
-        let transcoded = run_relay(&input, &cuts, true);
+        // With the transcoder every event sent is JSON (a chunk or an error) or [DONE], and the
+        // answer the relay hands to the log is the one read back from what it sent.
+        let (transcoded, concluded) = run_relay_concluding(&input, &cuts, true);
+        prop_assert_eq!(concluded, Some(assemble_stream(&transcoded)));
         for data in sse_data(&String::from_utf8_lossy(&transcoded)) {
             prop_assert!(data == "[DONE]" || serde_json::from_str::<Value>(&data).is_ok(), "{}", data);
         }

@@ -435,6 +435,12 @@ async fn a_target_echoing_its_own_key_in_a_success_masks_it_for_the_client_and_t
     .await;
     assert!(seen.0.contains(&format!("key {masked}")), "{}", seen.0);
     proxy.handle.state().log().written().await;
+    let logged = proxy.get_text("/api/logs/api-calls").await;
+    assert!(
+        logged.contains(&format!("key {masked}")),
+        "the stream's answer is logged masked as the client got it: {logged}"
+    );
+    seen.0.push_str(&logged);
     seen.0.push_str(&proxy.get_text("/api/logs").await);
     proxy.handle.shutdown().await;
     let stored = stored_bytes(std::path::Path::new(&data_dir));

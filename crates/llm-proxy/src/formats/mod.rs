@@ -4,7 +4,9 @@
 
 pub mod anthropic;
 pub mod chat;
+pub mod chat_stream;
 pub mod openai;
+pub mod raw;
 pub mod sse;
 pub mod usage;
 

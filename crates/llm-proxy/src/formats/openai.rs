@@ -69,3 +69,13 @@ pub fn error_kind(status: u16) -> (&'static str, Option<&'static str>) {
         _ => ("server_error", None),
     }
 }
+
+/// The message of an error event or body: `error.message`, or `error` itself when it is text.
+pub fn error_message(value: &serde_json::Value) -> Option<String> {
+    let error = value.get("error")?;
+    error
+        .get("message")
+        .and_then(serde_json::Value::as_str)
+        .or_else(|| error.as_str())
+        .map(str::to_owned)
+}

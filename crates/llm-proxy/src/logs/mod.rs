@@ -8,7 +8,6 @@
 //! Every call is counted in the statistics and metrics, whether or not calls are kept
 //! (`LOG_REQUESTS`) and whether or not the queue had room for its record.
 
-pub mod assemble;
 pub mod compact;
 mod memory;
 mod queries;
@@ -43,10 +42,11 @@ const QUEUE_CAPACITY: usize = 8192;
 const QUEUE_BODY_BYTES: usize = 32 * 1024 * 1024;
 const DATABASE_FILE: &str = "logs.sqlite3";
 
-/// The policy for a call counted but not stored.
-const NO_BODIES: BodyPolicy = BodyPolicy {
+/// The policy for a call counted but not stored: nothing is made that only storing needs.
+const COUNT_ONLY: BodyPolicy = BodyPolicy {
     keep: false,
     max_bytes: 0,
+    stored: false,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -244,6 +244,7 @@ impl Log {
             policy: BodyPolicy {
                 keep: config.bodies,
                 max_bytes: config.body_max_bytes,
+                stored: true,
             },
             keep_calls: config.requests,
             max_entries: config.max_entries,
@@ -286,7 +287,7 @@ impl Log {
                 // Counted still: without its bodies nothing is parsed, so this costs little.
                 capture.shed_bodies();
                 self.state
-                    .count(&ApiCall::from_capture(*capture, NO_BODIES));
+                    .count(&ApiCall::from_capture(*capture, COUNT_ONLY));
             }
             Err(_) => {
                 queued.fetch_sub(bytes, Ordering::Relaxed);

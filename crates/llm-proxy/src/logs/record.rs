@@ -11,12 +11,15 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::assemble::{Assembled, assemble_stream};
 use super::compact::{EventCopy, HeaderCopy};
 use crate::credential_headers::is_credential;
+use crate::formats::chat_stream::{Assembled, assemble_stream};
+use crate::formats::openai::error_message;
 use crate::formats::usage::{Usage, estimate_tokens, usage_of};
 use crate::metrics::Observed;
-use crate::notes::{CallNotes, KnownUsage, NormalizationNote, RequestTranslation};
+use crate::notes::{
+    CallNotes, KnownUsage, NormalizationNote, RequestTranslation, StreamConclusion,
+};
 use crate::stats::Sample;
 
 /// A response body as the recorder kept it.
@@ -26,6 +29,8 @@ pub enum Collected {
     Body(Vec<Bytes>),
     /// An event stream, kept compact while it lasts (see [`EventCopy`]).
     Events(EventCopy),
+    /// A transcoded stream: nothing copied, the relay hands over the answer it assembled.
+    Concluded(StreamConclusion),
 }
 
 impl Collected {
@@ -34,6 +39,7 @@ impl Collected {
         match self {
             Self::Body(chunks) => chunks.iter().map(Bytes::len).sum(),
             Self::Events(events) => events.held_bytes(),
+            Self::Concluded(_) => 0,
         }
     }
 
@@ -45,6 +51,7 @@ impl Collected {
                 many => Bytes::from(many.concat()),
             },
             Self::Events(events) => Bytes::from(events.decode()),
+            Self::Concluded(_) => Bytes::new(),
         }
     }
 }
@@ -263,12 +270,17 @@ impl UsageSource {
 pub struct BodyPolicy {
     pub keep: bool,
     pub max_bytes: usize,
+    /// The call is stored, not only counted: its headers and texts are worth making.
+    pub stored: bool,
 }
 
 impl ApiCall {
     pub fn from_capture(mut capture: CallCapture, policy: BodyPolicy) -> Self {
-        let response =
-            std::mem::replace(&mut capture.response, Collected::Body(Vec::new())).into_bytes();
+        let (response, concluded) =
+            match std::mem::replace(&mut capture.response, Collected::Body(Vec::new())) {
+                Collected::Concluded(slot) => (Bytes::new(), slot.take()),
+                collected => (collected.into_bytes(), None),
+            };
         let notes = capture.notes.as_ref();
         // The request is parsed only when something needs it (an estimate, or a model the
         // handler could not note): most calls need neither.
@@ -280,7 +292,7 @@ impl ApiCall {
                 })
                 .as_ref()
         };
-        let (response_text, parsed) = read_response(&capture, &response);
+        let (response_text, parsed) = read_response(&capture, &response, concluded, policy.keep);
         let success = (200..300).contains(&capture.status);
         let (usage, usage_source) = match parsed.usage() {
             Some(found) => found,
@@ -311,7 +323,9 @@ impl ApiCall {
                 None
             }
         };
-        let request_body = if capture.bodies_shed {
+        let request_body = if !policy.keep {
+            None
+        } else if capture.bodies_shed {
             notes.map(|_| SHED_BODY.to_owned())
         } else {
             notes.map(|n| text(&n.request_body))
@@ -336,7 +350,11 @@ impl ApiCall {
             upstream_ms: capture.upstream.map(ms),
             usage,
             usage_source,
-            request_headers: StoredHeaders::redacted(&capture.request_headers),
+            request_headers: if policy.stored {
+                StoredHeaders::redacted(&capture.request_headers)
+            } else {
+                StoredHeaders::default()
+            },
             request_body: body(request_body),
             response_body: body(response_body),
             chunk_count: match &parsed {
@@ -438,21 +456,25 @@ fn changes(
     changes
 }
 
-/// The response text to store and what was read of it: as little as the call needs.
-fn read_response(capture: &CallCapture, response: &Bytes) -> (Option<String>, Parsed) {
+/// The response text to store (when `keep_text`) and what was read of it: as little as the
+/// call needs.
+fn read_response(
+    capture: &CallCapture,
+    response: &Bytes,
+    concluded: Option<Assembled>,
+    keep_text: bool,
+) -> (Option<String>, Parsed) {
     if capture.bodies_shed {
         let parsed = match capture.known_usage {
             Some(KnownUsage(usage)) => Parsed::Probed { usage, model: None },
             None => Parsed::Json(None),
         };
-        return (Some(SHED_BODY.to_owned()), parsed);
+        return (keep_text.then(|| SHED_BODY.to_owned()), parsed);
     }
     if capture.event_stream {
-        let assembled = assemble_stream(response);
-        return (
-            Some(assembled.message.to_string()),
-            Parsed::Stream(assembled),
-        );
+        let assembled = concluded.unwrap_or_else(|| assemble_stream(response));
+        let text = keep_text.then(|| assembled.message.to_string());
+        return (text, Parsed::Stream(assembled));
     }
     let probed = (200..300)
         .contains(&capture.status)
@@ -466,7 +488,7 @@ fn read_response(capture: &CallCapture, response: &Bytes) -> (Option<String>, Pa
         Some((usage, model)) => Parsed::Probed { usage, model },
         None => Parsed::Json(serde_json::from_slice(response).ok()),
     };
-    (Some(text(response)), parsed)
+    (keep_text.then(|| text(response)), parsed)
 }
 
 impl Parsed {
@@ -542,15 +564,6 @@ fn probe(body: &[u8]) -> Option<(Usage, Option<String>)> {
             .unwrap_or(u.prompt_tokens + u.completion_tokens),
     };
     Some((usage, probe.model))
-}
-
-pub(super) fn error_message(value: &Value) -> Option<String> {
-    let error = value.get("error")?;
-    error
-        .get("message")
-        .and_then(Value::as_str)
-        .or_else(|| error.as_str())
-        .map(str::to_owned)
 }
 
 /// Characters of the text a request sends to the model (messages, prompt or input).

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use super::memory::MemoryStore;
 use super::record::{ApiCall, BodyPolicy, unix_ms};
 use super::store::LogStore;
-use super::{Level, Live, LogState, Message, NO_BODIES, ServerEvent, lock, trace_event};
+use super::{COUNT_ONLY, Level, Live, LogState, Message, ServerEvent, lock, trace_event};
 
 /// Records written in one transaction at most.
 pub(super) const BATCH: usize = 512;
@@ -72,7 +72,7 @@ impl Writer {
                     let policy = if self.keep_calls {
                         self.policy
                     } else {
-                        NO_BODIES
+                        COUNT_ONLY
                     };
                     let client_left = capture.disconnected;
                     let mut call = ApiCall::from_capture(*capture, policy);

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::formats::raw::{Obj, as_str, is_null, present};
 use crate::formats::usage::Usage as TokenUsage;
 
 #[derive(Deserialize)]
@@ -140,42 +141,8 @@ impl<'de> Deserialize<'de> for CountsOnly {
     }
 }
 
-/// A `T` read from a JSON object only. Derived structs also accept an array of their fields in
-/// order, which the full repair rightly treats as the wrong shape.
-pub struct Obj<T>(pub T);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
-            type Value = Obj<T>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
-                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Obj)
-            }
-        }
-        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
-    }
-}
-
-impl<T> std::ops::Deref for Obj<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-/// A field's raw JSON when the field is there, `null` included (plain `Option` would read a
-/// null as absent, and repair treats the two differently).
-pub fn present<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(deserializer).map(Some)
-}
-
 /// True only when `body` is a chat completion that `chat::repair` would leave untouched.
+#[cfg(test)]
 pub fn is_valid_chat_completion(body: &[u8]) -> bool {
     valid_chat_completion(body).is_some()
 }
@@ -228,11 +195,6 @@ fn parse<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Option<T> {
     serde_json::from_str(std::str::from_utf8(json).ok()?).ok()
 }
 
-/// Whether a field's raw JSON (see [`present`]) is `null`.
-pub fn is_null(raw: &RawValue) -> bool {
-    raw.get() == "null"
-}
-
 fn is_string(raw: &RawValue) -> bool {
     raw.get().starts_with('"')
 }
@@ -244,6 +206,9 @@ pub struct PlainChunk<'a> {
     pub model: Cow<'a, str>,
     /// A choice carries its finish reason.
     pub finished: bool,
+    /// The first choice's text and finish reason, for the stream's assembled answer.
+    pub text: Option<Cow<'a, str>>,
+    pub finish_reason: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -313,11 +278,21 @@ pub fn plain_chunk(event: &[u8]) -> Option<PlainChunk<'_>> {
         && chunk.usage.is_none_or(is_null)
         && chunk.error.is_none_or(is_null)
         && chunk.choices.iter().all(|c| plain_choice(c));
-    valid.then(|| PlainChunk {
+    if !valid {
+        return None;
+    }
+    let first = chunk.choices.first();
+    Some(PlainChunk {
         finished: chunk
             .choices
             .iter()
             .any(|c| c.finish_reason.is_some_and(is_string)),
+        text: first.and_then(|c| c.delta.content).and_then(as_str),
+        // One of a few plain words (checked above): no escapes to undo.
+        finish_reason: first
+            .and_then(|c| c.finish_reason)
+            .filter(|r| is_string(r))
+            .map(|r| r.get().trim_matches('"')),
         id: chunk.id,
         created: chunk.created,
         model: chunk.model,

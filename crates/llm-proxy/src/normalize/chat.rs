@@ -3,6 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{Changes, NormalizeError, finish_reason, has_text, shape_of};
+use crate::formats::chat_stream::Assembled;
 use crate::ids::{new_id, unix_now};
 
 /// Brings `value` to a valid `CreateChatCompletionResponse`, recording what it changed.
@@ -555,74 +556,56 @@ fn from_bedrock(v: &Value) -> Value {
     )
 }
 
-/// One chat completion from the chunks of a stream: for a client that did not ask to stream
-/// from a target that streamed anyway.
-pub fn assemble_chunks(chunks: &[Value], model: &str) -> Value {
-    let mut content = String::new();
-    let mut reasoning = String::new();
-    let mut calls: Vec<Value> = Vec::new();
-    let mut finish = None;
-    let mut usage_value = None;
-    let mut id = None;
-    let mut chunk_model = None;
-    for chunk in chunks {
-        id = id.or_else(|| {
-            chunk["id"]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        });
-        chunk_model = chunk_model.or_else(|| {
-            chunk["model"]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        });
-        if chunk["usage"].is_object() {
-            usage_value = Some(chunk["usage"].clone());
-        }
-        let Some(choice) = chunk["choices"].get(0) else {
-            continue;
-        };
-        let delta = &choice["delta"];
-        content.push_str(delta["content"].as_str().unwrap_or_default());
-        reasoning.push_str(delta["reasoning_content"].as_str().unwrap_or_default());
-        for call in delta["tool_calls"].as_array().into_iter().flatten() {
-            let index = call["index"].as_u64().unwrap_or(0) as usize;
-            while calls.len() <= index {
-                calls.push(json!({"id": "", "type": "function", "function": {"name": "", "arguments": ""}}));
+/// One chat completion from an assembled stream: for a client that did not ask to stream from
+/// a target that streamed anyway.
+pub fn completion_from_stream(stream: Assembled, model: &str) -> Value {
+    let Assembled {
+        message: mut streamed,
+        id,
+        model: stream_model,
+        usage_object,
+        ..
+    } = stream;
+    let mut calls: Vec<Value> = match streamed["tool_calls"].take() {
+        Value::Array(calls) => calls,
+        _ => Vec::new(),
+    };
+    for call in &mut calls {
+        // The first delta of a call carries its id and type; a target may leave them out.
+        for (key, default) in [
+            ("id", json!("")),
+            ("type", json!("function")),
+            ("function", json!({"name": "", "arguments": ""})),
+        ] {
+            if call.get(key).is_none() {
+                call[key] = default;
             }
-            if let Some(id) = call["id"].as_str() {
-                calls[index]["id"] = json!(id);
-            }
-            for key in ["name", "arguments"] {
-                if let Some(piece) = call["function"][key].as_str() {
-                    let joined = format!(
-                        "{}{piece}",
-                        calls[index]["function"][key].as_str().unwrap_or_default()
-                    );
-                    calls[index]["function"][key] = json!(joined);
-                }
-            }
-        }
-        if let Some(reason) = choice["finish_reason"].as_str() {
-            finish = Some(reason.to_owned());
         }
     }
     let has_calls = !calls.is_empty();
-    let content = (!content.is_empty() || !has_calls).then_some(content);
+    let content = match streamed["content"].take() {
+        Value::String(text) if !text.is_empty() || !has_calls => Some(text),
+        _ if !has_calls => Some(String::new()),
+        _ => None,
+    };
+    let reasoning = streamed["reasoning_content"].as_str().map(str::to_owned);
+    let finish = match streamed["finish_reason"].as_str() {
+        Some(reason) => reason.to_owned(),
+        None if has_calls => "tool_calls".to_owned(),
+        None => "stop".to_owned(),
+    };
     let mut answer = json!({
         "id": id.unwrap_or_else(|| new_id("chatcmpl-")),
         "object": "chat.completion",
         "created": unix_now(),
-        "model": chunk_model.unwrap_or_else(|| model.to_owned()),
+        "model": stream_model.unwrap_or_else(|| model.to_owned()),
         "choices": [{
             "index": 0,
-            "message": message(content, calls, Some(reasoning)),
+            "message": message(content, calls, reasoning),
             "logprobs": null,
-            "finish_reason": finish.unwrap_or_else(|| if has_calls { "tool_calls".into() } else { "stop".into() }),
+            "finish_reason": finish,
         }],
-        "usage": usage_value.unwrap_or_else(|| json!({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})),
+        "usage": usage_object.unwrap_or_else(|| json!({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})),
     });
     let mut changes = Changes::new("openai");
     repair(&mut answer, model, &mut changes);

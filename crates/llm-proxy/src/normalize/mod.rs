@@ -20,8 +20,9 @@ use serde_json::Value;
 
 use crate::formats::usage::Usage;
 
-pub use already_valid::{Obj, PlainChunk, is_null, is_valid_chat_completion, plain_chunk, present};
-pub use chat::{assemble_chunks, chunks_from_completion};
+#[cfg(test)]
+pub use already_valid::{is_valid_chat_completion, plain_chunk};
+pub use chat::{chunks_from_completion, completion_from_stream};
 
 /// What normalization did to one response, for the request log.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -103,16 +104,7 @@ pub fn response(
             usage: Some(usage),
         });
     }
-    let mut value: Value = serde_json::from_slice(body).map_err(|_| NormalizeError::NotJson)?;
-    let changes = match expected {
-        Expected::ChatCompletion => chat::normalize(&mut value, &context.model)?,
-        Expected::Completion => non_chat::completion(&mut value, &context.model)?,
-        Expected::Embeddings { base64 } => {
-            non_chat::embeddings(&mut value, &context.model, base64)?
-        }
-        Expected::Models => non_chat::models(&mut value)?,
-        Expected::Model => non_chat::model(&mut value)?,
-    };
+    let (value, changes) = response_value(body, expected, context)?;
     if changes.is_empty() {
         return Ok(Normalized {
             body: body.clone(),
@@ -127,6 +119,26 @@ pub fn response(
         changes: Some(changes),
         usage: None,
     })
+}
+
+/// A successful non-streaming body in the expected shape as a JSON tree, and what that took:
+/// for a caller that goes on to build from it (a synthesized stream) rather than send it.
+pub fn response_value(
+    body: &[u8],
+    expected: Expected,
+    context: &RequestContext,
+) -> Result<(Value, Changes), NormalizeError> {
+    let mut value: Value = serde_json::from_slice(body).map_err(|_| NormalizeError::NotJson)?;
+    let changes = match expected {
+        Expected::ChatCompletion => chat::normalize(&mut value, &context.model)?,
+        Expected::Completion => non_chat::completion(&mut value, &context.model)?,
+        Expected::Embeddings { base64 } => {
+            non_chat::embeddings(&mut value, &context.model, base64)?
+        }
+        Expected::Models => non_chat::models(&mut value)?,
+        Expected::Model => non_chat::model(&mut value)?,
+    };
+    Ok((value, changes))
 }
 
 /// What the full repair pass would change in a chat completion body (the slow path, without

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::{Changes, RequestContext, already_valid, finish_reason};
+use crate::formats::chat_stream::{Assembled, Assembler};
 use crate::formats::openai::ErrorBody;
 use crate::formats::sse::{self, Framing};
 use crate::ids::{new_id, unix_now};
@@ -68,6 +69,8 @@ pub struct Transcoder {
     /// cannot tell a second change of the same kind).
     repaired_last: bool,
     changes: Changes,
+    /// The answer as the client receives it, for the call log.
+    assembler: Assembler,
     /// Whether plain OpenAI chunks may take the fast check (off only in tests that hold it to
     /// the full repair).
     fast_path: bool,
@@ -90,6 +93,7 @@ impl Transcoder {
             next_tool: 0,
             repaired_last: false,
             changes: Changes::new("openai"),
+            assembler: Assembler::default(),
             fast_path: true,
         }
     }
@@ -109,6 +113,16 @@ impl Transcoder {
     /// What was changed, once the stream is over; `None` when nothing was.
     pub fn changes(&self) -> Option<Changes> {
         (!self.changes.is_empty()).then(|| self.changes.clone())
+    }
+
+    /// The answer the client was sent, put together from every event so far; taken once.
+    pub fn conclusion(&mut self) -> Assembled {
+        std::mem::take(&mut self.assembler).into_assembled()
+    }
+
+    /// The relay ended the stream with its own error event.
+    pub fn failed(&mut self, message: &str) {
+        self.assembler.failed(message);
     }
 
     /// Whether the stream has ended properly (`[DONE]` sent) or with an error event.
@@ -216,11 +230,17 @@ impl Transcoder {
             );
             let mut chunk = self.chunk_with(json!([]));
             chunk["usage"] = usage;
-            push_event(&mut out, &chunk);
+            self.emit(&mut out, &chunk);
         }
         out.extend_from_slice(sse::DONE);
         self.terminated = true;
         out
+    }
+
+    /// Writes a chunk for the client and adds it to the assembled answer.
+    fn emit(&mut self, out: &mut Vec<u8>, chunk: &Value) {
+        sse::push_event(out, chunk);
+        self.assembler.add(chunk);
     }
 
     fn chunk_with(&self, choices: Value) -> Value {
@@ -233,7 +253,7 @@ impl Transcoder {
         if !self.role_sent {
             self.role_sent = true;
             let role = self.chunk_with(json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]));
-            push_event(out, &role);
+            self.emit(out, &role);
         }
     }
 
@@ -242,7 +262,7 @@ impl Transcoder {
         let chunk = self.chunk_with(
             json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": null}]),
         );
-        push_event(out, &chunk);
+        self.emit(out, &chunk);
     }
 
     fn push_text(&mut self, text: &str, out: &mut Vec<u8>) {
@@ -260,7 +280,7 @@ impl Transcoder {
         let chunk = self.chunk_with(
             json!([{"index": 0, "delta": {}, "logprobs": null, "finish_reason": reason}]),
         );
-        push_event(out, &chunk);
+        self.emit(out, &chunk);
     }
 
     /// The finish chunk for the target's own stop reason: `tool_calls` once tool calls were
@@ -276,6 +296,7 @@ impl Transcoder {
 
     fn push_error(&mut self, message: &str, kind: &str, out: &mut Vec<u8>) {
         out.extend_from_slice(&ErrorBody::new(message.to_owned(), kind, None, None).to_sse_event());
+        self.assembler.failed(message);
         self.terminated = true;
         self.changes.note("translated an error event");
     }
@@ -329,11 +350,12 @@ impl Transcoder {
             self.terminated = true;
             let envelope = error_envelope(&value["error"]);
             if envelope == value {
+                self.assembler.add(&value);
                 return Output::Unchanged;
             }
             self.changes.note("repaired an error event");
             let mut out = Vec::new();
-            push_event(&mut out, &envelope);
+            self.emit(&mut out, &envelope);
             return Output::Replace(out);
         }
         // Azure's first chunk: no id, no object, no choices, only prompt filter results.
@@ -354,10 +376,11 @@ impl Transcoder {
         }
         self.role_sent = true;
         if self.changes.changed.len() == before && !self.repaired_last {
+            self.assembler.add(&value);
             return Output::Unchanged;
         }
         let mut out = Vec::new();
-        push_event(&mut out, &value);
+        self.emit(&mut out, &value);
         Output::Replace(out)
     }
 }
@@ -365,6 +388,12 @@ impl Transcoder {
 impl Transcoder {
     /// What `repair_chunk` and `openai` keep from a chunk they leave unchanged.
     fn keep_plain(&mut self, chunk: already_valid::PlainChunk<'_>) {
+        self.assembler.plain(
+            &chunk.id,
+            &chunk.model,
+            chunk.text.as_deref(),
+            chunk.finish_reason,
+        );
         if !self.role_sent {
             if self.id.starts_with("chatcmpl-") {
                 self.id = chunk.id.into_owned();
@@ -1063,8 +1092,4 @@ fn parse_sse(block: &str) -> (Option<String>, Option<String>) {
         }
     }
     (name, data.map(|d| d.trim().to_owned()))
-}
-
-fn push_event(out: &mut Vec<u8>, value: &Value) {
-    sse::push_event(out, value);
 }

@@ -22,7 +22,7 @@ use crate::formats::sse::Framing;
 use crate::logs::Log;
 use crate::logs::compact::{EventCopy, HeaderCopy};
 use crate::logs::record::{CallCapture, Collected};
-use crate::notes::{CallNotes, KnownUsage, NormalizationNote, UpstreamTime};
+use crate::notes::{CallNotes, KnownUsage, NormalizationNote, StreamConclusion, UpstreamTime};
 use crate::state::AppState;
 
 /// Response bytes kept for parsing usage and showing the body. Beyond this the record says
@@ -70,10 +70,10 @@ pub async fn record_call(State(state): State<AppState>, request: Request, next: 
         ttfb: None,
         total: started.elapsed(),
         upstream: parts.extensions.remove::<UpstreamTime>().map(|t| t.0),
-        response: if event_stream {
-            Collected::Events(EventCopy::default())
-        } else {
-            Collected::Body(Vec::new())
+        response: match parts.extensions.remove::<StreamConclusion>() {
+            Some(conclusion) if event_stream => Collected::Concluded(conclusion),
+            _ if event_stream => Collected::Events(EventCopy::default()),
+            _ => Collected::Body(Vec::new()),
         },
         response_complete: true,
         disconnected: false,
@@ -162,7 +162,10 @@ impl HttpBody for RecordedBody {
                     if capture.ttfb.is_none() {
                         capture.ttfb = Some(this.started.elapsed());
                     }
-                    if this.collected + data.len() <= COLLECT_LIMIT {
+                    let concluded = matches!(capture.response, Collected::Concluded(_));
+                    if concluded {
+                        // The relay hands over the answer it assembled: nothing to copy.
+                    } else if this.collected + data.len() <= COLLECT_LIMIT {
                         this.collected += data.len();
                         match &mut capture.response {
                             Collected::Body(chunks) => chunks.push(if data.len() < COPY_BELOW {
@@ -173,6 +176,7 @@ impl HttpBody for RecordedBody {
                             // A stream's events are slices of the target connection's read
                             // buffer: copied, compactly, so as not to keep those buffers.
                             Collected::Events(events) => events.push(data),
+                            Collected::Concluded(_) => {}
                         }
                     } else {
                         capture.response_complete = false;
@@ -207,6 +211,8 @@ impl Drop for RecordedBody {
             .as_ref()
             .is_some_and(|c| c.method == Method::HEAD);
         let complete = head || self.inner.is_end_stream();
+        // A relay inside hands over its answer when dropped: drop it before the record goes.
+        self.inner = Body::empty();
         self.finish(!complete);
     }
 }

@@ -100,6 +100,19 @@ impl Credential {
         }
     }
 
+    /// `text` with the credential overwritten as [`Self::mask`] does; borrowed when absent.
+    pub fn mask_str<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut found = false;
+        self.each_secret(&mut |secret| {
+            found |= !secret.is_empty() && memchr::memmem::find(text.as_bytes(), secret).is_some();
+        });
+        if !found {
+            return Cow::Borrowed(text);
+        }
+        let masked = self.mask(Bytes::copy_from_slice(text.as_bytes()));
+        Cow::Owned(String::from_utf8_lossy(&masked).into_owned())
+    }
+
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         match self {
             Self::Key { secret, .. } if text.contains(secret.expose_secret()) => {

@@ -369,6 +369,11 @@ impl UpstreamClient {
         axum::body::Body::new(mask::MaskedBody::new(body, self.credential.clone()))
     }
 
+    /// The target credential, for masking it where the answer is rebuilt rather than relayed.
+    pub fn credential(&self) -> Arc<Credential> {
+        self.credential.clone()
+    }
+
     /// Removes the target credential from text the target sent back (some echo the key in
     /// their error messages) before it reaches a client or a log.
     pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {

@@ -20,6 +20,8 @@ use crate::formats::openai::ErrorBody;
 use crate::formats::sse::Framing;
 use crate::normalize::Changes;
 use crate::normalize::stream::{Output, Transcoder};
+use crate::notes::StreamConclusion;
+use crate::upstream::Credential;
 
 /// Where a stream stands; kept by the relay between chunks.
 struct Relay<S> {
@@ -31,6 +33,7 @@ struct Relay<S> {
     transcoder: Option<Transcoder>,
     /// Where the transcoder's record of changes goes when the stream is over (the call log).
     note: Option<Arc<OnceLock<Changes>>>,
+    conclusion: Option<Conclusion>,
     done_seen: bool,
     finished: bool,
     host: String,
@@ -44,8 +47,17 @@ pub struct RelayOptions {
     pub framing: Framing,
     pub transcoder: Option<Transcoder>,
     pub note: Option<Arc<OnceLock<Changes>>>,
+    /// Where the transcoder's assembled answer goes when the stream is over or dropped.
+    pub conclusion: Option<Conclusion>,
     /// Ends the stream with an error event when cancelled (the server's shutdown grace is over).
     pub cut_off: CancellationToken,
+}
+
+/// Where a transcoded stream's answer goes, with the target credential to mask in it as it is
+/// masked in what the client receives.
+pub struct Conclusion {
+    pub slot: StreamConclusion,
+    pub credential: Arc<Credential>,
 }
 
 /// Wraps the target's byte stream. The returned stream never yields an error: failures become
@@ -66,6 +78,7 @@ where
         framing: options.framing,
         transcoder: options.transcoder,
         note: options.note,
+        conclusion: options.conclusion,
         done_seen: false,
         finished: false,
         host: options.host,
@@ -193,9 +206,9 @@ impl<S> Relay<S> {
                 }
             }
             let closing = self.transcoder.as_mut().and_then(Transcoder::finish);
-            self.record();
             return match closing {
                 Some(bytes) => {
+                    self.record();
                     out.extend_from_slice(&bytes);
                     (!out.is_empty()).then(|| Bytes::from(out))
                 }
@@ -233,6 +246,18 @@ impl<S> Relay<S> {
         ) {
             let _ = note.set(changes);
         }
+        self.conclude();
+    }
+
+    /// Hands the assembled answer over, once: at the end, or when the client went away.
+    fn conclude(&mut self) {
+        if let (Some(conclusion), Some(transcoder)) =
+            (self.conclusion.take(), self.transcoder.as_mut())
+        {
+            let mut answer = transcoder.conclusion();
+            answer.redact(|text| conclusion.credential.mask_str(text));
+            conclusion.slot.put(answer);
+        }
     }
 
     fn only_whitespace_pending(&self) -> bool {
@@ -249,8 +274,18 @@ impl<S> Relay<S> {
     fn fail_with(&mut self, message: String, code: &str) -> Bytes {
         self.finished = true;
         self.pending.clear();
+        if let Some(transcoder) = self.transcoder.as_mut() {
+            transcoder.failed(&message);
+        }
         self.record();
         ErrorBody::new(message, "server_error", None, Some(code)).to_sse_event()
+    }
+}
+
+impl<S> Drop for Relay<S> {
+    /// A stream dropped before its end (the client went away) still leaves what it sent.
+    fn drop(&mut self) {
+        self.conclude();
     }
 }
 
@@ -307,6 +342,7 @@ fn next_boundary_end(bytes: &[u8], framing: Framing) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::chat_stream::{Assembled, assemble_stream};
 
     fn options(idle_timeout: Duration) -> RelayOptions {
         RelayOptions {
@@ -315,6 +351,7 @@ mod tests {
             framing: Framing::Sse,
             transcoder: None,
             note: None,
+            conclusion: None,
             cut_off: Default::default(),
         }
     }
@@ -376,6 +413,73 @@ mod tests {
                 .unwrap()
                 .contains("connection reset")
         );
+    }
+
+    /// The answer the relay hands to the log (read from what the transcoder read and wrote)
+    /// and the answer read back from the bytes the client received.
+    async fn conclusion_and_reading(
+        framing: Framing,
+        pieces: Vec<&'static [u8]>,
+    ) -> (Assembled, Assembled) {
+        let slot = StreamConclusion::default();
+        let context = crate::normalize::RequestContext {
+            model: "asked-model".into(),
+            include_usage: true,
+        };
+        let mut options = options(Duration::from_secs(5));
+        options.framing = framing;
+        options.transcoder = Some(Transcoder::new(framing, &context));
+        options.conclusion = Some(Conclusion {
+            slot: slot.clone(),
+            credential: Arc::new(Credential::None),
+        });
+        let upstream = stream::iter(
+            pieces
+                .into_iter()
+                .map(|p| Ok::<_, std::io::Error>(Bytes::from_static(p))),
+        );
+        let out: Vec<Bytes> = relay(Box::pin(upstream), options)
+            .map(|r| r.unwrap())
+            .collect()
+            .await;
+        let concluded = slot.take().expect("the relay hands over its answer");
+        (concluded, assemble_stream(&out.concat()))
+    }
+
+    #[tokio::test]
+    async fn the_relays_answer_for_the_log_is_what_the_client_received() {
+        let fixture = |name: &str| -> &'static [u8] {
+            let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+            Box::leak(std::fs::read(path).unwrap().into_boxed_slice())
+        };
+        let recorded = fixture("openai/chat-completion-stream.sse");
+        let cases: Vec<(&str, Framing, Vec<&'static [u8]>)> = vec![
+            ("plain OpenAI", Framing::Sse, vec![recorded]),
+            ("plain OpenAI, cut short", Framing::Sse, vec![&recorded[..recorded.len() / 2]]),
+            ("OpenAI with gaps", Framing::Sse, vec![fixture("formats/openai-no-done.sse")]),
+            ("Azure", Framing::Sse, vec![fixture("formats/azure.sse")]),
+            ("llama.cpp", Framing::Sse, vec![fixture("formats/llamacpp.sse")]),
+            ("Anthropic", Framing::Sse, vec![fixture("formats/anthropic.sse")]),
+            ("Anthropic tools", Framing::Sse, vec![fixture("anthropic/tool-use-stream.sse")]),
+            ("Anthropic error", Framing::Sse, vec![fixture("formats/anthropic-error.sse")]),
+            ("Gemini", Framing::Sse, vec![fixture("formats/gemini.sse")]),
+            ("Cohere", Framing::Sse, vec![fixture("formats/cohere-v2.sse")]),
+            ("TGI", Framing::Sse, vec![fixture("formats/tgi.sse")]),
+            ("Ollama", Framing::Ndjson, vec![fixture("formats/ollama.ndjson")]),
+            (
+                "tool calls and an error event",
+                Framing::Sse,
+                vec![
+                    b"data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},\"finish_reason\":null}]}\n\n",
+                    b"data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n",
+                ],
+            ),
+        ];
+        for (name, framing, pieces) in cases {
+            let (concluded, read) = conclusion_and_reading(framing, pieces).await;
+            assert!(concluded.chunks > 0, "{name}: nothing assembled");
+            assert_eq!(concluded, read, "{name}");
+        }
     }
 
     #[tokio::test]

@@ -1,7 +1,8 @@
-//! A streamed response put back together for its record: the message the client saw.
+//! A chat completion stream put back together: the message its events carry, in one place for
+//! the request log (what the client saw) and for a client that did not ask to stream.
 //!
-//! The writer does this for every event of every stream, so it is written for the common event
-//! first: a callgrind profile of streams with the log on (100 events each) showed building a
+//! The log writer does this for every event of every stream, so it is written for the common
+//! event first: a callgrind profile of streams with the log on (100 events each) showed building a
 //! JSON tree per event costing about 18,000 instructions, more than the proxy spent serving
 //! the event. A plain event (text in `choices[0].delta`, no tool calls, usage or error) is read
 //! by a typed, borrowing parse instead; any other goes the general way, which decides the same
@@ -13,19 +14,50 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::record::error_message;
-use crate::formats::usage::{Usage, usage_of};
-use crate::normalize::{Obj, is_null, present};
+use super::openai::error_message;
+use super::raw::{Obj, as_str, is_null, present};
+use super::usage::{Usage, usage_of};
 
 /// A stream put back together: the message the client saw, as one object.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Assembled {
+    /// `role`, `content`, `finish_reason`, and `reasoning_content` and `tool_calls` when any.
     pub message: Value,
+    /// The first non-empty `id` and `model` of the events.
+    pub id: Option<String>,
+    pub model: Option<String>,
     pub usage: Option<Usage>,
+    /// The usage object as the stream gave it, details included.
+    pub usage_object: Option<Value>,
     pub chunks: u32,
     pub error: Option<String>,
     /// Characters of text and reasoning, for estimating tokens when the target gave none.
     pub text_len: usize,
+}
+
+impl Assembled {
+    /// Passes every text of the message and the error through `redact` (the target's
+    /// credential, which must not reach the log even when the target echoes it).
+    pub fn redact(&mut self, redact: impl Fn(&str) -> Cow<'_, str>) {
+        fn walk(value: &mut Value, redact: &dyn Fn(&str) -> Cow<'_, str>) {
+            match value {
+                Value::String(text) => {
+                    if let Cow::Owned(clean) = redact(text) {
+                        *text = clean;
+                    }
+                }
+                Value::Array(items) => items.iter_mut().for_each(|v| walk(v, redact)),
+                Value::Object(map) => map.values_mut().for_each(|v| walk(v, redact)),
+                _ => {}
+            }
+        }
+        walk(&mut self.message, &redact);
+        if let Some(error) = &mut self.error
+            && let Cow::Owned(clean) = redact(error)
+        {
+            *error = clean;
+        }
+    }
 }
 
 /// Rebuilds the message from `chat.completion.chunk` (or completion) events: content, reasoning
@@ -45,7 +77,7 @@ fn assemble(body: &[u8], fast: bool) -> Assembled {
     // conversion walks it.
     let text =
         std::str::from_utf8(body).map_or_else(|_| String::from_utf8_lossy(body), Cow::Borrowed);
-    let mut parts = Parts::default();
+    let mut parts = Assembler::default();
     for data in text
         .lines()
         .filter_map(|line| line.strip_prefix("data:"))
@@ -66,22 +98,63 @@ fn assemble(body: &[u8], fast: bool) -> Assembled {
     parts.into_assembled()
 }
 
-/// What the events have said so far.
-#[derive(Default)]
-struct Parts {
+/// What the events have said so far. Fed event by event, by [`assemble_stream`] from a
+/// stream's bytes, or by the transcoder from what it reads and writes (no second parse).
+#[derive(Debug, Default)]
+pub struct Assembler {
     chunks: u32,
+    id: Option<String>,
+    model: Option<String>,
     content: String,
     reasoning: String,
     tool_calls: Vec<Map<String, Value>>,
     finish_reason: Value,
     usage: Option<Usage>,
+    usage_object: Option<Value>,
     error: Option<String>,
 }
 
-impl Parts {
+impl Assembler {
+    /// A plain text chunk the transcoder passed as it was, from its own typed reading.
+    pub fn plain(
+        &mut self,
+        id: &str,
+        model: &str,
+        text: Option<&str>,
+        finish_reason: Option<&str>,
+    ) {
+        self.chunks += 1;
+        self.name(Some(id), Some(model));
+        if let Some(piece) = text {
+            self.content.push_str(piece);
+        }
+        if let Some(reason) = finish_reason {
+            self.finish_reason = Value::String(reason.to_owned());
+        }
+    }
+
+    /// An error event that ends the stream.
+    pub fn failed(&mut self, message: &str) {
+        self.chunks += 1;
+        self.error = Some(message.to_owned());
+    }
+
+    fn name(&mut self, id: Option<&str>, model: Option<&str>) {
+        let first = |kept: &mut Option<String>, seen: Option<&str>| {
+            if kept.is_none()
+                && let Some(seen) = seen.filter(|s| !s.is_empty())
+            {
+                *kept = Some(seen.to_owned());
+            }
+        };
+        first(&mut self.id, id);
+        first(&mut self.model, model);
+    }
+
     /// One plain event, read the typed way.
     fn add_plain(&mut self, plain: PlainEvent<'_>) {
         self.chunks += 1;
+        self.name(plain.id.as_deref(), plain.model.as_deref());
         if let Some(piece) = plain.text {
             self.content.push_str(&piece);
         }
@@ -94,13 +167,18 @@ impl Parts {
     }
 
     /// One event, read the general way.
-    fn add(&mut self, event: &Value) {
+    pub fn add(&mut self, event: &Value) {
         self.chunks += 1;
+        self.name(
+            event.get("id").and_then(Value::as_str),
+            event.get("model").and_then(Value::as_str),
+        );
         if let Some(message) = error_message(event) {
             self.error = Some(message);
         }
         if let Some(usage) = usage_of(event) {
             self.usage = Some(usage);
+            self.usage_object = event.get("usage").cloned();
         }
         let Some(choice) = event.pointer("/choices/0") else {
             return;
@@ -133,7 +211,8 @@ impl Parts {
         }
     }
 
-    fn into_assembled(self) -> Assembled {
+    /// What the stream said, once it is over.
+    pub fn into_assembled(self) -> Assembled {
         let text_len = self.content.chars().count() + self.reasoning.chars().count();
         let mut message = json!({
             "role": "assistant",
@@ -149,7 +228,10 @@ impl Parts {
         }
         Assembled {
             message,
+            id: self.id,
+            model: self.model,
             usage: self.usage,
+            usage_object: self.usage_object,
             chunks: self.chunks,
             error: self.error,
             text_len,
@@ -182,6 +264,10 @@ fn merge_tool_call(into: &mut Map<String, Value>, delta: &Value) {
 #[derive(Deserialize)]
 struct Event<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    model: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
     error: Option<&'a RawValue>,
     #[serde(default, borrow, deserialize_with = "present")]
     usage: Option<&'a RawValue>,
@@ -212,6 +298,8 @@ struct Delta<'a> {
 /// What a plain event adds.
 #[derive(Default)]
 struct PlainEvent<'a> {
+    id: Option<Cow<'a, str>>,
+    model: Option<Cow<'a, str>>,
     text: Option<Cow<'a, str>>,
     reasoning: Option<Cow<'a, str>>,
     finish_reason: Option<Value>,
@@ -231,7 +319,11 @@ fn plain_event(data: &str) -> Option<PlainEvent<'_>> {
         return None;
     }
     let Some(choice) = event.choices.first() else {
-        return Some(PlainEvent::default());
+        return Some(PlainEvent {
+            id: event.id.and_then(as_str),
+            model: event.model.and_then(as_str),
+            ..PlainEvent::default()
+        });
     };
     let delta = &choice.delta;
     let finish_reason = match choice.finish_reason {
@@ -239,23 +331,13 @@ fn plain_event(data: &str) -> Option<PlainEvent<'_>> {
         _ => None,
     };
     Some(PlainEvent {
+        id: event.id.and_then(as_str),
+        model: event.model.and_then(as_str),
         // `content` when present, whatever it holds; `text` only when it is absent.
         text: delta.content.or(delta.text).and_then(as_str),
         reasoning: delta.reasoning_content.and_then(as_str),
         finish_reason,
     })
-}
-
-/// A JSON string's text, borrowed unless it has escapes.
-fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let json = raw.get();
-    if !json.starts_with('"') {
-        return None;
-    }
-    serde_json::from_str::<&str>(json)
-        .map(Cow::Borrowed)
-        .or_else(|_| serde_json::from_str::<String>(json).map(Cow::Owned))
-        .ok()
 }
 
 #[cfg(test)]
@@ -270,6 +352,7 @@ mod tests {
         assert_eq!(
             (
                 &fast.message,
+                (&fast.id, &fast.model),
                 fast.usage,
                 fast.chunks,
                 &fast.error,
@@ -277,6 +360,7 @@ mod tests {
             ),
             (
                 &general.message,
+                (&general.id, &general.model),
                 general.usage,
                 general.chunks,
                 &general.error,
@@ -330,6 +414,8 @@ mod tests {
             json!({"prompt_tokens": 3, "completion_tokens": 4}),
         ];
         let paths = [
+            "/id",
+            "/model",
             "/choices",
             "/choices/0",
             "/choices/0/delta",
