@@ -480,6 +480,68 @@ async fn an_unreachable_target_is_502() {
     }
 }
 
+/// A listener that never accepts and whose accept queue is full, so a new connection to it
+/// never completes (Linux drops the SYN), and the connections that filled it.
+async fn never_connecting_target() -> (tokio::net::TcpListener, Vec<tokio::net::TcpStream>) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut filling = Vec::new();
+    // Each connection the queue takes completes at once; the first it has no room for does not.
+    while let Ok(connected) = tokio::time::timeout(
+        Duration::from_millis(500),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    {
+        filling.push(connected.unwrap());
+        assert!(filling.len() < 64, "the accept queue never filled");
+    }
+    (listener, filling)
+}
+
+#[tokio::test]
+async fn a_target_that_never_completes_the_connection_is_502_after_the_connect_timeout_and_health_stays_ok()
+ {
+    let (target, _filling) = never_connecting_target().await;
+    let url = format!("http://{}/v1", target.local_addr().unwrap());
+    let proxy = TestProxy::forwarding(&url, |l| {
+        l.connect_timeout = Duration::from_secs(1);
+        l.request_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let response = proxy
+        .post("/v1/chat/completions", &chat(false))
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    // The connection never came up: the target is unreachable, not slow to answer.
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let body: Value = response.json().await.unwrap();
+    let error = assert_envelope(&body);
+    assert_eq!(error["code"], "upstream_unreachable", "{body}");
+    assert_eq!(error["type"], "server_error", "{body}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("could not connect to the target 127.0.0.1: "),
+        "{body}"
+    );
+
+    let health = proxy.get("/health").send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let health: Value = health.json().await.unwrap();
+    assert_eq!(health["status"], "healthy", "{health}");
+}
+
 #[tokio::test]
 async fn a_target_that_never_answers_is_504() {
     let target = MockTarget::start().await;

@@ -569,6 +569,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn records_a_full_queue_dropped_are_counted_in_health_a_server_event_and_the_metric() {
+        let (store, gated) = gated_log();
+        // More than the queue and one batch can hold while the writer cannot finish a batch.
+        let calls = QUEUE_CAPACITY + writer::BATCH + 100;
+        {
+            let _writer_held = lock(&gated.gate);
+            for _ in 0..calls {
+                store.record(capture(0));
+            }
+        }
+        store.close().await;
+
+        // `/health` shows the log store's health as it is serialized here.
+        let health = serde_json::to_value(store.health()).unwrap();
+        let dropped = health["droppedRecords"].as_u64().unwrap();
+        assert!(dropped >= 100, "{health}");
+
+        // The writer reports the drops once per batch; together the reports name them all.
+        let events = store
+            .events(EventQuery {
+                limit: 100,
+                min_level: Level::Warn,
+            })
+            .await;
+        let reported: u64 = events
+            .iter()
+            .filter_map(|e| {
+                let rest = e.message.strip_prefix("the log queue was full: ")?;
+                assert_eq!(e.level, Level::Warn, "{e:?}");
+                rest.split_once(" records were dropped")?
+                    .0
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum();
+        assert_eq!(reported, dropped, "{events:?}");
+
+        let metrics = store.metrics().encode();
+        assert!(
+            metrics.contains(&format!("llm_proxy_log_records_dropped_total {dropped}\n")),
+            "{metrics}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_writer_behind_gets_calls_without_their_bodies() {
         let (store, gated) = gated_log();
         let queued = &store.state.queued_body_bytes;
