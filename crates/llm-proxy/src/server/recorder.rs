@@ -162,24 +162,25 @@ impl HttpBody for RecordedBody {
                     if capture.ttfb.is_none() {
                         capture.ttfb = Some(this.started.elapsed());
                     }
-                    let concluded = matches!(capture.response, Collected::Concluded(_));
-                    if concluded {
-                        // The relay hands over the answer it assembled: nothing to copy.
-                    } else if this.collected + data.len() <= COLLECT_LIMIT {
-                        this.collected += data.len();
-                        match &mut capture.response {
-                            Collected::Body(chunks) => chunks.push(if data.len() < COPY_BELOW {
+                    let room = this.collected + data.len() <= COLLECT_LIMIT;
+                    match &mut capture.response {
+                        // A transcoded stream: the relay hands over the answer it assembled.
+                        Collected::Concluded(_) => {}
+                        _ if !room => capture.response_complete = false,
+                        Collected::Body(chunks) => {
+                            this.collected += data.len();
+                            chunks.push(if data.len() < COPY_BELOW {
                                 Bytes::copy_from_slice(data)
                             } else {
                                 data.clone()
-                            }),
-                            // A stream's events are slices of the target connection's read
-                            // buffer: copied, compactly, so as not to keep those buffers.
-                            Collected::Events(events) => events.push(data),
-                            Collected::Concluded(_) => {}
+                            });
                         }
-                    } else {
-                        capture.response_complete = false;
+                        // A stream's events are slices of the target connection's read buffer:
+                        // copied, compactly, so as not to keep those buffers.
+                        Collected::Events(events) => {
+                            this.collected += data.len();
+                            events.push(data);
+                        }
                     }
                 }
                 if this.inner.is_end_stream() {
