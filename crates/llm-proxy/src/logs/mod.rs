@@ -537,10 +537,10 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn calls_the_full_queue_dropped_are_still_counted_in_stats_and_metrics() {
+    /// A closed log whose queue overflowed: more calls than the queue and one batch hold,
+    /// recorded while the writer could not finish a batch.
+    async fn overfilled_log() -> (Log, usize) {
         let (store, gated) = gated_log();
-        // More than the queue and one batch can hold while the writer cannot finish a batch.
         let calls = QUEUE_CAPACITY + writer::BATCH + 100;
         {
             let _writer_held = lock(&gated.gate);
@@ -549,6 +549,12 @@ mod tests {
             }
         }
         store.close().await;
+        (store, calls)
+    }
+
+    #[tokio::test]
+    async fn calls_the_full_queue_dropped_are_still_counted_in_stats_and_metrics() {
+        let (store, calls) = overfilled_log().await;
         let dropped = store.health().dropped_records;
         assert!(dropped >= 100, "{dropped} dropped");
         let stats = store.stats();
@@ -570,16 +576,7 @@ mod tests {
 
     #[tokio::test]
     async fn records_a_full_queue_dropped_are_counted_in_health_a_server_event_and_the_metric() {
-        let (store, gated) = gated_log();
-        // More than the queue and one batch can hold while the writer cannot finish a batch.
-        let calls = QUEUE_CAPACITY + writer::BATCH + 100;
-        {
-            let _writer_held = lock(&gated.gate);
-            for _ in 0..calls {
-                store.record(capture(0));
-            }
-        }
-        store.close().await;
+        let (store, _) = overfilled_log().await;
 
         // `/health` shows the log store's health as it is serialized here.
         let health = serde_json::to_value(store.health()).unwrap();
