@@ -535,6 +535,14 @@ async fn a_target_that_never_completes_the_connection_is_502_after_the_connect_t
             .starts_with("could not connect to the target 127.0.0.1: "),
         "{body}"
     );
+    // Whichever of the two connect timers fires first, the user reads the same words.
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("connecting took longer than 1s"),
+        "{body}"
+    );
 
     let health = proxy.get("/health").send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);

@@ -318,26 +318,22 @@ fn plain_event(data: &str) -> Option<PlainEvent<'_>> {
     if !plain {
         return None;
     }
-    let Some(choice) = event.choices.first() else {
-        return Some(PlainEvent {
-            id: event.id.and_then(as_str),
-            model: event.model.and_then(as_str),
-            ..PlainEvent::default()
-        });
-    };
-    let delta = &choice.delta;
-    let finish_reason = match choice.finish_reason {
-        Some(raw) if !is_null(raw) => Some(serde_json::from_str(raw.get()).ok()?),
-        _ => None,
-    };
-    Some(PlainEvent {
+    let mut plain = PlainEvent {
         id: event.id.and_then(as_str),
         model: event.model.and_then(as_str),
+        ..PlainEvent::default()
+    };
+    if let Some(choice) = event.choices.first() {
+        let delta = &choice.delta;
+        plain.finish_reason = match choice.finish_reason {
+            Some(raw) if !is_null(raw) => Some(serde_json::from_str(raw.get()).ok()?),
+            _ => None,
+        };
         // `content` when present, whatever it holds; `text` only when it is absent.
-        text: delta.content.or(delta.text).and_then(as_str),
-        reasoning: delta.reasoning_content.and_then(as_str),
-        finish_reason,
-    })
+        plain.text = delta.content.or(delta.text).and_then(as_str);
+        plain.reasoning = delta.reasoning_content.and_then(as_str);
+    }
+    Some(plain)
 }
 
 #[cfg(test)]

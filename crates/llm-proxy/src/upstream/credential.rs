@@ -100,13 +100,18 @@ impl Credential {
         }
     }
 
-    /// `text` with the credential overwritten as [`Self::mask`] does; borrowed when absent.
-    pub fn mask_str<'a>(&self, text: &'a str) -> Cow<'a, str> {
+    /// Whether any secret of the credential occurs in `bytes`.
+    pub fn occurs_in(&self, bytes: &[u8]) -> bool {
         let mut found = false;
         self.each_secret(&mut |secret| {
-            found |= !secret.is_empty() && memchr::memmem::find(text.as_bytes(), secret).is_some();
+            found |= !secret.is_empty() && memchr::memmem::find(bytes, secret).is_some();
         });
-        if !found {
+        found
+    }
+
+    /// `text` with the credential overwritten as [`Self::mask`] does; borrowed when absent.
+    pub fn mask_str<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if !self.occurs_in(text.as_bytes()) {
             return Cow::Borrowed(text);
         }
         let masked = self.mask(Bytes::copy_from_slice(text.as_bytes()));

@@ -37,11 +37,7 @@ pub fn mask_all<'a>(bytes: Bytes, secrets: impl IntoIterator<Item = &'a [u8]>) -
 /// Masks the credential in each header value that holds it; a value without it is not copied.
 pub fn mask_headers(credential: &Credential, headers: &mut HeaderMap) {
     for value in headers.values_mut() {
-        let mut found = false;
-        credential.each_secret(&mut |secret| {
-            found |= !secret.is_empty() && memmem::find(value.as_bytes(), secret).is_some();
-        });
-        if found
+        if credential.occurs_in(value.as_bytes())
             && let Ok(masked) = HeaderValue::from_maybe_shared(
                 credential.mask(Bytes::copy_from_slice(value.as_bytes())),
             )

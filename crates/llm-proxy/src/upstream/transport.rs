@@ -383,11 +383,20 @@ impl Service<Uri> for Connector {
                     }
                 })
             };
-            tokio::time::timeout(limit, connecting)
-                .await
-                .map_err(|_| ConnectTimeout(limit))?
+            match tokio::time::timeout(limit, connecting).await {
+                Err(_) => Err(ConnectTimeout(limit).into()),
+                // hyper-util's own TCP timeout (the same limit, shared among a host's addresses)
+                // says only "deadline has elapsed": the user gets the same words either way.
+                Ok(Err(err)) if timed_out(&*err) => Err(ConnectTimeout(limit).into()),
+                Ok(connected) => connected,
+            }
         })
     }
+}
+
+fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
+    crate::error_chain::find::<std::io::Error>(err)
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
 }
 
 trait Io: hyper::rt::Read + hyper::rt::Write + Connection + Send + Unpin + 'static {}
