@@ -168,7 +168,7 @@ function renderEditor(main) {
         h('option', { value, selected: s.auth === value }, label)));
     auth.addEventListener('change', showAuth);
     const targetApi = h('select', {},
-      [['openai', 'OpenAI chat completions'], ['anthropic', 'Anthropic Messages']].map(([value, label]) =>
+      [['openai', 'OpenAI chat completions'], ['anthropic', 'Anthropic Messages'], ['gemini', 'Google Gemini'], ['ollama', 'Ollama (native /api/chat)']].map(([value, label]) =>
         h('option', { value, selected: s.targetApi === value }, label)));
     const form = h('form', { id: 'settings-form', novalidate: true },
       h('div.grid', {},
@@ -193,12 +193,12 @@ function renderEditor(main) {
             'Start Local LLM Proxy at login')),
           h('p.help', {}, 'Applies at once, like the tray menu\'s Start at login.')),
         h('section.card', {}, h('h3', {}, 'Target'),
-          field('targetEndpoint', 'Target endpoint', text(s.targetEndpoint, { type: 'url', placeholder: 'https://llm.example.com/v1' }), 'The base URL including /v1. Empty: placeholder mode.'),
-          field('targetApi', 'Target API', targetApi, 'What the target speaks. Tools always speak OpenAI\'s API to the proxy; with Anthropic, chat requests are translated.'),
+          field('targetEndpoint', 'Target endpoint', text(s.targetEndpoint, { type: 'url', placeholder: 'https://llm.example.com/v1' }), 'The API\'s base URL: ending in /v1 (OpenAI, Anthropic), /v1beta (Gemini), or the server\'s root (Ollama). Empty: placeholder mode.'),
+          field('targetApi', 'Target API', targetApi, 'What the target speaks. Tools always speak OpenAI\'s API to the proxy; for any other, chat requests and answers are translated.'),
           field('placeholder', 'Placeholder mode (answer locally, do not forward)', checkbox(s.placeholder)),
           field('auth', 'Authentication', auth),
           h('div', { 'data-auth': 'api-key' },
-            field('targetApiKey', 'API key', secret(view.secretsSet.targetApiKey), 'Sent to the target as a bearer token.')),
+            field('targetApiKey', 'API key', secret(view.secretsSet.targetApiKey), 'Sent as a bearer token (as x-api-key to Anthropic, x-goog-api-key to Gemini).')),
           h('div', { 'data-auth': 'oauth' },
             field('oauth.tokenEndpoint', 'Token endpoint', text(s.oauth.tokenEndpoint, { type: 'url', placeholder: 'https://login.example.com/oauth2/token' })),
             field('oauth.clientId', 'Client id', text(s.oauth.clientId)),

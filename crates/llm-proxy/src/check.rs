@@ -180,10 +180,11 @@ async fn target_steps(up: &UpstreamClient) -> Vec<Step> {
     let mut steps = Vec::new();
     let headers = HeaderMap::new();
     let started = Instant::now();
+    let models_path = formats::models_path(up.api());
     let models = call(
         up,
         Method::GET,
-        "/models",
+        models_path,
         &headers,
         Bytes::new(),
         Expected::Models,
@@ -210,7 +211,7 @@ async fn target_steps(up: &UpstreamClient) -> Vec<Step> {
                 if ids.len() > 8 { ", …" } else { "" }
             ))
         }
-        Err((status, message)) => Err((message.clone(), Some(target_hint(*status, "/models")))),
+        Err((status, message)) => Err((message.clone(), Some(target_hint(*status, models_path)))),
     };
     steps.push(step("target models", started, result));
 
@@ -224,7 +225,7 @@ async fn target_steps(up: &UpstreamClient) -> Vec<Step> {
         let body = request.to_string();
         let (path, body) = match formats::chat_for_target(up.api(), body.as_bytes()) {
             Ok(Some(translated)) => (translated.path, Bytes::from(translated.body)),
-            Ok(None) => ("/chat/completions", Bytes::from(body)),
+            Ok(None) => ("/chat/completions".to_owned(), Bytes::from(body)),
             Err(err) => {
                 steps.push(step(name, started, Err((err.to_string(), None))));
                 continue;
@@ -233,7 +234,7 @@ async fn target_steps(up: &UpstreamClient) -> Vec<Step> {
         let result = match call(
             up,
             Method::POST,
-            path,
+            &path,
             &headers,
             body,
             Expected::ChatCompletion,
@@ -261,7 +262,7 @@ async fn target_steps(up: &UpstreamClient) -> Vec<Step> {
                 };
                 Err((
                     message,
-                    Some(hint.unwrap_or_else(|| target_hint(status, path))),
+                    Some(hint.unwrap_or_else(|| target_hint(status, &path))),
                 ))
             }
         };
@@ -277,6 +278,8 @@ async fn other_api(up: &UpstreamClient) -> Option<TargetApi> {
         let path = match api {
             TargetApi::OpenAi => "/chat/completions",
             TargetApi::Anthropic => formats::anthropic::MESSAGES_PATH,
+            TargetApi::Gemini => "/models/gemini-2.5-flash:generateContent",
+            TargetApi::Ollama => formats::ollama::CHAT_PATH,
         };
         let headers = crate::upstream::api_headers(api);
         let Ok((head, bytes)) = up
@@ -296,7 +299,13 @@ async fn other_api(up: &UpstreamClient) -> Option<TargetApi> {
         let body: Value = serde_json::from_slice(&bytes).unwrap_or_default();
         let speaks = match api {
             TargetApi::Anthropic => body["type"] == "error" && body["error"]["type"].is_string(),
-            TargetApi::OpenAi => body["error"]["message"].is_string() && body.get("type").is_none(),
+            TargetApi::OpenAi => {
+                body["error"]["message"].is_string()
+                    && body.get("type").is_none()
+                    && body["error"].get("status").is_none()
+            }
+            TargetApi::Gemini => body["error"]["status"].is_string(),
+            TargetApi::Ollama => body["error"].is_string(),
         };
         if speaks {
             return Some(api);
@@ -308,7 +317,7 @@ async fn other_api(up: &UpstreamClient) -> Option<TargetApi> {
 fn target_hint(status: u16, path: &str) -> String {
     match status {
         401 | 403 => "the target refused the credential: check TARGET_API_KEY, or the OAuth scope and audience the target expects".into(),
-        404 => format!("the target has no {path}: TARGET_ENDPOINT should be the base URL ending in /v1 (the proxy appends {path})"),
+        404 => format!("the target has no {path}: TARGET_ENDPOINT should be the API's base URL (ending in /v1 for OpenAI and Anthropic, /v1beta for Gemini, the server's root for Ollama; the proxy appends {path})"),
         502 => "the target answered something that is not a usable response (or could not be reached): read the message".into(),
         504 => "the target did not answer in time: check it is up; raise TARGET_TIMEOUT_SECONDS for slow models".into(),
         _ => "read the target's message above".into(),

@@ -69,8 +69,8 @@ pub struct Args {
     )]
     pub target_endpoint: Option<Url>,
 
-    /// The API the target speaks: openai (requests pass as they are) or anthropic (chat
-    /// requests are translated into Anthropic's Messages API, and its answers back)
+    /// The API the target speaks: openai (requests pass as they are), or anthropic, gemini or
+    /// ollama (chat requests are translated into that API, and its answers back)
     #[arg(
         long = "target-api",
         env = "TARGET_API",

@@ -150,16 +150,27 @@ pub enum TargetApi {
     OpenAi,
     /// Anthropic's Messages API (`POST /messages`).
     Anthropic,
+    /// Google's Gemini API (`POST /models/{model}:generateContent`).
+    Gemini,
+    /// Ollama's native API (`POST /api/chat`); its endpoint is the server's root URL.
+    Ollama,
 }
 
 impl TargetApi {
-    pub const ALL: [TargetApi; 2] = [TargetApi::OpenAi, TargetApi::Anthropic];
+    pub const ALL: [TargetApi; 4] = [
+        TargetApi::OpenAi,
+        TargetApi::Anthropic,
+        TargetApi::Gemini,
+        TargetApi::Ollama,
+    ];
 
     /// The `TARGET_API` value.
     pub fn name(self) -> &'static str {
         match self {
             Self::OpenAi => "openai",
             Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+            Self::Ollama => "ollama",
         }
     }
 }

@@ -1,11 +1,16 @@
 //! Anthropic's Messages API: an OpenAI chat request written as a `POST /messages` request.
 //! (Its answers and streams are read by `normalize` today.)
 
+use crate::formats::answer::{Event, completion, finish_reason, message, tool_call, usage};
 use serde::Serialize;
+use std::borrow::Cow;
+
 use serde_json::{Map, Value, json};
 
 use super::chat::{
-    ChatRequest, Content, Message, Part, Role, Stop, Tool, ToolCall, ToolChoice, Untranslatable,
+    ChatRequest, Content, Message, Part, Role, Stop, Tool, ToolCall, ToolChoice, Translated,
+    Untranslatable, arguments_object, check_function_tool, data_url, drop_or_refuse, function_role,
+    note_message_extras, text_of, unsupported_part,
 };
 
 /// Where chat requests go, after the endpoint's `/v1`.
@@ -16,19 +21,13 @@ pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 const THINKING_BUDGETS: [(&str, u64); 3] = [("low", 1024), ("medium", 4096), ("high", 16_384)];
 const API: &str = "an Anthropic target (TARGET_API=anthropic)";
 
-/// The translated request, and the harmless hints that had no place in it (for the log).
-#[derive(Debug)]
-pub struct Translated {
-    /// Where it goes, after the endpoint's `/v1`.
-    pub path: &'static str,
-    pub body: Vec<u8>,
-    pub dropped: Vec<String>,
-}
-
 /// `chat` as a Messages API request body, or the parameter it cannot express.
 pub fn request(chat: ChatRequest) -> Result<Translated, Untranslatable> {
     let mut dropped = Vec::new();
-    let passed = check_parameters(&chat.extra, &mut dropped)?;
+    let mut extra = chat.extra;
+    // Anthropic's own sampling parameter, which some clients send.
+    let passed: Map<String, Value> = extra.remove_entry("top_k").into_iter().collect();
+    drop_or_refuse(&extra, API, &mut dropped)?;
     let (system, messages) = conversation(chat.messages, &mut dropped)?;
     let tools = chat
         .tools
@@ -70,7 +69,7 @@ pub fn request(chat: ChatRequest) -> Result<Translated, Untranslatable> {
     };
     let body = serde_json::to_vec(&request).map_err(|e| Untranslatable::unreadable(&e))?;
     Ok(Translated {
-        path: MESSAGES_PATH,
+        path: MESSAGES_PATH.to_owned(),
         body,
         dropped,
     })
@@ -110,63 +109,6 @@ struct Turn {
     content: Vec<Value>,
 }
 
-/// OpenAI parameters with no Anthropic equivalent, and the values that make that harmless.
-fn harmless(name: &str, value: &Value) -> Option<bool> {
-    let is_default = match name {
-        "n" => value.as_u64() == Some(1),
-        "logprobs" => value == &Value::Bool(false),
-        "presence_penalty" | "frequency_penalty" => value.as_f64() == Some(0.0),
-        "logit_bias" => value.as_object().is_some_and(Map::is_empty),
-        "response_format" => value["type"] == "text",
-        "modalities" => value == &json!(["text"]),
-        // Hints for OpenAI's own platform: nothing to do elsewhere.
-        "store" | "metadata" | "service_tier" | "stream_options" | "safety_identifier"
-        | "prompt_cache_key" => true,
-        "top_logprobs" | "seed" | "audio" | "prediction" | "web_search_options" | "functions"
-        | "function_call" | "verbosity" => false,
-        _ => return None,
-    };
-    Some(is_default || value.is_null())
-}
-
-/// Checks the parameters without a typed field: Anthropic's own (`top_k`) are passed, OpenAI
-/// hints are dropped (and noted), and anything it cannot express is refused.
-fn check_parameters(
-    extra: &Map<String, Value>,
-    dropped: &mut Vec<String>,
-) -> Result<Map<String, Value>, Untranslatable> {
-    let mut passed = Map::new();
-    for (name, value) in extra {
-        match (name.as_str(), harmless(name, value)) {
-            ("top_k", _) => {
-                passed.insert(name.clone(), value.clone());
-            }
-            (_, Some(true)) => {
-                if !value.is_null() && name != "stream_options" {
-                    dropped.push(name.clone());
-                }
-            }
-            (_, Some(false)) => {
-                return Err(Untranslatable::new(
-                    name.clone(),
-                    format!(
-                        "'{name}' with this value cannot be sent to {API}: its Messages API has no equivalent."
-                    ),
-                ));
-            }
-            (_, None) => {
-                return Err(Untranslatable::new(
-                    name.clone(),
-                    format!(
-                        "Unrecognized request argument supplied: '{name}' (it cannot be sent to {API})."
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(passed)
-}
-
 /// The system prompt and the turns. Consecutive messages of one role become one turn, so tool
 /// results from several `tool` messages land together, first, in the user turn after the calls.
 fn conversation(
@@ -176,36 +118,21 @@ fn conversation(
     let mut system: Vec<String> = Vec::new();
     let mut turns: Vec<Turn> = Vec::new();
     for (i, message) in messages.into_iter().enumerate() {
-        for (key, value) in &message.extra {
-            let empty = value.is_null() || value.as_array().is_some_and(Vec::is_empty);
-            if !empty {
-                dropped.push(format!("messages[{i}].{key}"));
-            }
-        }
+        note_message_extras(i, &message, dropped);
         let (role, blocks) = match message.role {
             Role::System | Role::Developer => {
-                let text = message
-                    .content
-                    .as_ref()
-                    .and_then(Content::text)
-                    .ok_or_else(|| {
-                        Untranslatable::new(
-                            format!("messages[{i}].content"),
-                            format!("A system message must be text to be sent to {API}."),
-                        )
-                    })?;
-                system.push(text);
+                system.push(text_of(
+                    i,
+                    message.content.as_ref(),
+                    "A system message",
+                    API,
+                )?);
                 continue;
             }
             Role::User => ("user", user_blocks(i, message.content)?),
             Role::Assistant => ("assistant", assistant_blocks(i, message)?),
             Role::Tool => ("user", vec![tool_result(i, message)?]),
-            Role::Function => {
-                return Err(Untranslatable::new(
-                    format!("messages[{i}].role"),
-                    format!("The deprecated 'function' role cannot be sent to {API}; use tools."),
-                ));
-            }
+            Role::Function => return Err(function_role(i, API)),
         };
         match turns.last_mut() {
             Some(last) if last.role == role => last.content.extend(blocks),
@@ -229,7 +156,7 @@ fn user_blocks(i: usize, content: Option<Content>) -> Result<Vec<Value>, Untrans
                 match part {
                     Part::Text { text } => blocks.extend(text_block(text)),
                     Part::ImageUrl { image_url } => blocks.push(image(i, j, &image_url.url)?),
-                    Part::Other(other) => return Err(unsupported_part(i, j, &other)),
+                    Part::Other(other) => return Err(unsupported_part(i, j, &other, API)),
                 }
             }
             Ok(blocks)
@@ -243,12 +170,10 @@ fn text_block(text: String) -> Option<Value> {
 }
 
 fn image(i: usize, j: usize, url: &str) -> Result<Value, Untranslatable> {
-    if let Some(data_url) = url.strip_prefix("data:") {
-        if let Some((media_type, data)) = data_url.split_once(";base64,") {
-            return Ok(
-                json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}),
-            );
-        }
+    if let Some((media_type, data)) = data_url(url) {
+        return Ok(
+            json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}),
+        );
     } else if url.starts_with("https://") || url.starts_with("http://") {
         return Ok(json!({"type": "image", "source": {"type": "url", "url": url}}));
     }
@@ -256,14 +181,6 @@ fn image(i: usize, j: usize, url: &str) -> Result<Value, Untranslatable> {
         format!("messages[{i}].content[{j}].image_url.url"),
         format!("An image must be an http(s) URL or a base64 data URL to be sent to {API}."),
     ))
-}
-
-fn unsupported_part(i: usize, j: usize, part: &Value) -> Untranslatable {
-    let kind = part["type"].as_str().unwrap_or("unknown");
-    Untranslatable::new(
-        format!("messages[{i}].content[{j}].type"),
-        format!("Content of type '{kind}' cannot be sent to {API}."),
-    )
 }
 
 fn assistant_blocks(i: usize, message: Message) -> Result<Vec<Value>, Untranslatable> {
@@ -286,23 +203,8 @@ fn assistant_blocks(i: usize, message: Message) -> Result<Vec<Value>, Untranslat
 }
 
 fn tool_use(i: usize, k: usize, call: ToolCall) -> Result<Value, Untranslatable> {
-    let arguments = call.function.arguments.trim();
-    let input: Value = if arguments.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_str(arguments).map_err(|_| arguments_error(i, k))?
-    };
-    if !input.is_object() {
-        return Err(arguments_error(i, k));
-    }
+    let input = arguments_object(i, k, &call, API)?;
     Ok(json!({"type": "tool_use", "id": call.id, "name": call.function.name, "input": input}))
-}
-
-fn arguments_error(i: usize, k: usize) -> Untranslatable {
-    Untranslatable::new(
-        format!("messages[{i}].tool_calls[{k}].function.arguments"),
-        format!("Tool call arguments must be a JSON object to be sent to {API}."),
-    )
 }
 
 fn tool_result(i: usize, message: Message) -> Result<Value, Untranslatable> {
@@ -312,15 +214,7 @@ fn tool_result(i: usize, message: Message) -> Result<Value, Untranslatable> {
             "A tool message needs the tool_call_id of the call it answers.",
         )
     })?;
-    let content = match message.content {
-        None => String::new(),
-        Some(content) => content.text().ok_or_else(|| {
-            Untranslatable::new(
-                format!("messages[{i}].content"),
-                format!("A tool result must be text to be sent to {API}."),
-            )
-        })?,
-    };
+    let content = text_of(i, message.content.as_ref(), "A tool result", API)?;
     Ok(json!({"type": "tool_result", "tool_use_id": id, "content": content}))
 }
 
@@ -332,12 +226,7 @@ fn translate_tools(
         .into_iter()
         .enumerate()
         .map(|(i, tool)| {
-            if tool.extra.get("type").is_some_and(|t| t != "function") {
-                return Err(Untranslatable::new(
-                    format!("tools[{i}].type"),
-                    format!("Only function tools can be sent to {API}."),
-                ));
-            }
+            check_function_tool(i, &tool, API)?;
             let function = tool.function;
             if function.extra.contains_key("strict") {
                 dropped.push(format!("tools[{i}].function.strict"));
@@ -401,6 +290,130 @@ fn thinking(
         max_tokens,
         Some(json!({"type": "enabled", "budget_tokens": budget})),
     ))
+}
+
+/// A Messages API answer as a chat completion.
+pub fn answer(v: &Value) -> Value {
+    let blocks = v["content"].as_array().cloned().unwrap_or_default();
+    let text: String = blocks
+        .iter()
+        .filter(|b| b["type"] == "text")
+        .filter_map(|b| b["text"].as_str())
+        .collect();
+    let thinking: String = blocks
+        .iter()
+        .filter(|b| b["type"] == "thinking")
+        .filter_map(|b| b["thinking"].as_str())
+        .collect();
+    let calls: Vec<Value> = blocks
+        .iter()
+        .filter(|b| b["type"] == "tool_use")
+        .map(|b| tool_call(b.get("id"), &b["name"], &b["input"]))
+        .collect();
+    let u = &v["usage"];
+    let mut usage = usage(
+        Some(
+            u["input_tokens"].as_u64().unwrap_or(0)
+                + u["cache_read_input_tokens"].as_u64().unwrap_or(0)
+                + u["cache_creation_input_tokens"].as_u64().unwrap_or(0),
+        ),
+        u["output_tokens"].as_u64(),
+    );
+    if let Some(cached) = u["cache_read_input_tokens"].as_u64() {
+        usage["prompt_tokens_details"] = json!({"cached_tokens": cached});
+    }
+    let finish = finish_reason(v["stop_reason"].as_str().unwrap_or("end_turn"));
+    let content = (!text.is_empty() || calls.is_empty()).then_some(text);
+    completion(
+        v.get("id"),
+        v.get("model"),
+        message(content, calls, Some(thinking)),
+        finish,
+        usage,
+    )
+}
+
+/// One event of a Messages API stream, in the canonical terms.
+pub fn stream_event<'a>(name: Option<&'a str>, value: &'a Value, emit: &mut impl FnMut(Event<'a>)) {
+    let kind = value["type"].as_str().or(name).unwrap_or_default();
+    match kind {
+        "message_start" => {
+            let message = &value["message"];
+            if let Some(model) = message["model"].as_str() {
+                emit(Event::Model(model));
+            }
+            let u = &message["usage"];
+            let prompt = u["input_tokens"].as_u64().unwrap_or(0)
+                + u["cache_read_input_tokens"].as_u64().unwrap_or(0)
+                + u["cache_creation_input_tokens"].as_u64().unwrap_or(0);
+            emit(Event::Usage {
+                prompt: Some(prompt),
+                completion: u["output_tokens"].as_u64(),
+            });
+            emit(Event::Role);
+        }
+        "content_block_start" => {
+            let block = &value["content_block"];
+            let index = value["index"].as_u64().unwrap_or(0);
+            match block["type"].as_str() {
+                Some("tool_use") => {
+                    let input = &block["input"];
+                    let arguments = if input.as_object().is_some_and(|o| !o.is_empty()) {
+                        Cow::Owned(input.to_string())
+                    } else {
+                        Cow::Borrowed("")
+                    };
+                    emit(Event::ToolStart {
+                        key: Some(index),
+                        id: block["id"].as_str(),
+                        name: block["name"].as_str().unwrap_or_default(),
+                        arguments,
+                    });
+                }
+                Some("text") => emit(Event::Text(block["text"].as_str().unwrap_or_default())),
+                _ => {}
+            }
+        }
+        "content_block_delta" => {
+            let delta = &value["delta"];
+            let index = value["index"].as_u64().unwrap_or(0);
+            match delta["type"].as_str() {
+                Some("text_delta") => emit(Event::Text(delta["text"].as_str().unwrap_or_default())),
+                Some("input_json_delta") => emit(Event::ToolArguments {
+                    key: index,
+                    fragment: delta["partial_json"].as_str().unwrap_or_default(),
+                }),
+                Some("thinking_delta") => {
+                    emit(Event::Reasoning(
+                        delta["thinking"].as_str().unwrap_or_default(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        "message_delta" => {
+            if let Some(output) = value
+                .pointer("/usage/output_tokens")
+                .and_then(Value::as_u64)
+            {
+                emit(Event::Usage {
+                    prompt: None,
+                    completion: Some(output),
+                });
+            }
+            if let Some(reason) = value.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                emit(Event::Finish(reason));
+            }
+        }
+        "message_stop" => emit(Event::End),
+        "error" => emit(Event::Error(
+            value
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .unwrap_or("the target reported an error"),
+        )),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

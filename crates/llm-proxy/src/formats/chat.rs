@@ -171,6 +171,16 @@ impl Stop {
     }
 }
 
+/// A chat request written in the target's API, and the harmless hints that had no place in it
+/// (for the log).
+#[derive(Debug)]
+pub struct Translated {
+    /// Where it goes, after the endpoint's base URL, query included.
+    pub path: String,
+    pub body: Vec<u8>,
+    pub dropped: Vec<String>,
+}
+
 /// A chat request the target's API cannot express: a 400 naming the parameter, never a
 /// silent drop.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -196,6 +206,181 @@ impl Untranslatable {
             message: format!(
                 "The request cannot be translated for the target's API (TARGET_API): {error}"
             ),
+        }
+    }
+}
+
+/// Whether leaving out a parameter that a target's format has no field for changes nothing:
+/// `Some(true)` for OpenAI platform hints and default values, `Some(false)` when the client
+/// asked for something, `None` for a name OpenAI does not have either.
+fn harmless(name: &str, value: &Value) -> Option<bool> {
+    let is_default = match name {
+        "n" => value.as_u64() == Some(1),
+        "logprobs" => value == &Value::Bool(false),
+        "presence_penalty" | "frequency_penalty" => value.as_f64() == Some(0.0),
+        "logit_bias" => value.as_object().is_some_and(Map::is_empty),
+        "response_format" => value["type"] == "text",
+        "modalities" => value == &serde_json::json!(["text"]),
+        // Hints for OpenAI's own platform: nothing to do elsewhere.
+        "store" | "metadata" | "service_tier" | "stream_options" | "safety_identifier"
+        | "prompt_cache_key" => true,
+        "top_logprobs" | "seed" | "audio" | "prediction" | "web_search_options" | "functions"
+        | "function_call" | "verbosity" => false,
+        _ => return None,
+    };
+    Some(is_default || value.is_null())
+}
+
+/// Settles the parameters a target's format has no field for (`api` names the target in
+/// messages): harmless ones are dropped and noted, anything else is refused.
+pub fn drop_or_refuse(
+    unmapped: &Map<String, Value>,
+    api: &str,
+    dropped: &mut Vec<String>,
+) -> Result<(), Untranslatable> {
+    for (name, value) in unmapped {
+        match harmless(name, value) {
+            Some(true) => {
+                if !value.is_null() && name != "stream_options" {
+                    dropped.push(name.clone());
+                }
+            }
+            Some(false) => {
+                return Err(Untranslatable::new(
+                    name.clone(),
+                    format!(
+                        "'{name}' with this value cannot be sent to {api}: it has no equivalent there."
+                    ),
+                ));
+            }
+            None => {
+                return Err(Untranslatable::new(
+                    name.clone(),
+                    format!(
+                        "Unrecognized request argument supplied: '{name}' (it cannot be sent to {api})."
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Message fields the target has no place for (`name`, `refusal`...), noted as dropped when
+/// they say something.
+pub fn note_message_extras(i: usize, message: &Message, dropped: &mut Vec<String>) {
+    for (key, value) in &message.extra {
+        let empty = value.is_null() || value.as_array().is_some_and(Vec::is_empty);
+        if !empty {
+            dropped.push(format!("messages[{i}].{key}"));
+        }
+    }
+}
+
+/// The media type and base64 data of a `data:` URL.
+pub fn data_url(url: &str) -> Option<(&str, &str)> {
+    url.strip_prefix("data:")?.split_once(";base64,")
+}
+
+/// A tool call's arguments as the JSON object every other API takes (an empty text is `{}`).
+pub fn arguments_object(
+    i: usize,
+    k: usize,
+    call: &ToolCall,
+    api: &str,
+) -> Result<Map<String, Value>, Untranslatable> {
+    let arguments = call.function.arguments.trim();
+    if arguments.is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_str(arguments) {
+        Ok(Value::Object(object)) => Ok(object),
+        _ => Err(Untranslatable::new(
+            format!("messages[{i}].tool_calls[{k}].function.arguments"),
+            format!("Tool call arguments must be a JSON object to be sent to {api}."),
+        )),
+    }
+}
+
+/// The text of a message that must be text on the target (system prompts, tool results).
+pub fn text_of(
+    i: usize,
+    content: Option<&Content>,
+    what: &str,
+    api: &str,
+) -> Result<String, Untranslatable> {
+    match content {
+        None => Ok(String::new()),
+        Some(content) => content.text().ok_or_else(|| {
+            Untranslatable::new(
+                format!("messages[{i}].content"),
+                format!("{what} must be text to be sent to {api}."),
+            )
+        }),
+    }
+}
+
+/// The refusal of a content part the target cannot take.
+pub fn unsupported_part(i: usize, j: usize, part: &Value, api: &str) -> Untranslatable {
+    let kind = part["type"].as_str().unwrap_or("unknown");
+    Untranslatable::new(
+        format!("messages[{i}].content[{j}].type"),
+        format!("Content of type '{kind}' cannot be sent to {api}."),
+    )
+}
+
+/// The refusal of an image the target cannot fetch itself.
+pub fn image_needs_data(i: usize, j: usize, api: &str) -> Untranslatable {
+    Untranslatable::new(
+        format!("messages[{i}].content[{j}].image_url.url"),
+        format!("An image must be a base64 data URL to be sent to {api}."),
+    )
+}
+
+/// The refusal of the deprecated `function` role.
+pub fn function_role(i: usize, api: &str) -> Untranslatable {
+    Untranslatable::new(
+        format!("messages[{i}].role"),
+        format!("The deprecated 'function' role cannot be sent to {api}; use tools."),
+    )
+}
+
+/// The refusal of a tool that is not a function.
+pub fn check_function_tool(i: usize, tool: &Tool, api: &str) -> Result<(), Untranslatable> {
+    if tool.extra.get("type").is_some_and(|t| t != "function") {
+        return Err(Untranslatable::new(
+            format!("tools[{i}].type"),
+            format!("Only function tools can be sent to {api}."),
+        ));
+    }
+    Ok(())
+}
+
+/// `response_format`, read: plain text, any JSON object, or JSON following a schema.
+pub enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema(Value),
+}
+
+impl ResponseFormat {
+    pub fn read(value: &Value) -> Result<Self, Untranslatable> {
+        match value["type"].as_str() {
+            Some("text") => Ok(Self::Text),
+            Some("json_object") => Ok(Self::JsonObject),
+            Some("json_schema") => value["json_schema"]["schema"]
+                .as_object()
+                .map(|schema| Self::JsonSchema(Value::Object(schema.clone())))
+                .ok_or_else(|| {
+                    Untranslatable::new(
+                        "response_format.json_schema.schema",
+                        "Missing required parameter: 'response_format.json_schema.schema'.",
+                    )
+                }),
+            _ => Err(Untranslatable::new(
+                "response_format.type",
+                "Invalid value for 'response_format.type': expected 'text', 'json_object' or 'json_schema'.",
+            )),
         }
     }
 }

@@ -2,60 +2,32 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Changes, NormalizeError, finish_reason, has_text, shape_of};
+use super::{Changes, NormalizeError, has_text, shape_of};
+use crate::formats::answer::{join_text_parts, message};
 use crate::formats::chat_stream::Assembled;
+use crate::formats::{Format, anthropic, bedrock, cohere, gemini, ollama, tgi};
 use crate::ids::{new_id, unix_now};
 
 /// Brings `value` to a valid `CreateChatCompletionResponse`, recording what it changed.
 pub fn normalize(value: &mut Value, model: &str) -> Result<Changes, NormalizeError> {
-    let format = detect(value);
-    let mut changes = Changes::new(format);
+    let format =
+        Format::detect(None, value).ok_or_else(|| NormalizeError::Unrecognized(shape_of(value)))?;
+    let mut changes = Changes::new(format.name());
     match format {
-        "openai" => {}
-        "anthropic" => *value = from_anthropic(value),
-        "gemini" => *value = from_gemini(value),
-        "cohere-v2" => *value = from_cohere_v2(value),
-        "cohere-v1" => *value = from_cohere_v1(value),
-        "tgi" => *value = from_tgi(value),
-        "ollama" => *value = from_ollama(value),
-        "bedrock" => *value = from_bedrock(value),
-        _ => return Err(NormalizeError::Unrecognized(shape_of(value))),
+        Format::OpenAi => {}
+        Format::Anthropic => *value = anthropic::answer(value),
+        Format::Gemini => *value = gemini::answer(value),
+        Format::CohereV2 => *value = cohere::answer_v2(value),
+        Format::CohereV1 => *value = cohere::answer_v1(value),
+        Format::Tgi => *value = tgi::answer(value),
+        Format::Ollama => *value = ollama::answer(value),
+        Format::Bedrock => *value = bedrock::answer(value),
     }
-    if format != "openai" {
-        changes.note(format!("translated from {format}"));
+    if format != Format::OpenAi {
+        changes.note(format!("translated from {}", format.name()));
     }
     repair(value, model, &mut changes);
     Ok(changes)
-}
-
-fn detect(value: &Value) -> &'static str {
-    let has = |key: &str| value.get(key).is_some();
-    if value.is_array() && value.get(0).and_then(|v| v.get("generated_text")).is_some() {
-        return "tgi";
-    }
-    if has("choices") {
-        "openai"
-    } else if value.get("type").and_then(Value::as_str) == Some("message") && has("content") {
-        "anthropic"
-    } else if has("candidates") || has("promptFeedback") {
-        "gemini"
-    } else if value.pointer("/output/message").is_some() {
-        "bedrock"
-    } else if has("done") && (has("message") || has("response")) {
-        "ollama"
-    } else if value
-        .pointer("/message/content")
-        .is_some_and(Value::is_array)
-        && has("finish_reason")
-    {
-        "cohere-v2"
-    } else if has("generation_id") || (has("text") && has("meta")) {
-        "cohere-v1"
-    } else if has("generated_text") {
-        "tgi"
-    } else {
-        "unknown"
-    }
 }
 
 /// Fills and fixes an OpenAI-shaped body in place. Everything it does is noted; a body that
@@ -254,306 +226,6 @@ fn repair_usage(body: &mut Map<String, Value>, changes: &mut Changes) {
             changes.note("usage unknown: filled zeros");
         }
     }
-}
-
-fn join_text_parts(parts: &[Value]) -> String {
-    parts
-        .iter()
-        .filter_map(|p| p.as_str().or_else(|| p.get("text").and_then(Value::as_str)))
-        .collect::<Vec<_>>()
-        .join("")
-}
-
-fn usage(prompt: Option<u64>, completion: Option<u64>) -> Value {
-    let (p, c) = (prompt.unwrap_or(0), completion.unwrap_or(0));
-    json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c})
-}
-
-/// Tool calls in OpenAI's own list shape (`{id?, function: {name, arguments}}`), as Cohere v2
-/// and Ollama send them, with ids generated and arguments serialized where needed.
-fn function_calls(list: &Value) -> Vec<Value> {
-    list.as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| {
-            tool_call(
-                c.get("id"),
-                &c["function"]["name"],
-                &c["function"]["arguments"],
-            )
-        })
-        .collect()
-}
-
-fn tool_call(id: Option<&Value>, name: &Value, arguments: &Value) -> Value {
-    let arguments = match arguments {
-        Value::String(s) => s.clone(),
-        Value::Null => "{}".to_owned(),
-        other => other.to_string(),
-    };
-    json!({
-        "id": id.and_then(Value::as_str).map_or_else(|| new_id("call_"), str::to_owned),
-        "type": "function",
-        "function": {"name": name.as_str().unwrap_or_default(), "arguments": arguments},
-    })
-}
-
-fn completion(
-    id: Option<&Value>,
-    model: Option<&Value>,
-    message: Value,
-    finish: &str,
-    usage: Value,
-) -> Value {
-    json!({
-        "id": id.and_then(Value::as_str).filter(|s| !s.is_empty()).map_or_else(|| new_id("chatcmpl-"), str::to_owned),
-        "object": "chat.completion",
-        "created": unix_now(),
-        "model": model.cloned().unwrap_or(Value::Null),
-        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
-        "usage": usage,
-    })
-}
-
-fn message(content: Option<String>, tool_calls: Vec<Value>, reasoning: Option<String>) -> Value {
-    let mut message = json!({"role": "assistant", "content": content, "refusal": null});
-    if !tool_calls.is_empty() {
-        message["tool_calls"] = Value::Array(tool_calls);
-    }
-    if let Some(reasoning) = reasoning.filter(|r| !r.is_empty()) {
-        message["reasoning_content"] = json!(reasoning);
-    }
-    message
-}
-
-fn from_anthropic(v: &Value) -> Value {
-    let blocks = v["content"].as_array().cloned().unwrap_or_default();
-    let text: String = blocks
-        .iter()
-        .filter(|b| b["type"] == "text")
-        .filter_map(|b| b["text"].as_str())
-        .collect();
-    let thinking: String = blocks
-        .iter()
-        .filter(|b| b["type"] == "thinking")
-        .filter_map(|b| b["thinking"].as_str())
-        .collect();
-    let calls: Vec<Value> = blocks
-        .iter()
-        .filter(|b| b["type"] == "tool_use")
-        .map(|b| tool_call(b.get("id"), &b["name"], &b["input"]))
-        .collect();
-    let u = &v["usage"];
-    let mut usage = usage(
-        Some(
-            u["input_tokens"].as_u64().unwrap_or(0)
-                + u["cache_read_input_tokens"].as_u64().unwrap_or(0)
-                + u["cache_creation_input_tokens"].as_u64().unwrap_or(0),
-        ),
-        u["output_tokens"].as_u64(),
-    );
-    if let Some(cached) = u["cache_read_input_tokens"].as_u64() {
-        usage["prompt_tokens_details"] = json!({"cached_tokens": cached});
-    }
-    let finish = finish_reason(v["stop_reason"].as_str().unwrap_or("end_turn"));
-    let content = (!text.is_empty() || calls.is_empty()).then_some(text);
-    completion(
-        v.get("id"),
-        v.get("model"),
-        message(content, calls, Some(thinking)),
-        finish,
-        usage,
-    )
-}
-
-fn from_gemini(v: &Value) -> Value {
-    let u = &v["usageMetadata"];
-    let usage = usage(
-        u["promptTokenCount"].as_u64(),
-        u["candidatesTokenCount"].as_u64(),
-    );
-    let id = v.get("responseId");
-    let model = v.get("modelVersion");
-    let Some(candidate) = v["candidates"].get(0) else {
-        let reason = v
-            .pointer("/promptFeedback/blockReason")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown");
-        let mut answer = completion(
-            id,
-            model,
-            message(None, vec![], None),
-            "content_filter",
-            usage,
-        );
-        answer["choices"][0]["message"]["refusal"] =
-            json!(format!("The prompt was blocked ({reason})."));
-        return answer;
-    };
-    let parts = candidate
-        .pointer("/content/parts")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let text: String = parts
-        .iter()
-        .filter(|p| p["thought"] != true)
-        .filter_map(|p| p["text"].as_str())
-        .collect();
-    let thoughts: String = parts
-        .iter()
-        .filter(|p| p["thought"] == true)
-        .filter_map(|p| p["text"].as_str())
-        .collect();
-    let calls: Vec<Value> = parts
-        .iter()
-        .filter_map(|p| p.get("functionCall"))
-        .map(|f| tool_call(f.get("id"), &f["name"], &f["args"]))
-        .collect();
-    let finish = if calls.is_empty() {
-        finish_reason(candidate["finishReason"].as_str().unwrap_or("STOP"))
-    } else {
-        "tool_calls"
-    };
-    let content = (!text.is_empty() || calls.is_empty()).then_some(text);
-    completion(
-        id,
-        model,
-        message(content, calls, Some(thoughts)),
-        finish,
-        usage,
-    )
-}
-
-fn from_cohere_v2(v: &Value) -> Value {
-    let m = &v["message"];
-    let text = join_text_parts(
-        m["content"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default(),
-    );
-    let calls: Vec<Value> = function_calls(&m["tool_calls"]);
-    let tokens = v
-        .pointer("/usage/tokens")
-        .or_else(|| v.pointer("/usage/billed_units"))
-        .cloned()
-        .unwrap_or_default();
-    let usage = usage(
-        tokens["input_tokens"].as_u64(),
-        tokens["output_tokens"].as_u64(),
-    );
-    let content = (!text.is_empty() || calls.is_empty()).then_some(text);
-    completion(
-        v.get("id"),
-        None,
-        message(content, calls, None),
-        finish_reason(v["finish_reason"].as_str().unwrap_or("COMPLETE")),
-        usage,
-    )
-}
-
-fn from_cohere_v1(v: &Value) -> Value {
-    let tokens = v
-        .pointer("/meta/tokens")
-        .or_else(|| v.pointer("/meta/billed_units"))
-        .cloned()
-        .unwrap_or_default();
-    let usage = usage(
-        tokens["input_tokens"].as_u64(),
-        tokens["output_tokens"].as_u64(),
-    );
-    let calls: Vec<Value> = v["tool_calls"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| tool_call(None, &c["name"], &c["parameters"]))
-        .collect();
-    let text = v["text"].as_str().map(str::to_owned);
-    completion(
-        v.get("generation_id"),
-        None,
-        message(text, calls, None),
-        finish_reason(v["finish_reason"].as_str().unwrap_or("COMPLETE")),
-        usage,
-    )
-}
-
-fn from_tgi(v: &Value) -> Value {
-    let one = if v.is_array() { &v[0] } else { v };
-    let details = &one["details"];
-    let usage = usage(
-        details["prefill"]
-            .as_array()
-            .map(|p| p.len() as u64)
-            .filter(|n| *n > 0),
-        details["generated_tokens"].as_u64(),
-    );
-    let text = one["generated_text"].as_str().map(str::to_owned);
-    completion(
-        None,
-        None,
-        message(text, vec![], None),
-        finish_reason(details["finish_reason"].as_str().unwrap_or("stop")),
-        usage,
-    )
-}
-
-fn from_ollama(v: &Value) -> Value {
-    let usage = usage(v["prompt_eval_count"].as_u64(), v["eval_count"].as_u64());
-    let (text, calls, thinking) = match v.get("message") {
-        Some(m) => {
-            let calls: Vec<Value> = function_calls(&m["tool_calls"]);
-            (
-                m["content"].as_str().map(str::to_owned),
-                calls,
-                m["thinking"].as_str().map(str::to_owned),
-            )
-        }
-        None => (
-            v["response"].as_str().map(str::to_owned),
-            vec![],
-            v["thinking"].as_str().map(str::to_owned),
-        ),
-    };
-    let finish = if calls.is_empty() {
-        finish_reason(v["done_reason"].as_str().unwrap_or("stop"))
-    } else {
-        "tool_calls"
-    };
-    completion(
-        None,
-        v.get("model"),
-        message(text, calls, thinking),
-        finish,
-        usage,
-    )
-}
-
-fn from_bedrock(v: &Value) -> Value {
-    let blocks = v
-        .pointer("/output/message/content")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let text: String = blocks.iter().filter_map(|b| b["text"].as_str()).collect();
-    let calls: Vec<Value> = blocks
-        .iter()
-        .filter_map(|b| b.get("toolUse"))
-        .map(|t| tool_call(t.get("toolUseId"), &t["name"], &t["input"]))
-        .collect();
-    let usage = usage(
-        v.pointer("/usage/inputTokens").and_then(Value::as_u64),
-        v.pointer("/usage/outputTokens").and_then(Value::as_u64),
-    );
-    let content = (!text.is_empty() || calls.is_empty()).then_some(text);
-    completion(
-        None,
-        None,
-        message(content, calls, None),
-        finish_reason(v["stopReason"].as_str().unwrap_or("end_turn")),
-        usage,
-    )
 }
 
 /// One chat completion from an assembled stream: for a client that did not ask to stream from

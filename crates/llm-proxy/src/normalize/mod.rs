@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::formats::usage::Usage;
 
+pub use crate::formats::answer::finish_reason;
 #[cfg(test)]
 pub use already_valid::{is_valid_chat_completion, plain_chunk};
 pub use chat::{chunks_from_completion, completion_from_stream};
@@ -215,52 +216,4 @@ fn repair_usage(usage: &mut Value, changes: &mut Changes) {
 /// Whether `value` is a non-empty string (ids must be).
 fn has_text(value: Option<&Value>) -> bool {
     value.and_then(Value::as_str).is_some_and(|s| !s.is_empty())
-}
-
-/// Maps every finish reason spelling seen in the wild to OpenAI's.
-pub fn finish_reason(raw: &str) -> &'static str {
-    match raw.to_ascii_lowercase().as_str() {
-        "stop" | "eos" | "eos_token" | "end_turn" | "complete" | "stop_sequence" | "end"
-        | "finished" | "pause_turn" => "stop",
-        "length" | "max_tokens" | "model_length" | "max_output_tokens" => "length",
-        "tool_calls" | "tool_use" | "tool_call" | "function_call" | "tool" => "tool_calls",
-        "content_filter"
-        | "safety"
-        | "content_filtered"
-        | "refusal"
-        | "recitation"
-        | "blocklist"
-        | "prohibited_content"
-        | "spii"
-        | "guardrail_intervened"
-        | "image_safety" => "content_filter",
-        _ => "stop",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finish_reasons_are_mapped() {
-        for (raw, expected) in [
-            ("eos_token", "stop"),
-            ("end_turn", "stop"),
-            ("STOP", "stop"),
-            ("COMPLETE", "stop"),
-            ("stop_sequence", "stop"),
-            ("MAX_TOKENS", "length"),
-            ("max_tokens", "length"),
-            ("length", "length"),
-            ("tool_use", "tool_calls"),
-            ("TOOL_CALL", "tool_calls"),
-            ("function_call", "tool_calls"),
-            ("SAFETY", "content_filter"),
-            ("content_filtered", "content_filter"),
-            ("refusal", "content_filter"),
-        ] {
-            assert_eq!(finish_reason(raw), expected, "{raw}");
-        }
-    }
 }

@@ -178,13 +178,17 @@ pub fn embeddings(value: &mut Value, model: &str, base64: bool) -> Result<Change
     Ok(changes)
 }
 
-/// A model list from OpenAI's shape, Ollama's `/api/tags` (`models`), or a bare array.
+/// A model list from OpenAI's shape, Ollama's `/api/tags` or Gemini's `models` (`models`), or
+/// a bare array.
 pub fn models(value: &mut Value) -> Result<Changes, NormalizeError> {
     let mut changes = Changes::new("openai");
     if value.get("data").is_none() {
         let list = match (value.get("models"), value.as_array()) {
             (Some(Value::Array(list)), _) => {
-                changes.format = "ollama";
+                let gemini = list
+                    .iter()
+                    .any(|m| m["name"].as_str().is_some_and(|n| n.starts_with("models/")));
+                changes.format = if gemini { "gemini" } else { "ollama" };
                 list.clone()
             }
             (_, Some(list)) => {
@@ -226,12 +230,13 @@ fn repair_model(item: &mut Value, changes: &mut Changes) {
         return;
     };
     if !model.get("id").is_some_and(Value::is_string) {
-        let id = model
+        let name = model
             .get("name")
             .or_else(|| model.get("model"))
             .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_owned();
+            .unwrap_or("unknown");
+        // Gemini names models `models/<id>`, and takes the id alone in its paths.
+        let id = name.strip_prefix("models/").unwrap_or(name).to_owned();
         model.insert("id".into(), json!(id));
         changes.note("filled model id");
     }

@@ -11,9 +11,11 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::{Changes, RequestContext, already_valid, finish_reason};
+use crate::formats::answer::Event;
 use crate::formats::chat_stream::{Assembled, Assembler};
 use crate::formats::openai::ErrorBody;
 use crate::formats::sse::{self, Framing};
+use crate::formats::{Format, anthropic, cohere, gemini, ollama, tgi};
 use crate::ids::{new_id, unix_now};
 
 /// What to send for one input event.
@@ -23,31 +25,6 @@ pub enum Output {
     Unchanged,
     /// Send these bytes instead (possibly nothing).
     Replace(Vec<u8>),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    OpenAi,
-    Anthropic,
-    Gemini,
-    Ollama,
-    Tgi,
-    CohereV2,
-    CohereV1,
-}
-
-impl Format {
-    fn name(self) -> &'static str {
-        match self {
-            Self::OpenAi => "openai",
-            Self::Anthropic => "anthropic",
-            Self::Gemini => "gemini",
-            Self::Ollama => "ollama",
-            Self::Tgi => "tgi",
-            Self::CohereV2 => "cohere-v2",
-            Self::CohereV1 => "cohere-v1",
-        }
-    }
 }
 
 pub struct Transcoder {
@@ -186,13 +163,16 @@ impl Transcoder {
         }
         let mut out = Vec::new();
         match self.format.unwrap_or(Format::OpenAi) {
-            Format::OpenAi => return self.openai(value),
-            Format::Anthropic => self.anthropic(name.as_deref(), &value, &mut out),
-            Format::Gemini => self.gemini(&value, &mut out),
-            Format::Ollama => self.ollama(&value, &mut out),
-            Format::Tgi => self.tgi(&value, &mut out),
-            Format::CohereV2 => self.cohere_v2(&value, &mut out),
-            Format::CohereV1 => self.cohere_v1(&value, &mut out),
+            Format::OpenAi | Format::Bedrock => return self.openai(value),
+            Format::Anthropic => {
+                let mut apply = |event| self.apply(event, &mut out);
+                anthropic::stream_event(name.as_deref(), &value, &mut apply);
+            }
+            Format::Gemini => gemini::stream_event(&value, &mut |e| self.apply(e, &mut out)),
+            Format::Ollama => ollama::stream_event(&value, &mut |e| self.apply(e, &mut out)),
+            Format::Tgi => tgi::stream_event(&value, &mut |e| self.apply(e, &mut out)),
+            Format::CohereV2 => cohere::stream_event_v2(&value, &mut |e| self.apply(e, &mut out)),
+            Format::CohereV1 => cohere::stream_event_v1(&value, &mut |e| self.apply(e, &mut out)),
         }
         Output::Replace(out)
     }
@@ -619,339 +599,61 @@ impl Transcoder {
         self.repaired_last = repaired;
     }
 
-    fn anthropic(&mut self, name: Option<&str>, value: &Value, out: &mut Vec<u8>) {
-        let kind = value["type"].as_str().or(name).unwrap_or_default();
-        match kind {
-            "message_start" => {
-                let message = &value["message"];
-                if let Some(model) = message["model"].as_str() {
-                    self.model = model.to_owned();
-                }
-                let u = &message["usage"];
-                let prompt = u["input_tokens"].as_u64().unwrap_or(0)
-                    + u["cache_read_input_tokens"].as_u64().unwrap_or(0)
-                    + u["cache_creation_input_tokens"].as_u64().unwrap_or(0);
-                self.set_usage(Some(prompt), u["output_tokens"].as_u64());
-                self.push_role(out);
-            }
-            "content_block_start" => {
-                let block = &value["content_block"];
-                let index = value["index"].as_u64().unwrap_or(0);
-                match block["type"].as_str() {
-                    Some("tool_use") => {
-                        let input = &block["input"];
-                        let arguments = if input.as_object().is_some_and(|o| !o.is_empty()) {
-                            input.to_string()
-                        } else {
-                            String::new()
-                        };
-                        self.push_tool_start(
-                            index,
-                            block["id"].as_str(),
-                            block["name"].as_str().unwrap_or_default(),
-                            &arguments,
-                            out,
-                        );
-                    }
-                    Some("text") => {
-                        let text = block["text"].as_str().unwrap_or_default().to_owned();
-                        self.push_text(&text, out);
-                    }
-                    _ => {}
+    /// One canonical event of a foreign stream, written as the chunks it makes.
+    fn apply(&mut self, event: Event<'_>, out: &mut Vec<u8>) {
+        match event {
+            Event::Id(id) => id.clone_into(&mut self.id),
+            Event::Model(model) => {
+                if self.model != model {
+                    model.clone_into(&mut self.model);
                 }
             }
-            "content_block_delta" => {
-                let delta = &value["delta"];
-                let index = value["index"].as_u64().unwrap_or(0);
-                match delta["type"].as_str() {
-                    Some("text_delta") => {
-                        let text = delta["text"].as_str().unwrap_or_default().to_owned();
-                        self.push_text(&text, out);
-                    }
-                    Some("input_json_delta") => {
-                        let fragment = delta["partial_json"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned();
-                        self.push_tool_arguments(index, &fragment, out);
-                    }
-                    Some("thinking_delta") => {
-                        let thinking = delta["thinking"].as_str().unwrap_or_default().to_owned();
-                        if !thinking.is_empty() {
-                            self.push_delta(json!({"reasoning_content": thinking}), out);
-                        }
-                    }
-                    _ => {}
+            Event::Role => self.push_role(out),
+            Event::Text(text) => self.push_text(text, out),
+            Event::Reasoning(text) => {
+                if !text.is_empty() {
+                    self.push_delta(json!({"reasoning_content": text}), out);
                 }
             }
-            "message_delta" => {
-                if let Some(output) = value
-                    .pointer("/usage/output_tokens")
-                    .and_then(Value::as_u64)
-                {
-                    self.set_usage(None, Some(output));
-                }
-                if let Some(reason) = value.pointer("/delta/stop_reason").and_then(Value::as_str) {
-                    self.push_finish(finish_reason(reason), out);
-                }
-            }
-            "message_stop" => out.extend(self.closing()),
-            "error" => {
-                let message = value
-                    .pointer("/error/message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("the target reported an error");
-                self.push_error(message, "server_error", out);
-            }
-            _ => {}
-        }
-    }
-
-    fn gemini(&mut self, value: &Value, out: &mut Vec<u8>) {
-        if let Some(message) = value.pointer("/error/message").and_then(Value::as_str) {
-            self.push_error(message, "server_error", out);
-            return;
-        }
-        if let Some(model) = value["modelVersion"].as_str() {
-            self.model = model.to_owned();
-        }
-        let u = &value["usageMetadata"];
-        if u.is_object() {
-            self.set_usage(
-                u["promptTokenCount"].as_u64(),
-                u["candidatesTokenCount"].as_u64(),
-            );
-        }
-        if let Some(reason) = value
-            .pointer("/promptFeedback/blockReason")
-            .and_then(Value::as_str)
-        {
-            self.push_delta(
-                json!({"refusal": format!("The prompt was blocked ({reason}).")}),
-                out,
-            );
-            self.push_finish("content_filter", out);
-            return;
-        }
-        let Some(candidate) = value["candidates"].get(0) else {
-            return;
-        };
-        for part in candidate
-            .pointer("/content/parts")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(call) = part.get("functionCall") {
-                let key = 1_000_000 + self.next_tool;
-                let arguments = call["args"].to_string();
-                self.push_tool_start(
-                    key,
-                    call["id"].as_str(),
-                    call["name"].as_str().unwrap_or_default(),
-                    &arguments,
+            Event::Blocked(reason) => {
+                self.push_delta(
+                    json!({"refusal": format!("The prompt was blocked ({reason}).")}),
                     out,
                 );
-            } else if let Some(text) = part["text"].as_str() {
-                let text = text.to_owned();
-                if part["thought"] == true {
-                    if !text.is_empty() {
-                        self.push_delta(json!({"reasoning_content": text}), out);
-                    }
-                } else {
-                    self.push_text(&text, out);
-                }
+                self.push_finish("content_filter", out);
             }
-        }
-        if let Some(reason) = candidate["finishReason"].as_str() {
-            self.push_target_finish(reason, out);
-        }
-    }
-
-    fn ollama(&mut self, value: &Value, out: &mut Vec<u8>) {
-        if let Some(message) = value["error"].as_str() {
-            self.push_error(message, "server_error", out);
-            return;
-        }
-        if let Some(model) = value["model"].as_str() {
-            self.model = model.to_owned();
-        }
-        let message = &value["message"];
-        if let Some(thinking) = message["thinking"]
-            .as_str()
-            .or_else(|| value["thinking"].as_str())
-            .filter(|t| !t.is_empty())
-        {
-            self.push_delta(json!({"reasoning_content": thinking}), out);
-        }
-        let text = message["content"]
-            .as_str()
-            .or_else(|| value["response"].as_str())
-            .unwrap_or_default()
-            .to_owned();
-        self.push_text(&text, out);
-        for call in message["tool_calls"].as_array().into_iter().flatten() {
-            let key = 1_000_000 + self.next_tool;
-            let arguments = match &call["function"]["arguments"] {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            self.push_tool_start(
+            Event::ToolStart {
                 key,
-                call["id"].as_str(),
-                call["function"]["name"].as_str().unwrap_or_default(),
-                &arguments,
-                out,
-            );
-        }
-        if value["done"] == true {
-            self.set_usage(
-                value["prompt_eval_count"].as_u64(),
-                value["eval_count"].as_u64(),
-            );
-            self.push_target_finish(value["done_reason"].as_str().unwrap_or("stop"), out);
-            out.extend(self.closing());
-        }
-    }
-
-    fn tgi(&mut self, value: &Value, out: &mut Vec<u8>) {
-        if let Some(message) = value["error"].as_str() {
-            self.push_error(message, "server_error", out);
-            return;
-        }
-        let token = &value["token"];
-        if token["special"] != true {
-            let text = token["text"].as_str().unwrap_or_default().to_owned();
-            self.push_text(&text, out);
-        }
-        let details = &value["details"];
-        if details.is_object() {
-            self.set_usage(None, details["generated_tokens"].as_u64());
-            self.push_finish(
-                finish_reason(details["finish_reason"].as_str().unwrap_or("stop")),
-                out,
-            );
-        }
-    }
-
-    fn cohere_v2(&mut self, value: &Value, out: &mut Vec<u8>) {
-        let delta = &value["delta"];
-        match value["type"].as_str().unwrap_or_default() {
-            "message-start" => {
-                if let Some(id) = value["id"].as_str() {
-                    self.id = id.to_owned();
-                }
-                self.push_role(out);
+                id,
+                name,
+                arguments,
+            } => {
+                let key = key.unwrap_or(1_000_000 + self.next_tool);
+                self.push_tool_start(key, id, name, &arguments, out);
             }
-            "content-delta" => {
-                let text = delta
-                    .pointer("/message/content/text")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                self.push_text(&text, out);
+            Event::ToolArguments { key, fragment } => {
+                self.push_tool_arguments(key, fragment, out);
             }
-            "tool-call-start" => {
-                let call = &delta["message"]["tool_calls"];
-                let key = value["index"].as_u64().unwrap_or(self.next_tool);
-                let arguments = call["function"]["arguments"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                self.push_tool_start(
-                    key,
-                    call["id"].as_str(),
-                    call["function"]["name"].as_str().unwrap_or_default(),
-                    &arguments,
-                    out,
-                );
+            Event::Usage { prompt, completion } => self.set_usage(prompt, completion),
+            Event::Finish(reason) => self.push_finish(finish_reason(reason), out),
+            Event::PlainFinish(reason) => self.push_target_finish(reason, out),
+            Event::End => {
+                let closing = self.closing();
+                out.extend(closing);
             }
-            "tool-call-delta" => {
-                let key = value["index"].as_u64().unwrap_or(0);
-                let fragment = delta
-                    .pointer("/message/tool_calls/function/arguments")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                self.push_tool_arguments(key, &fragment, out);
-            }
-            "message-end" => {
-                let tokens = delta
-                    .pointer("/usage/tokens")
-                    .or_else(|| delta.pointer("/usage/billed_units"))
-                    .cloned()
-                    .unwrap_or_default();
-                self.set_usage(
-                    tokens["input_tokens"].as_u64(),
-                    tokens["output_tokens"].as_u64(),
-                );
-                self.push_target_finish(delta["finish_reason"].as_str().unwrap_or("COMPLETE"), out);
-                out.extend(self.closing());
-            }
-            _ => {}
-        }
-    }
-
-    fn cohere_v1(&mut self, value: &Value, out: &mut Vec<u8>) {
-        match value["event_type"].as_str().unwrap_or_default() {
-            "text-generation" => {
-                let text = value["text"].as_str().unwrap_or_default().to_owned();
-                self.push_text(&text, out);
-            }
-            "stream-end" => {
-                let tokens = value
-                    .pointer("/response/meta/tokens")
-                    .cloned()
-                    .unwrap_or_default();
-                self.set_usage(
-                    tokens["input_tokens"].as_u64(),
-                    tokens["output_tokens"].as_u64(),
-                );
-                self.push_finish(
-                    finish_reason(value["finish_reason"].as_str().unwrap_or("COMPLETE")),
-                    out,
-                );
-                out.extend(self.closing());
-            }
-            _ => {}
+            Event::Error(message) => self.push_error(message, "server_error", out),
         }
     }
 }
 
+/// The format of a stream from its first event. A bare error line is Ollama's; anything else
+/// without a known shape is taken as OpenAI's, to be repaired.
 fn detect(name: Option<&str>, value: &Value) -> Format {
-    let kind = value["type"].as_str().unwrap_or_default();
-    if name
-        .is_some_and(|n| n.starts_with("message_") || n.starts_with("content_block") || n == "ping")
-        || kind.starts_with("message_")
-        || kind.starts_with("content_block")
-        || (kind == "error" && value["error"].is_object())
-    {
-        Format::Anthropic
-    } else if value.get("choices").is_some()
-        || value
-            .get("object")
-            .is_some_and(|o| o == "chat.completion.chunk")
-    {
-        Format::OpenAi
-    } else if value.get("candidates").is_some()
-        || value.get("usageMetadata").is_some()
-        || value.get("promptFeedback").is_some()
-    {
-        Format::Gemini
-    } else if value.get("done").is_some()
-        || (value.get("error").is_some_and(Value::is_string) && value.get("error_type").is_none())
-    {
-        Format::Ollama
-    } else if value.get("token").is_some() || value.get("error_type").is_some() {
-        Format::Tgi
-    } else if kind.contains('-')
-        && (kind.starts_with("message") || kind.starts_with("content") || kind.starts_with("tool"))
-    {
-        Format::CohereV2
-    } else if value.get("event_type").is_some() {
-        Format::CohereV1
-    } else {
-        Format::OpenAi
+    match Format::detect(name, value) {
+        // Bedrock streams in binary event frames, which never get here.
+        Some(Format::Bedrock) | None if value["error"].is_string() => Format::Ollama,
+        Some(Format::Bedrock) | None => Format::OpenAi,
+        Some(format) => format,
     }
 }
 

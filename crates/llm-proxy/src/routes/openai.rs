@@ -6,6 +6,7 @@ use axum::extract::{OriginalUri, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
+use crate::config::TargetApi;
 use crate::error::ProxyError;
 use crate::formats;
 use crate::forward::{self, ClientRequest, Expectation};
@@ -36,7 +37,8 @@ pub async fn list_models(
         None => Ok(placeholder::list_models()),
         Some(up) => {
             let (parts, _) = request.into_parts();
-            let out = outgoing(&parts, &state, received);
+            let mut out = outgoing(&parts, &state, received);
+            out.path_and_query = formats::models_path(up.api());
             forward::json_exchange(up, out, Bytes::new(), &listing(Expected::Models)).await
         }
     }
@@ -53,13 +55,14 @@ pub async fn get_model(
         None => Ok(placeholder::get_model(&model)),
         Some(up) => {
             let (parts, _) = request.into_parts();
-            forward::json_exchange(
-                up,
-                outgoing(&parts, &state, received),
-                Bytes::new(),
-                &listing(Expected::Model),
-            )
-            .await
+            let mut out = outgoing(&parts, &state, received);
+            // Ollama lists models only in its own API, but describes one only in OpenAI's.
+            let ollama_path;
+            if up.api() == TargetApi::Ollama {
+                ollama_path = format!("/v1{}", out.path_and_query);
+                out.path_and_query = &ollama_path;
+            }
+            forward::json_exchange(up, out, Bytes::new(), &listing(Expected::Model)).await
         }
     }
 }
@@ -149,22 +152,25 @@ async fn answer(
             include_usage: peeked.include_usage,
         },
     };
-    let mut out = outgoing(parts, state, received);
     let translated = match op {
         Operation::ChatCompletions => formats::chat_for_target(up.api(), body)?,
         Operation::Completions | Operation::Embeddings => None,
     };
-    let (body, translation) = match translated {
+    let (path, body, translation) = match translated {
         Some(translated) => {
-            out.path_and_query = translated.path;
             let translation = RequestTranslation {
                 api: up.api().name(),
                 dropped: translated.dropped,
             };
-            (Bytes::from(translated.body), Some(translation))
+            let body = Bytes::from(translated.body);
+            (Some(translated.path), body, Some(translation))
         }
-        None => (body.clone(), None),
+        None => (None, body.clone(), None),
     };
+    let mut out = outgoing(parts, state, received);
+    if let Some(path) = &path {
+        out.path_and_query = path;
+    }
     let mut response = if peeked.stream && op != Operation::Embeddings {
         let idle = state.config().limits.stream_idle_timeout;
         let cut_off = state.cut_off_token();

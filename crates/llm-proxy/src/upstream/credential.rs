@@ -26,14 +26,21 @@ pub enum Credential {
 }
 
 impl Credential {
-    /// A key as the target's API takes it: `x-api-key` for Anthropic, a Bearer token otherwise.
+    /// A key as the target's API takes it: `x-api-key` for Anthropic, `x-goog-api-key` for
+    /// Gemini, a Bearer token otherwise.
     pub fn api_key(key: &SecretString, api: TargetApi) -> Self {
         let (name, value) = match api {
             TargetApi::Anthropic => (
                 HeaderName::from_static("x-api-key"),
                 key.expose_secret().to_owned(),
             ),
-            TargetApi::OpenAi => (AUTHORIZATION, format!("Bearer {}", key.expose_secret())),
+            TargetApi::Gemini => (
+                HeaderName::from_static("x-goog-api-key"),
+                key.expose_secret().to_owned(),
+            ),
+            TargetApi::OpenAi | TargetApi::Ollama => {
+                (AUTHORIZATION, format!("Bearer {}", key.expose_secret()))
+            }
         };
         match HeaderValue::from_str(&value) {
             Ok(mut header) => {
