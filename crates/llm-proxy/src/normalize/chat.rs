@@ -2,8 +2,9 @@
 
 use serde_json::{Map, Value, json};
 
+use super::repair::{self, Part};
 use super::{Changes, NormalizeError, has_text, shape_of};
-use crate::formats::answer::{join_text_parts, message};
+use crate::formats::answer::message;
 use crate::formats::chat_stream::Assembled;
 use crate::formats::{Format, anthropic, bedrock, cohere, gemini, ollama, tgi};
 use crate::ids::{new_id, unix_now};
@@ -56,13 +57,7 @@ fn repair(value: &mut Value, model: &str, changes: &mut Changes) {
         body.insert("model".into(), json!(model));
         changes.note("filled model");
     }
-    if body
-        .get("system_fingerprint")
-        .is_some_and(|v| !v.is_string() && !v.is_null())
-    {
-        body.remove("system_fingerprint");
-        changes.note("dropped an invalid system_fingerprint");
-    }
+    repair::drop_invalid_fingerprint(body, changes);
     if !body.get("choices").is_some_and(Value::is_array) {
         body.insert("choices".into(), json!([]));
         changes.note("filled choices");
@@ -110,21 +105,12 @@ fn repair_choice(choice: &mut Value, index: usize, changes: &mut Changes) {
         choice.insert("logprobs".into(), Value::Null);
         changes.note("filled logprobs");
     }
-    let mapped = match choice.get("finish_reason") {
-        Some(Value::String(raw)) => {
-            let mapped = super::finish_reason(raw);
-            (mapped != raw).then(|| {
-                changes.note(format!("mapped finish_reason {raw} to {mapped}"));
-                mapped
-            })
-        }
-        _ => {
-            changes.note("filled finish_reason");
-            Some(if has_tool_calls { "tool_calls" } else { "stop" })
-        }
-    };
-    if let Some(mapped) = mapped {
-        choice.insert("finish_reason".into(), json!(mapped));
+    if !repair::map_finish_reason(choice, changes)
+        && !choice.get("finish_reason").is_some_and(Value::is_string)
+    {
+        let filled = if has_tool_calls { "tool_calls" } else { "stop" };
+        choice.insert("finish_reason".into(), json!(filled));
+        changes.note("filled finish_reason");
     }
 }
 
@@ -133,34 +119,16 @@ fn repair_message(message: &mut Map<String, Value>, changes: &mut Changes) {
         message.insert("role".into(), json!("assistant"));
         changes.note("set message.role");
     }
-    match message.get("content") {
-        Some(Value::String(_) | Value::Null) => {}
-        Some(Value::Array(parts)) => {
-            let text = join_text_parts(parts);
-            message.insert("content".into(), json!(text));
-            changes.note("joined content parts into a string");
-        }
-        None => {
-            message.insert("content".into(), Value::Null);
-            changes.note("filled message.content");
-        }
-        Some(other) => {
-            let text = other.to_string();
-            message.insert("content".into(), json!(text));
-            changes.note("turned message.content into a string");
-        }
+    if !message.contains_key("content") {
+        message.insert("content".into(), Value::Null);
+        changes.note("filled message.content");
     }
+    repair::content_to_text(message, Part::Message, changes);
     if !message.contains_key("refusal") {
         message.insert("refusal".into(), Value::Null);
         changes.note("filled message.refusal");
     }
-    // vLLM and llama.cpp send nulls where OpenAI omits the field or sends a list.
-    for key in ["annotations", "function_call", "tool_calls"] {
-        if message.get(key).is_some_and(Value::is_null) {
-            message.remove(key);
-            changes.note(format!("removed message.{key}: null"));
-        }
-    }
+    repair::drop_null_fields(message, Part::Message, changes);
     if message
         .get("tool_calls")
         .is_some_and(|t| t.as_array().is_some_and(Vec::is_empty))
@@ -173,12 +141,7 @@ fn repair_message(message: &mut Map<String, Value>, changes: &mut Changes) {
             repair_tool_call(call, changes);
         }
     }
-    if let Some(reasoning) = message.get("reasoning").filter(|r| r.is_string()).cloned()
-        && !message.contains_key("reasoning_content")
-    {
-        message.insert("reasoning_content".into(), reasoning);
-        changes.note("copied reasoning to reasoning_content");
-    }
+    repair::copy_reasoning(message, changes);
 }
 
 fn repair_tool_call(call: &mut Value, changes: &mut Changes) {
@@ -201,17 +164,12 @@ fn repair_tool_call(call: &mut Value, changes: &mut Changes) {
         function["name"] = json!("");
         changes.note("filled a tool call name");
     }
-    match function.get("arguments") {
-        Some(Value::String(_)) => {}
-        Some(other) => {
-            let text = other.to_string();
-            function["arguments"] = json!(text);
-            changes.note("serialized tool call arguments to a string");
-        }
-        None => {
-            function["arguments"] = json!("{}");
-            changes.note("filled tool call arguments");
-        }
+    if let Some(function) = function.as_object_mut()
+        && !repair::arguments_to_text(function, changes)
+        && !function.get("arguments").is_some_and(Value::is_string)
+    {
+        function.insert("arguments".into(), json!("{}"));
+        changes.note("filled tool call arguments");
     }
 }
 

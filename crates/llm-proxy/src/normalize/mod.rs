@@ -12,6 +12,7 @@ mod already_valid;
 mod chat;
 pub mod errors;
 mod non_chat;
+mod repair;
 pub mod stream;
 
 use bytes::Bytes;
