@@ -2,7 +2,7 @@
 //! (Its answers and streams are read by `normalize` today.)
 
 use crate::formats::answer::{Event, completion, finish_reason, message, tool_call, usage};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
 use serde_json::{Map, Value, json};
@@ -294,7 +294,10 @@ fn thinking(
 
 /// A Messages API answer as a chat completion.
 pub fn answer(v: &Value) -> Value {
-    let blocks = v["content"].as_array().cloned().unwrap_or_default();
+    let blocks = v["content"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let text: String = blocks
         .iter()
         .filter(|b| b["type"] == "text")
@@ -331,6 +334,27 @@ pub fn answer(v: &Value) -> Value {
         finish,
         usage,
     )
+}
+
+/// The text of a `text_delta` event, read without building a tree: the bulk of a stream.
+pub fn text_delta(data: &str) -> Option<Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct DeltaEvent<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        #[serde(borrow)]
+        delta: TextDelta<'a>,
+    }
+    #[derive(Deserialize)]
+    struct TextDelta<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        #[serde(borrow)]
+        text: Cow<'a, str>,
+    }
+    let event: DeltaEvent<'_> = serde_json::from_str(data).ok()?;
+    (event.kind == "content_block_delta" && event.delta.kind == "text_delta")
+        .then_some(event.delta.text)
 }
 
 /// One event of a Messages API stream, in the canonical terms.

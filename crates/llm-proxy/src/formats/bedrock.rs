@@ -9,7 +9,7 @@ pub fn answer(v: &Value) -> Value {
     let blocks = v
         .pointer("/output/message/content")
         .and_then(Value::as_array)
-        .cloned()
+        .map(Vec::as_slice)
         .unwrap_or_default();
     let text: String = blocks.iter().filter_map(|b| b["text"].as_str()).collect();
     let calls: Vec<Value> = blocks

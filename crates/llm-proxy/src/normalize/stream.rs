@@ -6,10 +6,12 @@
 //! The transcoder sees one whole event at a time (the relay finds the boundaries), so what it
 //! emits does not depend on how the network split the bytes.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
+use super::repair::{self, Part};
 use super::{Changes, RequestContext, already_valid, finish_reason};
 use crate::formats::answer::Event;
 use crate::formats::chat_stream::{Assembled, Assembler};
@@ -48,6 +50,8 @@ pub struct Transcoder {
     changes: Changes,
     /// The answer as the client receives it, for the call log.
     assembler: Assembler,
+    /// [`Self::render_text_tail`], kept until the id or model changes.
+    text_tail: Vec<u8>,
     /// Whether plain OpenAI chunks may take the fast check (off only in tests that hold it to
     /// the full repair).
     fast_path: bool,
@@ -71,6 +75,7 @@ impl Transcoder {
             repaired_last: false,
             changes: Changes::new("openai"),
             assembler: Assembler::default(),
+            text_tail: Vec::new(),
             fast_path: true,
         }
     }
@@ -123,7 +128,7 @@ impl Transcoder {
         let text = String::from_utf8_lossy(raw);
         let (name, data) = match self.framing {
             Framing::Sse => parse_sse(&text),
-            Framing::Ndjson => (None, Some(text.trim().to_owned())),
+            Framing::Ndjson => (None, Some(Cow::Borrowed(text.trim()))),
         };
         let Some(data) = data.filter(|d| !d.is_empty()) else {
             // Comments, keep-alives and blank lines pass as they are on SSE; on NDJSON they go.
@@ -145,12 +150,19 @@ impl Transcoder {
             }
             return Output::Replace(self.closing());
         }
+        if self.format == Some(Format::Anthropic)
+            && let Some(text) = anthropic::text_delta(&data)
+        {
+            let mut out = Vec::new();
+            self.push_text(&text, &mut out);
+            return Output::Replace(out);
+        }
         let Ok(value) = serde_json::from_str::<Value>(&data) else {
             self.changes.note("dropped an event that was not JSON");
             return Output::Replace(Vec::new());
         };
         if self.format.is_none() {
-            let format = detect(name.as_deref(), &value);
+            let format = detect(name, &value);
             self.format = Some(format);
             self.changes.format = format.name();
             if format != Format::OpenAi {
@@ -166,7 +178,7 @@ impl Transcoder {
             Format::OpenAi | Format::Bedrock => return self.openai(value),
             Format::Anthropic => {
                 let mut apply = |event| self.apply(event, &mut out);
-                anthropic::stream_event(name.as_deref(), &value, &mut apply);
+                anthropic::stream_event(name, &value, &mut apply);
             }
             Format::Gemini => gemini::stream_event(&value, &mut |e| self.apply(e, &mut out)),
             Format::Ollama => ollama::stream_event(&value, &mut |e| self.apply(e, &mut out)),
@@ -245,10 +257,36 @@ impl Transcoder {
         self.emit(out, &chunk);
     }
 
+    /// A text chunk, written without building it: the bulk of a translated stream. The bytes
+    /// are those [`Self::push_delta`] writes (a test holds them equal).
     fn push_text(&mut self, text: &str, out: &mut Vec<u8>) {
-        if !text.is_empty() {
-            self.push_delta(json!({"content": text}), out);
+        if text.is_empty() {
+            return;
         }
+        self.push_role(out);
+        if self.text_tail.is_empty() {
+            self.text_tail = self.render_text_tail();
+        }
+        out.extend_from_slice(br#"data: {"choices":[{"delta":{"content":"#);
+        // Serializing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, text);
+        out.extend_from_slice(&self.text_tail);
+        self.assembler
+            .plain(&self.id, &self.model, Some(text), None);
+    }
+
+    /// What follows a text chunk's content: the same for every chunk of one id and model.
+    fn render_text_tail(&self) -> Vec<u8> {
+        let mut tail = Vec::with_capacity(160 + self.id.len() + self.model.len());
+        tail.extend_from_slice(br#"},"finish_reason":null,"index":0,"logprobs":null}],"created":"#);
+        tail.extend_from_slice(self.created.to_string().as_bytes());
+        tail.extend_from_slice(br#","id":"#);
+        let _ = serde_json::to_writer(&mut tail, &self.id);
+        tail.extend_from_slice(br#","model":"#);
+        let _ = serde_json::to_writer(&mut tail, &self.model);
+        tail.extend_from_slice(br#","object":"chat.completion.chunk","system_fingerprint":null}"#);
+        tail.extend_from_slice(b"\n\n");
+        tail
     }
 
     fn push_finish(&mut self, reason: &str, out: &mut Vec<u8>) {
@@ -377,11 +415,13 @@ impl Transcoder {
         if !self.role_sent {
             if self.id.starts_with("chatcmpl-") {
                 self.id = chunk.id.into_owned();
+                self.text_tail.clear();
             }
             self.created = chunk.created;
         }
         if self.model != chunk.model {
             self.model = chunk.model.into_owned();
+            self.text_tail.clear();
         }
         self.finish_sent |= chunk.finished;
         self.role_sent = true;
@@ -406,6 +446,7 @@ impl Transcoder {
             Some(id) if !id.is_empty() => {
                 if self.id.starts_with("chatcmpl-") && !self.role_sent {
                     self.id = id.to_owned();
+                    self.text_tail.clear();
                 }
             }
             _ => {
@@ -427,23 +468,16 @@ impl Transcoder {
             }
         }
         match chunk.get("model").and_then(Value::as_str) {
-            Some(model) if !model.is_empty() => self.model = model.to_owned(),
+            Some(model) if !model.is_empty() => {
+                self.model = model.to_owned();
+                self.text_tail.clear();
+            }
             _ => {
                 chunk.insert("model".into(), json!(self.model));
                 note(&mut self.changes, &mut repaired, "filled chunk model");
             }
         }
-        if chunk
-            .get("system_fingerprint")
-            .is_some_and(|v| !v.is_string() && !v.is_null())
-        {
-            chunk.remove("system_fingerprint");
-            note(
-                &mut self.changes,
-                &mut repaired,
-                "dropped an invalid system_fingerprint",
-            );
-        }
+        repaired |= repair::drop_invalid_fingerprint(chunk, &mut self.changes);
         if !chunk.get("choices").is_some_and(Value::is_array) {
             chunk.insert("choices".into(), json!([]));
             note(&mut self.changes, &mut repaired, "filled chunk choices");
@@ -504,13 +538,8 @@ impl Transcoder {
                         "filled finish_reason: null",
                     );
                 }
-                Some(Value::String(raw)) => {
-                    let mapped = finish_reason(raw);
-                    if mapped != raw {
-                        let what = format!("mapped finish_reason {raw} to {mapped}");
-                        choice.insert("finish_reason".into(), json!(mapped));
-                        note(&mut self.changes, &mut repaired, &what);
-                    }
+                Some(Value::String(_)) => {
+                    repaired |= repair::map_finish_reason(choice, &mut self.changes);
                 }
                 Some(Value::Null) => {}
                 Some(_) => {
@@ -536,38 +565,9 @@ impl Transcoder {
             let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) else {
                 continue;
             };
-            for key in ["tool_calls", "function_call", "annotations"] {
-                if delta.get(key).is_some_and(Value::is_null) {
-                    delta.remove(key);
-                    note(
-                        &mut self.changes,
-                        &mut repaired,
-                        &format!("removed delta.{key}: null"),
-                    );
-                }
-            }
-            if let Some(Value::Array(parts)) = delta.get("content") {
-                let text: String = parts
-                    .iter()
-                    .filter_map(|p| p.get("text").and_then(Value::as_str))
-                    .collect();
-                delta.insert("content".into(), json!(text));
-                note(
-                    &mut self.changes,
-                    &mut repaired,
-                    "joined delta content parts",
-                );
-            }
-            if let Some(reasoning) = delta.get("reasoning").filter(|r| r.is_string()).cloned()
-                && !delta.contains_key("reasoning_content")
-            {
-                delta.insert("reasoning_content".into(), reasoning);
-                note(
-                    &mut self.changes,
-                    &mut repaired,
-                    "copied reasoning to reasoning_content",
-                );
-            }
+            repaired |= repair::drop_null_fields(delta, Part::Delta, &mut self.changes);
+            repaired |= repair::content_to_text(delta, Part::Delta, &mut self.changes);
+            repaired |= repair::copy_reasoning(delta, &mut self.changes);
             for what in sanitize_delta(delta) {
                 note(&mut self.changes, &mut repaired, what);
             }
@@ -581,17 +581,8 @@ impl Transcoder {
                         note(&mut self.changes, &mut repaired, "filled tool call index");
                     }
                     if let Some(function) = call.get_mut("function").and_then(Value::as_object_mut)
-                        && let Some(arguments) = function
-                            .get("arguments")
-                            .filter(|a| !a.is_string() && !a.is_null())
-                            .cloned()
                     {
-                        function.insert("arguments".into(), json!(arguments.to_string()));
-                        note(
-                            &mut self.changes,
-                            &mut repaired,
-                            "serialized tool call arguments",
-                        );
+                        repaired |= repair::arguments_to_text(function, &mut self.changes);
                     }
                 }
             }
@@ -602,10 +593,14 @@ impl Transcoder {
     /// One canonical event of a foreign stream, written as the chunks it makes.
     fn apply(&mut self, event: Event<'_>, out: &mut Vec<u8>) {
         match event {
-            Event::Id(id) => id.clone_into(&mut self.id),
+            Event::Id(id) => {
+                id.clone_into(&mut self.id);
+                self.text_tail.clear();
+            }
             Event::Model(model) => {
                 if self.model != model {
                     model.clone_into(&mut self.model);
+                    self.text_tail.clear();
                 }
             }
             Event::Role => self.push_role(out),
@@ -660,14 +655,6 @@ fn detect(name: Option<&str>, value: &Value) -> Format {
 /// Makes a delta's fields the types OpenAI's chunk schema allows; returns what it changed.
 fn sanitize_delta(delta: &mut serde_json::Map<String, Value>) -> Vec<&'static str> {
     let mut changed = Vec::new();
-    match delta.get("content") {
-        None | Some(Value::String(_) | Value::Null | Value::Array(_)) => {}
-        Some(other) => {
-            let text = other.to_string();
-            delta.insert("content".into(), json!(text));
-            changed.push("turned delta content into a string");
-        }
-    }
     if delta
         .get("refusal")
         .is_some_and(|r| !r.is_string() && !r.is_null())
@@ -776,22 +763,94 @@ fn error_envelope(error: &Value) -> Value {
 }
 
 /// The event name and the joined `data:` lines of one SSE block.
-fn parse_sse(block: &str) -> (Option<String>, Option<String>) {
+fn parse_sse(block: &str) -> (Option<&str>, Option<Cow<'_, str>>) {
     let mut name = None;
-    let mut data: Option<String> = None;
+    let mut data: Option<Cow<'_, str>> = None;
     for line in block.lines() {
         if let Some(value) = line.strip_prefix("event:") {
-            name = Some(value.trim().to_owned());
+            name = Some(value.trim());
         } else if let Some(value) = line.strip_prefix("data:") {
             let value = value.strip_prefix(' ').unwrap_or(value);
             match &mut data {
                 Some(existing) => {
+                    let existing = existing.to_mut();
                     existing.push('\n');
                     existing.push_str(value);
                 }
-                None => data = Some(value.to_owned()),
+                None => data = Some(Cow::Borrowed(value)),
             }
         }
     }
-    (name, data.map(|d| d.trim().to_owned()))
+    let data = data.map(|data| match data {
+        Cow::Borrowed(data) => Cow::Borrowed(data.trim()),
+        Cow::Owned(data) => Cow::Owned(data.trim().to_owned()),
+    });
+    (name, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transcoder() -> Transcoder {
+        Transcoder::new(
+            Framing::Sse,
+            &RequestContext {
+                model: "m\"odel".to_owned(),
+                include_usage: false,
+            },
+        )
+    }
+
+    #[test]
+    fn a_text_chunk_written_directly_is_the_chunk_built_as_json() {
+        for text in [
+            "Hello",
+            "quote \" slash \\ newline \n tab \t",
+            "é ☃ 😀",
+            "\u{1}",
+        ] {
+            let mut direct = transcoder();
+            let mut built = transcoder();
+            built.id.clone_from(&direct.id);
+            built.created = direct.created;
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            direct.push_text(text, &mut a);
+            built.push_delta(json!({"content": text}), &mut b);
+            assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+            // After the model changes, the next chunk names the new one.
+            direct.apply(Event::Model("other"), &mut Vec::new());
+            built.apply(Event::Model("other"), &mut Vec::new());
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            direct.push_text(text, &mut a);
+            built.push_delta(json!({"content": text}), &mut b);
+            assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+            assert_eq!(
+                direct.conclusion().message["content"],
+                format!("{text}{text}")
+            );
+        }
+    }
+
+    #[test]
+    fn an_anthropic_text_delta_is_read_typed_as_the_general_reading_does() {
+        for data in [
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi \"there\"\n"}}"#,
+            r#"{"delta":{"text":"é","type":"text_delta"},"type":"content_block_delta","index":3}"#,
+        ] {
+            let value: Value = serde_json::from_str(data).unwrap();
+            let mut general = Vec::new();
+            anthropic::stream_event(None, &value, &mut |event| {
+                general.push(format!("{event:?}"))
+            });
+            let typed = anthropic::text_delta(data).unwrap();
+            assert_eq!(general, vec![format!("{:?}", Event::Text(&typed))]);
+        }
+        for other in [
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{"}}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"}}"#,
+        ] {
+            assert!(anthropic::text_delta(other).is_none(), "{other}");
+        }
+    }
 }
