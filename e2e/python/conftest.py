@@ -133,3 +133,51 @@ def anthropic_proxy(anthropic_target):
     )
     yield proxy
     proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def ollama_target():
+    import ollama_target as target
+
+    server = target.start()
+    target.OllamaTarget.port = server.server_port
+    yield target.OllamaTarget
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ollama_proxy(ollama_target):
+    import ollama_target as target
+
+    proxy = Proxy(
+        "e2e-ollama-token-0008",
+        TARGET_ENDPOINT=f"http://127.0.0.1:{ollama_target.port}",
+        TARGET_API="ollama",
+        TARGET_API_KEY=target.KEY,
+    )
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def gemini_target():
+    import gemini_target as target
+
+    server = target.start()
+    target.GeminiTarget.port = server.server_port
+    yield target.GeminiTarget
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def gemini_proxy(gemini_target):
+    import gemini_target as target
+
+    proxy = Proxy(
+        "e2e-gemini-token-0006",
+        TARGET_ENDPOINT=f"http://127.0.0.1:{gemini_target.port}/v1beta",
+        TARGET_API="gemini",
+        TARGET_API_KEY=target.KEY,
+    )
+    yield proxy
+    proxy.stop()

@@ -29,6 +29,8 @@ use tokio::sync::Notify;
 
 pub mod anthropic;
 pub mod binary;
+pub mod gemini;
+pub mod ollama;
 pub mod pki;
 
 /// A valid OpenAI chunk, which the proxy relays byte for byte.
