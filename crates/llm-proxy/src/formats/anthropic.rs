@@ -1,11 +1,16 @@
 //! Anthropic's Messages API: an OpenAI chat request written as a `POST /messages` request.
 //! (Its answers and streams are read by `normalize` today.)
 
-use crate::formats::answer::{Event, completion, finish_reason, message, tool_call, usage};
-use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
 use serde_json::{Map, Value, json};
+
+use crate::formats::answer::{Event, completion, finish_reason, message, tool_call, usage};
+use crate::formats::usage::Usage;
+use crate::ids::unix_now;
 
 use super::chat::{
     ChatRequest, Content, Message, Part, Role, Stop, Tool, ToolCall, ToolChoice, Translated,
@@ -135,6 +140,8 @@ fn conversation(
             Role::Function => return Err(function_role(i, API)),
         };
         match turns.last_mut() {
+            // A message of nothing but whitespace is no turn at all.
+            _ if blocks.is_empty() => {}
             Some(last) if last.role == role => last.content.extend(blocks),
             _ => turns.push(Turn {
                 role,
@@ -164,9 +171,9 @@ fn user_blocks(i: usize, content: Option<Content>) -> Result<Vec<Value>, Untrans
     }
 }
 
-/// Anthropic refuses empty text blocks; an empty text says nothing, so it goes.
+/// Anthropic refuses text blocks of nothing but whitespace, which say nothing: they go.
 fn text_block(text: String) -> Option<Value> {
-    (!text.is_empty()).then(|| json!({"type": "text", "text": text}))
+    (!text.trim().is_empty()).then(|| json!({"type": "text", "text": text}))
 }
 
 fn image(i: usize, j: usize, url: &str) -> Result<Value, Untranslatable> {
@@ -336,6 +343,166 @@ pub fn answer(v: &Value) -> Value {
     )
 }
 
+/// A Messages API answer written as a chat completion without building a tree, with its
+/// usage; `None` for an answer this typed reading does not cover, which [`answer`] then reads.
+/// A test holds the two to the same completion.
+pub fn answer_bytes(body: &[u8]) -> Option<(Vec<u8>, Usage)> {
+    let answer: Answer<'_> = serde_json::from_slice(body).ok()?;
+    if answer.kind != "message" || answer.id.is_empty() {
+        return None;
+    }
+    let mut text = String::new();
+    let mut thinking = String::new();
+    let mut calls = Vec::new();
+    for block in &answer.content {
+        match (block.kind, &block.text, &block.thinking) {
+            ("text", Some(piece), _) => text.push_str(piece),
+            ("thinking", _, Some(piece)) => thinking.push_str(piece),
+            ("tool_use", ..) => calls.push(ChatToolCall {
+                id: block.id.as_deref()?,
+                kind: "function",
+                function: ChatFunction {
+                    name: block.name.as_deref().unwrap_or_default(),
+                    arguments: block.input.map_or("{}", RawValue::get),
+                },
+            }),
+            ("text" | "thinking", ..) => return None,
+            _ => {}
+        }
+    }
+    let u = &answer.usage;
+    let cached = u.cache_read_input_tokens;
+    let prompt = u.input_tokens + cached.unwrap_or(0) + u.cache_creation_input_tokens.unwrap_or(0);
+    let usage = Usage {
+        prompt_tokens: prompt,
+        completion_tokens: u.output_tokens,
+        total_tokens: prompt + u.output_tokens,
+    };
+    let has_calls = !calls.is_empty();
+    let completion = ChatCompletion {
+        id: &answer.id,
+        object: "chat.completion",
+        created: unix_now(),
+        model: &answer.model,
+        choices: [ChatChoice {
+            index: 0,
+            message: ChatMessage {
+                role: "assistant",
+                content: (!text.is_empty() || !has_calls).then_some(text),
+                refusal: None,
+                tool_calls: has_calls.then_some(calls),
+                reasoning_content: (!thinking.is_empty()).then_some(thinking),
+            },
+            logprobs: None,
+            finish_reason: finish_reason(answer.stop_reason.unwrap_or("end_turn")),
+        }],
+        usage: ChatUsage {
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            total_tokens: usage.total_tokens,
+            prompt_tokens_details: cached.map(|cached_tokens| CachedTokens { cached_tokens }),
+        },
+    };
+    Some((serde_json::to_vec(&completion).ok()?, usage))
+}
+
+#[derive(Deserialize)]
+struct Answer<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    model: Cow<'a, str>,
+    #[serde(borrow)]
+    content: Vec<AnswerBlock<'a>>,
+    stop_reason: Option<&'a str>,
+    usage: AnswerUsage,
+}
+
+/// A content block, with the fields of every kind read here (others are ignored, as [`answer`]
+/// ignores them).
+#[derive(Deserialize)]
+struct AnswerBlock<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct AnswerUsage {
+    input_tokens: u64,
+    output_tokens: u64,
+    cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct ChatCompletion<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [ChatChoice<'a>; 1],
+    usage: ChatUsage,
+}
+
+#[derive(Serialize)]
+struct ChatChoice<'a> {
+    index: u32,
+    message: ChatMessage<'a>,
+    logprobs: Option<()>,
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct ChatMessage<'a> {
+    role: &'static str,
+    content: Option<String>,
+    refusal: Option<()>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<Vec<ChatToolCall<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ChatToolCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: ChatFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct ChatFunction<'a> {
+    name: &'a str,
+    arguments: &'a str,
+}
+
+#[derive(Serialize)]
+struct ChatUsage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_tokens_details: Option<CachedTokens>,
+}
+
+#[derive(Serialize)]
+struct CachedTokens {
+    cached_tokens: u64,
+}
+
 /// The text of a `text_delta` event, read without building a tree: the bulk of a stream.
 pub fn text_delta(data: &str) -> Option<Cow<'_, str>> {
     #[derive(Deserialize)]
@@ -466,6 +633,19 @@ mod tests {
             json!([{"role": "user", "content": [{"type": "text", "text": "Hi"}]}])
         );
         assert_eq!(out["max_tokens"], DEFAULT_MAX_TOKENS);
+    }
+
+    #[test]
+    fn whitespace_text_and_messages_of_nothing_else_are_left_out() {
+        let (out, _) = translate(json!({"model": "claude", "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": " \n"}]},
+            {"role": "assistant", "content": "  "},
+            {"role": "user", "content": "Again"}]}))
+        .unwrap();
+        assert_eq!(
+            out["messages"],
+            json!([{"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": "Again"}]}])
+        );
     }
 
     #[test]

@@ -19,7 +19,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::formats::usage::Usage;
+use crate::formats::usage::{Usage, usage_of};
+use crate::formats::{Format, anthropic};
 
 pub use crate::formats::answer::finish_reason;
 #[cfg(test)]
@@ -106,12 +107,25 @@ pub fn response(
             usage: Some(usage),
         });
     }
+    if expected == Expected::ChatCompletion
+        && let Some((translated, usage)) = anthropic::answer_bytes(body)
+    {
+        let mut changes = Changes::new(Format::Anthropic.name());
+        changes.note(format!("translated from {}", Format::Anthropic.name()));
+        return Ok(Normalized {
+            body: Bytes::from(translated),
+            changes: Some(changes),
+            usage: Some(usage),
+        });
+    }
     let (value, changes) = response_value(body, expected, context)?;
+    // Read here, the usage spares the request log a parse of the body.
+    let usage = usage_of(&value);
     if changes.is_empty() {
         return Ok(Normalized {
             body: body.clone(),
             changes: None,
-            usage: None,
+            usage,
         });
     }
     let body =
@@ -119,7 +133,7 @@ pub fn response(
     Ok(Normalized {
         body: Bytes::from(body),
         changes: Some(changes),
-        usage: None,
+        usage,
     })
 }
 
