@@ -323,6 +323,42 @@ async fn an_anthropic_target_set_up_as_openai_is_named_and_works_once_target_api
     assert!(!printed.contains(TARGET_KEY), "{printed}");
 }
 
+/// Checks a target of `api` set up as OpenAI's, then with `TARGET_API` set: the first names
+/// the value to set, the second passes every target step.
+async fn foreign_target_named_then_working(endpoint: String, api: &str) {
+    let vars = |value: &str| {
+        vec![
+            ("TARGET_ENDPOINT", endpoint.clone()),
+            ("TARGET_API_KEY", TARGET_KEY.to_owned()),
+            ("TARGET_API", value.to_owned()),
+        ]
+    };
+    let (_, steps, printed) = check(vars("openai"), "http://127.0.0.1:9").await;
+    let hint = step(&steps, "target chat")["hint"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(hint.contains(&format!("set TARGET_API={api}")), "{printed}");
+
+    let (_, steps, printed) = check(vars(api), "http://127.0.0.1:9").await;
+    for name in ["target models", "target chat", "target stream"] {
+        assert_eq!(step(&steps, name)["ok"], true, "{name}: {printed}");
+    }
+    assert!(!printed.contains(TARGET_KEY), "{printed}");
+}
+
+#[tokio::test]
+async fn a_gemini_target_set_up_as_openai_is_named_and_works_once_target_api_is_set() {
+    let target = common::gemini::MockGemini::start().await;
+    foreign_target_named_then_working(target.url(), "gemini").await;
+}
+
+#[tokio::test]
+async fn an_ollama_target_set_up_as_openai_is_named_and_works_once_target_api_is_set() {
+    let target = common::ollama::MockOllama::with_key(TARGET_KEY).await;
+    foreign_target_named_then_working(target.url(), "ollama").await;
+}
+
 const PLACEHOLDER_CONFIGURATION: &str = "valid; placeholder (no target configured; answers are generated locally); because no TARGET_ENDPOINT or OAUTH_TOKEN_ENDPOINT, or USE_PLACEHOLDER_MODE=true";
 
 #[tokio::test]
