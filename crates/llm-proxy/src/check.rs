@@ -340,6 +340,10 @@ async fn call(
         context: RequestContext {
             model: String::new(),
             include_usage: false,
+            answer_format: match expected {
+                Expected::ChatCompletion => formats::answer_format(up.api()),
+                _ => None,
+            },
         },
     };
     let out = ClientRequest {

@@ -27,6 +27,7 @@ fn context(include_usage: bool) -> RequestContext {
     RequestContext {
         model: "requested-model".into(),
         include_usage,
+        answer_format: None,
     }
 }
 

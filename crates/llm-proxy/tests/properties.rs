@@ -50,6 +50,7 @@ fn run_relay_concluding(
     let context = RequestContext {
         model: "m".into(),
         include_usage: false,
+        answer_format: None,
     };
     let slot = StreamConclusion::default();
     let options = RelayOptions {

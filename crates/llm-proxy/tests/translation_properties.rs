@@ -244,6 +244,7 @@ fn generally_normalized(answer: &Value) -> Value {
     let context = RequestContext {
         model: "m".to_owned(),
         include_usage: false,
+        answer_format: None,
     };
     let body = serde_json::to_vec(answer).unwrap();
     response_value(&body, Expected::ChatCompletion, &context)
@@ -272,6 +273,7 @@ fn normalized(answer: &Value) -> Value {
     let context = RequestContext {
         model: "m".to_owned(),
         include_usage: false,
+        answer_format: None,
     };
     let body = Bytes::from(serde_json::to_vec(answer).unwrap());
     let normalized = response(&body, Expected::ChatCompletion, &context).unwrap();
@@ -311,6 +313,7 @@ fn recorded_anthropic_answers_read_typed_agree_with_the_general_reading() {
         let context = RequestContext {
             model: "m".to_owned(),
             include_usage: false,
+            answer_format: None,
         };
         let noted = response(
             &Bytes::from(body.clone()),

@@ -37,6 +37,17 @@ pub fn chat_for_target(
     translate(chat).map(Some)
 }
 
+/// The format a target of `api` answers chat requests in; `None` for OpenAI's, whose near
+/// relatives answer in many shapes.
+pub fn answer_format(api: TargetApi) -> Option<Format> {
+    match api {
+        TargetApi::OpenAi => None,
+        TargetApi::Anthropic => Some(Format::Anthropic),
+        TargetApi::Gemini => Some(Format::Gemini),
+        TargetApi::Ollama => Some(Format::Ollama),
+    }
+}
+
 /// Where a target of `api` lists its models, after the endpoint.
 pub fn models_path(api: TargetApi) -> &'static str {
     match api {

@@ -85,11 +85,14 @@ pub enum NormalizeError {
     Unrecognized(String),
 }
 
-/// Context a translation needs: what the client asked for.
+/// Context a translation needs: what the client asked for, and what the target answers in.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub model: String,
     pub include_usage: bool,
+    /// The format of the target's answers when its `TARGET_API` says (it is still checked by
+    /// shape); `None` when it may be any (`TARGET_API=openai`).
+    pub answer_format: Option<Format>,
 }
 
 /// Normalizes a successful non-streaming body.
@@ -98,7 +101,9 @@ pub fn response(
     expected: Expected,
     context: &RequestContext,
 ) -> Result<Normalized, NormalizeError> {
+    let known = context.answer_format;
     if expected == Expected::ChatCompletion
+        && known.is_none_or(|format| format == Format::OpenAi)
         && let Some(usage) = already_valid::valid_chat_completion(body)
     {
         return Ok(Normalized {
@@ -108,6 +113,7 @@ pub fn response(
         });
     }
     if expected == Expected::ChatCompletion
+        && known.is_none_or(|format| format == Format::Anthropic)
         && let Some((translated, usage)) = anthropic::answer_bytes(body)
     {
         let mut changes = Changes::new(Format::Anthropic.name());

@@ -798,6 +798,7 @@ mod tests {
             &RequestContext {
                 model: "m\"odel".to_owned(),
                 include_usage: false,
+                answer_format: None,
             },
         )
     }

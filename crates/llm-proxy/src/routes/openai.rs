@@ -150,6 +150,10 @@ async fn answer(
         context: RequestContext {
             model: peeked.model.clone(),
             include_usage: peeked.include_usage,
+            answer_format: match op {
+                Operation::ChatCompletions => formats::answer_format(up.api()),
+                Operation::Completions | Operation::Embeddings => None,
+            },
         },
     };
     let translated = match op {
@@ -191,6 +195,7 @@ fn listing(shape: Expected) -> Expectation {
         context: RequestContext {
             model: String::new(),
             include_usage: false,
+            answer_format: None,
         },
     }
 }

@@ -425,6 +425,7 @@ mod tests {
         let context = crate::normalize::RequestContext {
             model: "asked-model".into(),
             include_usage: true,
+            answer_format: None,
         };
         let mut options = options(Duration::from_secs(5));
         options.framing = framing;
