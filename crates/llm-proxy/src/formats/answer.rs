@@ -7,6 +7,30 @@ use serde_json::{Value, json};
 
 use crate::ids::{new_id, unix_now};
 
+/// A target's error, read from its own envelope: what OpenAI's envelope is then made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignError {
+    /// The shape it came in, for the log: `anthropic`, `google`, `vllm`, `openai-like`, `plain`.
+    pub format: &'static str,
+    pub message: String,
+    /// The target's own error type or status name.
+    pub kind: Option<String>,
+    pub param: Option<String>,
+    pub code: Option<String>,
+}
+
+impl ForeignError {
+    pub fn new(format: &'static str, message: &str, kind: Option<&str>) -> Self {
+        Self {
+            format,
+            message: message.to_owned(),
+            kind: kind.map(str::to_owned),
+            param: None,
+            code: None,
+        }
+    }
+}
+
 /// What one event of a target's stream says, in the canonical terms.
 #[derive(Debug, PartialEq)]
 pub enum Event<'a> {

@@ -8,7 +8,9 @@ use serde_json::value::RawValue;
 
 use serde_json::{Map, Value, json};
 
-use crate::formats::answer::{Event, completion, finish_reason, message, tool_call, usage};
+use crate::formats::answer::{
+    Event, ForeignError, completion, finish_reason, message, tool_call, usage,
+};
 use crate::formats::usage::Usage;
 use crate::ids::unix_now;
 
@@ -605,6 +607,19 @@ pub fn stream_event<'a>(name: Option<&'a str>, value: &'a Value, emit: &mut impl
         )),
         _ => {}
     }
+}
+
+/// An error in the Messages API's envelope: `{"type":"error","error":{"type","message"}}`.
+pub fn error(value: &Value) -> Option<ForeignError> {
+    if value.get("type").and_then(Value::as_str) != Some("error") {
+        return None;
+    }
+    let e = &value["error"];
+    Some(ForeignError::new(
+        "anthropic",
+        e["message"].as_str()?,
+        e["type"].as_str(),
+    ))
 }
 
 #[cfg(test)]

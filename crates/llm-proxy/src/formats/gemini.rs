@@ -1,7 +1,9 @@
 //! Google's Gemini API: an OpenAI chat request written as a `generateContent` request.
 //! (Its answers and streams are read by `normalize` today.)
 
-use crate::formats::answer::{Event, completion, finish_reason, message, tool_call, usage};
+use crate::formats::answer::{
+    Event, ForeignError, completion, finish_reason, message, tool_call, usage,
+};
 use serde::Serialize;
 use std::borrow::Cow;
 
@@ -461,6 +463,16 @@ pub fn stream_event<'a>(value: &'a Value, emit: &mut impl FnMut(Event<'a>)) {
     if let Some(reason) = candidate["finishReason"].as_str() {
         emit(Event::PlainFinish(reason));
     }
+}
+
+/// An error in Google's envelope: `{"error":{"code","message","status"}}`.
+pub fn error(value: &Value) -> Option<ForeignError> {
+    let e = value.get("error").filter(|e| e["status"].is_string())?;
+    Some(ForeignError::new(
+        "google",
+        e["message"].as_str()?,
+        e["status"].as_str(),
+    ))
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! Ollama's native API: an OpenAI chat request written as a `POST /api/chat` request.
 //! (Its answers and NDJSON streams are read by `normalize` today.)
 
-use crate::formats::answer::{Event, completion, finish_reason, function_calls, message, usage};
+use crate::formats::answer::{
+    Event, ForeignError, completion, finish_reason, function_calls, message, usage,
+};
 use serde::Serialize;
 use std::borrow::Cow;
 
@@ -305,6 +307,15 @@ pub fn stream_event<'a>(value: &'a Value, emit: &mut impl FnMut(Event<'a>)) {
         ));
         emit(Event::End);
     }
+}
+
+/// An error as Ollama (and TGI, with its `error_type`) sends it: `{"error": "..."}`.
+pub fn error(value: &Value) -> Option<ForeignError> {
+    Some(ForeignError::new(
+        "plain",
+        value.get("error")?.as_str()?,
+        value["error_type"].as_str(),
+    ))
 }
 
 #[cfg(test)]

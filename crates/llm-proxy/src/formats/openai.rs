@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use super::answer::ForeignError;
+
 /// OpenAI's error body. `param` and `code` serialize as `null` when absent: clients index them.
 #[derive(Debug, Serialize)]
 pub struct ErrorBody<'a> {
@@ -78,4 +80,22 @@ pub fn error_message(value: &serde_json::Value) -> Option<String> {
         .and_then(serde_json::Value::as_str)
         .or_else(|| error.as_str())
         .map(str::to_owned)
+}
+
+/// An error in OpenAI's envelope as its relatives send it (Azure, llama.cpp, newer vLLM, with
+/// codes of any type), or in vLLM's older flat one (`{"object":"error","message",...}`).
+pub fn foreign_error(value: &serde_json::Value) -> Option<ForeignError> {
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    if value.get("object").and_then(serde_json::Value::as_str) == Some("error") {
+        return Some(ForeignError {
+            param: text(&value["param"]),
+            ..ForeignError::new("vllm", value["message"].as_str()?, value["type"].as_str())
+        });
+    }
+    let e = value.get("error").filter(|e| e.is_object())?;
+    Some(ForeignError {
+        param: text(&e["param"]),
+        code: text(&e["code"]),
+        ..ForeignError::new("openai-like", e["message"].as_str()?, e["type"].as_str())
+    })
 }

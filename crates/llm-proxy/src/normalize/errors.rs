@@ -4,7 +4,9 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::formats::openai::error_kind;
+use crate::formats::answer::ForeignError;
+use crate::formats::openai::{self, error_kind};
+use crate::formats::{anthropic, gemini, ollama};
 
 /// A target error translated: the status to answer with and the envelope.
 #[derive(Debug, PartialEq)]
@@ -17,53 +19,17 @@ pub struct Translated {
 /// Recognises Anthropic, Google, vLLM, TGI, Azure and plain-string errors. `None` when the body
 /// is none of these (HTML, text, unknown JSON): the caller quotes an excerpt instead.
 pub fn translate(status: StatusCode, value: &Value) -> Option<Translated> {
-    let (format, message, foreign_type, param, code) =
-        if value.get("type").and_then(Value::as_str) == Some("error") {
-            let e = &value["error"];
-            (
-                "anthropic",
-                e["message"].as_str()?.to_owned(),
-                e["type"].as_str().map(str::to_owned),
-                None,
-                None,
-            )
-        } else if value.get("object").and_then(Value::as_str) == Some("error") {
-            (
-                "vllm",
-                value["message"].as_str()?.to_owned(),
-                value["type"].as_str().map(str::to_owned),
-                value["param"].as_str().map(str::to_owned),
-                None,
-            )
-        } else if let Some(e) = value.get("error").filter(|e| e.is_object()) {
-            let message = e["message"].as_str()?.to_owned();
-            let format = if e.get("status").is_some_and(Value::is_string) {
-                "google"
-            } else {
-                "openai-like"
-            };
-            let foreign_type = e["type"]
-                .as_str()
-                .or_else(|| e["status"].as_str())
-                .map(str::to_owned);
-            (
-                format,
-                message,
-                foreign_type,
-                e["param"].as_str().map(str::to_owned),
-                e["code"].as_str().map(str::to_owned),
-            )
-        } else if let Some(message) = value.get("error").and_then(Value::as_str) {
-            (
-                "plain",
-                message.to_owned(),
-                value["error_type"].as_str().map(str::to_owned),
-                None,
-                None,
-            )
-        } else {
-            return None;
-        };
+    // Google's envelope is OpenAI's with a `status`: it is tried first.
+    let ForeignError {
+        format,
+        message,
+        kind: foreign_type,
+        param,
+        code,
+    } = anthropic::error(value)
+        .or_else(|| gemini::error(value))
+        .or_else(|| openai::foreign_error(value))
+        .or_else(|| ollama::error(value))?;
     let status = match status.as_u16() {
         // Anthropic's "overloaded": a 503 is what clients know to retry.
         529 => StatusCode::SERVICE_UNAVAILABLE,
