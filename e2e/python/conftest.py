@@ -181,3 +181,28 @@ def gemini_proxy(gemini_target):
     )
     yield proxy
     proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def chat_target():
+    import chat_target as target
+
+    server = target.start()
+    target.ChatTarget.port = server.server_port
+    yield target.ChatTarget
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def messages_proxy(chat_target):
+    """A proxy in front of a target that speaks only chat completions: Messages calls are
+    translated."""
+    import chat_target as target
+
+    proxy = Proxy(
+        "e2e-messages-token-0012",
+        TARGET_ENDPOINT=f"http://127.0.0.1:{chat_target.port}/v1",
+        TARGET_API_KEY=target.KEY,
+    )
+    yield proxy
+    proxy.stop()

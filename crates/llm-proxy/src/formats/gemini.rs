@@ -1,5 +1,5 @@
-//! Google's Gemini API: an OpenAI chat request written as a `generateContent` request.
-//! (Its answers and streams are read by `normalize` today.)
+//! Google's Gemini API as a target: an OpenAI chat request written as a `generateContent`
+//! request, and its answers, stream events and errors read back in the canonical terms.
 
 use crate::formats::answer::{
     Event, ForeignError, completion, finish_reason, message, tool_call, usage,

@@ -1,5 +1,5 @@
-//! Ollama's native API: an OpenAI chat request written as a `POST /api/chat` request.
-//! (Its answers and NDJSON streams are read by `normalize` today.)
+//! Ollama's native API as a target: an OpenAI chat request written as a `POST /api/chat`
+//! request, and its answers, NDJSON stream lines and errors read back in the canonical terms.
 
 use crate::formats::answer::{
     Event, ForeignError, completion, finish_reason, function_calls, message, usage,

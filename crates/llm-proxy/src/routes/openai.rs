@@ -109,7 +109,7 @@ async fn operation(State(state): State<AppState>, request: Request, op: Operatio
     let (result, model, stream) = match peek(&body, op) {
         Err(error) => (Err(error), None, false),
         Ok(peeked) => {
-            let answer = answer(&state, &parts, &body, &peeked, op, received).await;
+            let answer = answer(&state, &parts, &body, &peeked, op, received, None).await;
             (answer, Some(peeked.model), peeked.stream)
         }
     };
@@ -124,13 +124,17 @@ async fn operation(State(state): State<AppState>, request: Request, op: Operatio
     response
 }
 
-async fn answer(
+/// One of the JSON operations answered locally or by the target. `client_path` replaces the
+/// path the client called when its API is not the operation's (a Messages call answered as a
+/// chat completion).
+pub(crate) async fn answer(
     state: &AppState,
     parts: &axum::http::request::Parts,
     body: &Bytes,
     peeked: &Peeked<'_>,
     op: Operation,
     received: Instant,
+    client_path: Option<&'static str>,
 ) -> Result<Response, ProxyError> {
     let Some(up) = state.upstream() else {
         return match op {
@@ -172,6 +176,9 @@ async fn answer(
         None => (None, body.clone(), None),
     };
     let mut out = outgoing(parts, state, received);
+    if let Some(path) = client_path {
+        out.path_and_query = path;
+    }
     if let Some(path) = &path {
         out.path_and_query = path;
     }
@@ -202,7 +209,7 @@ fn listing(shape: Expected) -> Expectation {
 
 /// The request as it goes out: the part of the URL after `/v1` (nesting strips the prefix
 /// from `parts.uri`, so the original URI is used to be sure of it).
-fn outgoing<'a>(
+pub(crate) fn outgoing<'a>(
     parts: &'a axum::http::request::Parts,
     state: &AppState,
     received: Instant,

@@ -25,7 +25,7 @@ use crate::connection::Protocols;
 use crate::error::{method_not_allowed, not_found};
 use crate::guard;
 use crate::logs::Level;
-use crate::routes::{dashboard, health, openai};
+use crate::routes::{anthropic, dashboard, health, openai};
 use crate::state::AppState;
 use crate::timed_body::TimedBody;
 use crate::ui;
@@ -46,6 +46,10 @@ pub fn router(state: AppState) -> Router {
         .route("/completions", post(openai::completions))
         .route("/embeddings", post(openai::embeddings))
         .route("/models", get(openai::list_models))
+        .route("/messages", post(anthropic::messages))
+        .route("/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/v1/messages", any(anthropic::doubled_v1))
+        .route("/v1/messages/count_tokens", any(anthropic::doubled_v1))
         .route(
             "/models/{model}",
             get(openai::get_model).delete(openai::pass_through),
@@ -59,7 +63,8 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_access_token,
-        ));
+        ))
+        .layer(middleware::from_fn(anthropic::anthropic_errors));
     // Always recorded: with `LOG_REQUESTS=false` calls are counted, not kept.
     let v1 = v1.layer(middleware::from_fn_with_state(state.clone(), record_call));
     let api = Router::new()

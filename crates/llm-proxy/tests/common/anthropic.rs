@@ -38,6 +38,9 @@ const DOCS: &str = "https://docs.claude.com/en/docs/build-with-claude/extended-t
 pub struct AnthropicRequest {
     pub headers: HeaderMap,
     pub body: Value,
+    /// The body's bytes as they arrived.
+    pub raw: Bytes,
+    pub query: Option<String>,
 }
 
 /// What valid requests get.
@@ -137,6 +140,7 @@ impl MockAnthropic {
 
 async fn messages_handler(
     State(state): State<Arc<MockState>>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -148,6 +152,8 @@ async fn messages_handler(
     state.received.lock().unwrap().push(AnthropicRequest {
         headers: headers.clone(),
         body: recorded,
+        raw: body.clone(),
+        query: uri.query().map(str::to_owned),
     });
     state.arrived.notify_waiters();
     if let Some(response) = check_headers(&state.key, &headers) {

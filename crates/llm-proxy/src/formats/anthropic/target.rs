@@ -1,5 +1,5 @@
-//! Anthropic's Messages API: an OpenAI chat request written as a `POST /messages` request.
-//! (Its answers and streams are read by `normalize` today.)
+//! Anthropic as a target: an OpenAI chat request written as a `POST /messages` request, and
+//! its answers, stream events and errors read back in the canonical terms.
 
 use std::borrow::Cow;
 
@@ -14,7 +14,7 @@ use crate::formats::answer::{
 use crate::formats::usage::Usage;
 use crate::ids::unix_now;
 
-use super::chat::{
+use crate::formats::chat::{
     ChatRequest, Content, Message, Part, Role, Stop, Tool, ToolCall, ToolChoice, Translated,
     Untranslatable, arguments_object, check_function_tool, data_url, drop_or_refuse, function_role,
     note_message_extras, text_of, unsupported_part,

@@ -1,0 +1,252 @@
+//! A chat completion stream written as a Messages event stream, chunk by chunk: every content
+//! block opened with `content_block_start` before its first delta, closed exactly once, given
+//! a new index, and the stream ended by `message_delta` (stop reason, usage) and
+//! `message_stop`, the grammar Claude Code holds a stream to.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use super::client::{stop_of, tool_use_id, usage};
+use crate::ids::new_id;
+
+/// The kind of the block open now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Block {
+    Text,
+    Thinking,
+    ToolUse,
+}
+
+#[derive(Debug)]
+pub struct MessagesStream {
+    id: String,
+    model: String,
+    prompt_estimate: u64,
+    stop_sequences: Vec<String>,
+    started: bool,
+    /// The open block and its index.
+    open: Option<(Block, u32)>,
+    next_index: u32,
+    /// Chat tool call index to its block index.
+    calls: HashMap<u64, u32>,
+    finish: Option<Value>,
+    usage: Option<Value>,
+    ended: bool,
+}
+
+impl MessagesStream {
+    /// `model` until the target names its own; `prompt_estimate` for `message_start` (the
+    /// real count comes with the answer's usage, in `message_delta`).
+    pub fn new(model: &str, prompt_estimate: u64, stop_sequences: Vec<String>) -> Self {
+        Self {
+            id: new_id("msg_"),
+            model: model.to_owned(),
+            prompt_estimate,
+            stop_sequences,
+            started: false,
+            open: None,
+            next_index: 0,
+            calls: HashMap::new(),
+            finish: None,
+            usage: None,
+            ended: false,
+        }
+    }
+
+    /// Whether the stream has been ended (`message_stop` or `error` written).
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// One chat chunk, as the events it makes.
+    pub fn chunk(&mut self, chunk: &Value, out: &mut Vec<u8>) {
+        if self.ended {
+            return;
+        }
+        if let Some(message) = chunk.pointer("/error/message").and_then(Value::as_str) {
+            self.error(message, out);
+            return;
+        }
+        if !self.started
+            && let Some(model) = chunk["model"].as_str().filter(|m| !m.is_empty())
+        {
+            model.clone_into(&mut self.model);
+        }
+        self.start(out);
+        if chunk["usage"].is_object() {
+            self.usage = Some(chunk["usage"].clone());
+        }
+        let Some(choice) = chunk.pointer("/choices/0") else {
+            return;
+        };
+        let delta = &choice["delta"];
+        if let Some(thinking) = delta["reasoning_content"]
+            .as_str()
+            .or_else(|| delta["reasoning"].as_str())
+            .filter(|t| !t.is_empty())
+        {
+            let index = self.block(Block::Thinking, out, |index| {
+                json!({"type": "content_block_start", "index": index, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
+            });
+            event(
+                out,
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": index, "delta": {"type": "thinking_delta", "thinking": thinking}}),
+            );
+        }
+        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
+            let index = self.block(Block::Text, out, |index| {
+                json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
+            });
+            event(
+                out,
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}),
+            );
+        }
+        for call in delta["tool_calls"].as_array().into_iter().flatten() {
+            self.tool_call(call, out);
+        }
+        if choice["finish_reason"].is_string() {
+            self.finish = Some(choice.clone());
+        }
+    }
+
+    /// A tool call's piece: its first opens a `tool_use` block, the rest add arguments.
+    fn tool_call(&mut self, call: &Value, out: &mut Vec<u8>) {
+        let key = call["index"].as_u64().unwrap_or(0);
+        let fragment = call["function"]["arguments"].as_str().unwrap_or_default();
+        let index = match self.calls.get(&key) {
+            Some(&index) if self.open == Some((Block::ToolUse, index)) => index,
+            // A call's arguments after another block began: chat streams do not interleave
+            // one call with others, so this is a late fragment; it goes to its own block only
+            // while that block is open.
+            Some(_) => return,
+            None => {
+                self.close(out);
+                let index = self.next_index;
+                self.next_index += 1;
+                self.calls.insert(key, index);
+                self.open = Some((Block::ToolUse, index));
+                let id = tool_use_id(call["id"].as_str().unwrap_or_default());
+                let name = call["function"]["name"].as_str().unwrap_or_default();
+                event(
+                    out,
+                    "content_block_start",
+                    &json!({"type": "content_block_start", "index": index,
+                    "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}),
+                );
+                index
+            }
+        };
+        if !fragment.is_empty() {
+            event(
+                out,
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": index,
+                "delta": {"type": "input_json_delta", "partial_json": fragment}}),
+            );
+        }
+    }
+
+    /// The block of `kind` to write into: the open one when it is of that kind, else a new one
+    /// (started with `start_event(index)`) after closing the open one.
+    fn block(
+        &mut self,
+        kind: Block,
+        out: &mut Vec<u8>,
+        start_event: impl FnOnce(u32) -> Value,
+    ) -> u32 {
+        if let Some((open, index)) = self.open
+            && open == kind
+        {
+            return index;
+        }
+        self.close(out);
+        let index = self.next_index;
+        self.next_index += 1;
+        self.open = Some((kind, index));
+        event(out, "content_block_start", &start_event(index));
+        index
+    }
+
+    fn close(&mut self, out: &mut Vec<u8>) {
+        if let Some((_, index)) = self.open.take() {
+            event(
+                out,
+                "content_block_stop",
+                &json!({"type": "content_block_stop", "index": index}),
+            );
+        }
+    }
+
+    fn start(&mut self, out: &mut Vec<u8>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        event(
+            out,
+            "message_start",
+            &json!({"type": "message_start", "message": {
+            "id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
+            "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": self.prompt_estimate, "output_tokens": 1}}}),
+        );
+    }
+
+    /// The end of the chat stream: the open block closed, the stop reason and the usage.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.ended {
+            return;
+        }
+        self.start(out);
+        self.close(out);
+        let choice = self
+            .finish
+            .take()
+            .unwrap_or_else(|| json!({"finish_reason": "stop"}));
+        let (stop_reason, stop_sequence) = stop_of(&choice, &self.stop_sequences);
+        let mut usage = self
+            .usage
+            .take()
+            .map_or_else(|| json!({"output_tokens": 0}), |u| usage(&u));
+        if usage["input_tokens"] == 0 {
+            usage["input_tokens"] = json!(self.prompt_estimate);
+        }
+        event(
+            out,
+            "message_delta",
+            &json!({"type": "message_delta",
+            "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence}, "usage": usage}),
+        );
+        event(out, "message_stop", &json!({"type": "message_stop"}));
+        self.ended = true;
+    }
+
+    /// An error after the stream began: Anthropic's in-stream `error` event ends it.
+    pub fn error(&mut self, message: &str, out: &mut Vec<u8>) {
+        if self.ended {
+            return;
+        }
+        event(
+            out,
+            "error",
+            &json!({"type": "error", "error": {"type": "api_error", "message": message}}),
+        );
+        self.ended = true;
+    }
+}
+
+/// A keep-alive for a silent target: Claude Code gives up after five minutes without bytes.
+pub const PING: &[u8] = b"event: ping\ndata: {\"type\":\"ping\"}\n\n";
+
+fn event(out: &mut Vec<u8>, name: &str, data: &Value) {
+    let mut head = String::with_capacity(16 + name.len());
+    let _ = write!(head, "event: {name}\ndata: ");
+    out.extend_from_slice(head.as_bytes());
+    let _ = serde_json::to_writer(&mut *out, data);
+    out.extend_from_slice(b"\n\n");
+}

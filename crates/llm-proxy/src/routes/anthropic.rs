@@ -1,0 +1,307 @@
+//! `/v1/messages`: Anthropic's Messages API for its clients (Claude Code, the Anthropic SDKs).
+//! A target that speaks it gets the request byte for byte; any other gets it as a chat
+//! completion, whose answer or stream is written back as Messages. Errors on these routes take
+//! Anthropic's envelope.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::{StreamExt, stream};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+use crate::config::TargetApi;
+use crate::error::ProxyError;
+use crate::formats::anthropic::client::{self, ChatForm};
+use crate::formats::anthropic::events::MessagesStream;
+use crate::formats::sse;
+use crate::forward;
+use crate::notes::{CallNotes, RequestTranslation};
+use crate::request::{Operation, peek, read_body};
+use crate::routes::openai::{answer, outgoing};
+use crate::state::AppState;
+
+/// The largest error body rewritten into Anthropic's envelope (errors are small JSON).
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// `POST /v1/messages`.
+pub async fn messages(State(state): State<AppState>, request: Request) -> Response {
+    let received = Instant::now();
+    let limit = state.config().limits.max_request_body_bytes;
+    let (parts, body) = request.into_parts();
+    if let Some(up) = state.upstream()
+        && up.api() == TargetApi::Anthropic
+    {
+        // The target speaks Messages itself: nothing to translate, the bytes pass.
+        let out = outgoing(&parts, &state, received);
+        return forward::pass_through(up, out, body, limit)
+            .await
+            .into_response();
+    }
+    let body = match read_body(&parts.headers, body, limit).await {
+        Ok(body) => body,
+        Err(error) => return error.into_response(),
+    };
+    let api = state.upstream().map_or(TargetApi::OpenAi, |up| up.api());
+    let form = match client::chat_request(&body, api) {
+        Ok(form) => form,
+        Err(error) => return ProxyError::from(error).into_response(),
+    };
+    let chat = Bytes::from(form.body.to_string());
+    let (result, model, stream) = match peek(&chat, Operation::ChatCompletions) {
+        Err(error) => (Err(error), None, false),
+        Ok(peeked) => {
+            let op = Operation::ChatCompletions;
+            let result = answer(
+                &state,
+                &parts,
+                &chat,
+                &peeked,
+                op,
+                received,
+                Some("/chat/completions"),
+            )
+            .await;
+            (result, Some(peeked.model), peeked.stream)
+        }
+    };
+    let mut response = match result {
+        Ok(response) if response.status().is_success() => {
+            as_messages(response, stream, &form).await
+        }
+        other => other.into_response(),
+    };
+    let mut dropped = form.dropped;
+    let translation = response.extensions_mut().remove::<RequestTranslation>();
+    if let Some(translation) = &translation {
+        dropped.extend(translation.dropped.iter().cloned());
+    }
+    response.extensions_mut().insert(CallNotes {
+        model,
+        stream,
+        request_body: body,
+        translation: Some(RequestTranslation {
+            api: translation.map_or("openai", |t| t.api),
+            dropped,
+        }),
+    });
+    response
+}
+
+/// `POST /v1/messages/count_tokens`: a target that speaks Messages counts; for any other the
+/// proxy has no tokenizer of the target's model, and says so rather than make a number up
+/// (Claude Code then estimates itself).
+pub async fn count_tokens(State(state): State<AppState>, request: Request) -> Response {
+    let received = Instant::now();
+    let limit = state.config().limits.max_request_body_bytes;
+    let (parts, body) = request.into_parts();
+    if let Some(up) = state.upstream()
+        && up.api() == TargetApi::Anthropic
+    {
+        let out = outgoing(&parts, &state, received);
+        return forward::pass_through(up, out, body, limit)
+            .await
+            .into_response();
+    }
+    ProxyError::NotFound {
+        message: "Token counting is not available: the target does not speak Anthropic's Messages API, and the proxy does not guess a count.".into(),
+        code: "unknown_url",
+    }
+    .into_response()
+}
+
+/// `/v1/v1/messages`: a base URL set with `/v1`, which Claude Code appends itself.
+pub async fn doubled_v1() -> Response {
+    ProxyError::NotFound {
+        message: "There is no /v1/v1/messages: set ANTHROPIC_BASE_URL to the proxy's address without /v1 (for example http://localhost:3000); Claude Code appends /v1/messages itself.".into(),
+        code: "unknown_url",
+    }
+    .into_response()
+}
+
+/// A chat answer (the target's, normalized, or the placeholder's) as the Messages answer.
+async fn as_messages(response: Response, stream: bool, form: &ChatForm) -> Response {
+    let (mut parts, body) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    if stream {
+        let model = form.body["model"].as_str().unwrap_or_default();
+        let writer = MessagesStream::new(model, form.prompt_estimate, form.stop_sequences.clone());
+        let body = Body::from_stream(event_stream(body, writer));
+        sse::set_stream_headers(&mut parts.headers);
+        return Response::from_parts(parts, body);
+    }
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => return ProxyError::invalid(error.to_string()).into_response(),
+    };
+    let message = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(completion) => client::message_from_completion(&completion, &form.stop_sequences),
+        Err(_) => {
+            return (
+                StatusCode::BAD_GATEWAY,
+                [(header::CONTENT_TYPE, "application/json")],
+                api_error("The target's answer could not be read as a chat completion."),
+            )
+                .into_response();
+        }
+    };
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(message.to_string()))
+}
+
+fn api_error(message: &str) -> String {
+    json!({"type": "error", "error": {"type": "api_error", "message": message}}).to_string()
+}
+
+/// A chat stream's bytes as Messages events: events are found across any split of the bytes.
+fn event_stream(
+    body: Body,
+    writer: MessagesStream,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    let state = Some((
+        body.into_data_stream(),
+        Converter {
+            writer,
+            buffer: Vec::new(),
+        },
+    ));
+    stream::unfold(state, |state| async move {
+        let (mut data, mut converter) = state?;
+        loop {
+            match data.next().await {
+                Some(Ok(bytes)) => {
+                    let out = converter.feed(&bytes);
+                    if !out.is_empty() {
+                        return Some((Ok(Bytes::from(out)), Some((data, converter))));
+                    }
+                }
+                Some(Err(error)) => {
+                    let mut out = Vec::new();
+                    converter.writer.error(&error.to_string(), &mut out);
+                    return Some((Ok(Bytes::from(out)), None));
+                }
+                None => return Some((Ok(Bytes::from(converter.end())), None)),
+            }
+        }
+    })
+}
+
+struct Converter {
+    writer: MessagesStream,
+    buffer: Vec<u8>,
+}
+
+impl Converter {
+    /// The events complete in what has arrived, written.
+    fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+        self.buffer.extend_from_slice(bytes);
+        let mut out = Vec::new();
+        while let Some((end, next)) = boundary(&self.buffer) {
+            let event: Vec<u8> = self.buffer.drain(..next).take(end).collect();
+            self.event(&event, &mut out);
+        }
+        out
+    }
+
+    /// The chat stream's end: what is left, then the Messages stream's own end.
+    fn end(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let rest = std::mem::take(&mut self.buffer);
+        self.event(&rest, &mut out);
+        self.writer.finish(&mut out);
+        out
+    }
+
+    fn event(&mut self, event: &[u8], out: &mut Vec<u8>) {
+        let text = String::from_utf8_lossy(event);
+        let data: Vec<&str> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .map(|d| d.strip_prefix(' ').unwrap_or(d))
+            .collect();
+        if data.is_empty() {
+            return;
+        }
+        let data = data.join("\n");
+        if data.trim() == "[DONE]" {
+            self.writer.finish(out);
+        } else if let Ok(chunk) = serde_json::from_str::<Value>(&data) {
+            self.writer.chunk(&chunk, out);
+        }
+    }
+}
+
+/// The end of the first event in `buffer` and where the next begins: a blank line, in any of
+/// the line endings SSE allows.
+fn boundary(buffer: &[u8]) -> Option<(usize, usize)> {
+    [&b"\r\n\r\n"[..], b"\n\n", b"\r\r"]
+        .iter()
+        .filter_map(|separator| {
+            memchr::memmem::find(buffer, separator).map(|at| (at, at + separator.len()))
+        })
+        .min()
+}
+
+/// Errors on the Messages routes in Anthropic's envelope, whoever made them (the token check,
+/// the body limit, the target): `{"type":"error","error":{"type","message"}}`.
+pub async fn anthropic_errors(request: Request, next: Next) -> Response {
+    let path = request.extensions().get::<OriginalUri>().map_or_else(
+        || request.uri().path().to_owned(),
+        |uri| uri.0.path().to_owned(),
+    );
+    let response = next.run(request).await;
+    let messages = path.starts_with("/v1/messages") || path.starts_with("/v1/v1/messages");
+    if !messages || response.status().is_success() {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = match http_body_util::Limited::new(body, ERROR_BODY_LIMIT)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    let value: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if value["type"] == "error" {
+        // Already Anthropic's (a target that speaks it).
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    let message = value
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .map_or_else(
+            || String::from_utf8_lossy(&bytes).into_owned(),
+            str::to_owned,
+        );
+    let body =
+        json!({"type": "error", "error": {"type": error_type(parts.status), "message": message}});
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+/// Anthropic's error type for a status.
+fn error_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        400..=499 => "invalid_request_error",
+        _ => "api_error",
+    }
+}
