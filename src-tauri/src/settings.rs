@@ -57,7 +57,7 @@ pub struct Settings {
     /// no target is set).
     pub placeholder: bool,
     pub target_endpoint: String,
-    /// The API the target speaks (`TARGET_API`): `openai` or `anthropic`.
+    /// The API the target speaks (`TARGET_API`): `openai`, `anthropic`, `gemini` or `ollama`.
     pub target_api: String,
     pub auth: AuthMode,
     pub oauth: OAuthSettings,

@@ -275,12 +275,7 @@ async fn target_steps(up: &UpstreamClient) -> Vec<Step> {
 /// other API is asked with an empty body, and its error's envelope gives the API away.
 async fn other_api(up: &UpstreamClient) -> Option<TargetApi> {
     for api in TargetApi::ALL.into_iter().filter(|api| *api != up.api()) {
-        let path = match api {
-            TargetApi::OpenAi => "/chat/completions",
-            TargetApi::Anthropic => formats::anthropic::MESSAGES_PATH,
-            TargetApi::Gemini => "/models/gemini-2.5-flash:generateContent",
-            TargetApi::Ollama => formats::ollama::CHAT_PATH,
-        };
+        let (path, speaks) = formats::probe(api);
         let headers = crate::upstream::api_headers(api);
         let Ok((head, bytes)) = up
             .exchange(
@@ -297,17 +292,7 @@ async fn other_api(up: &UpstreamClient) -> Option<TargetApi> {
             continue;
         }
         let body: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        let speaks = match api {
-            TargetApi::Anthropic => body["type"] == "error" && body["error"]["type"].is_string(),
-            TargetApi::OpenAi => {
-                body["error"]["message"].is_string()
-                    && body.get("type").is_none()
-                    && body["error"].get("status").is_none()
-            }
-            TargetApi::Gemini => body["error"]["status"].is_string(),
-            TargetApi::Ollama => body["error"].is_string(),
-        };
-        if speaks {
+        if speaks(&body) {
             return Some(api);
         }
     }

@@ -213,3 +213,28 @@ async fn the_model_list_comes_from_anthropic_in_openais_shape() {
     let config = proxy.get_json("/api/config").await;
     assert_eq!(config["targetApi"], "anthropic");
 }
+
+#[tokio::test]
+async fn completions_and_embeddings_are_a_404_naming_target_api_and_nothing_is_sent() {
+    let mock = MockAnthropic::start().await;
+    let proxy = proxy_to(&mock).await;
+    for (path, body) in [
+        (
+            "/v1/completions",
+            json!({"model": "claude", "prompt": "Hi"}),
+        ),
+        ("/v1/embeddings", json!({"model": "claude", "input": "Hi"})),
+    ] {
+        let response = proxy.post(path, &body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let error: Value = response.json().await.unwrap();
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("TARGET_API=anthropic"),
+            "{error}"
+        );
+    }
+    assert!(mock.requests().is_empty());
+}

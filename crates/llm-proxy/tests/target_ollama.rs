@@ -912,3 +912,20 @@ async fn the_mock_answers_other_paths_and_methods_with_gos_plain_404() {
     assert_eq!(tags["models"][0]["name"], "llama3.2:latest");
     assert_eq!(tags["models"][0]["details"]["family"], "llama");
 }
+
+#[tokio::test]
+async fn embeddings_go_to_ollamas_openai_compatible_api_beside_its_own() {
+    let mock = MockOllama::with_key(TARGET_KEY).await;
+    let proxy = proxy_to(&mock).await;
+    // The mock has no OpenAI-compatible API: what matters is where the call went.
+    proxy
+        .post(
+            "/v1/embeddings",
+            &json!({"model": "nomic-embed-text", "input": "hello"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let sent = mock.requests().pop().expect("the call reached Ollama");
+    assert_eq!(sent.path, "/v1/embeddings");
+}

@@ -344,10 +344,7 @@ fn translate_tool_choice(choice: ToolChoice) -> Result<Value, Untranslatable> {
 /// A `generateContent` answer as a chat completion.
 pub fn answer(v: &Value) -> Value {
     let u = &v["usageMetadata"];
-    let usage = usage(
-        u["promptTokenCount"].as_u64(),
-        u["candidatesTokenCount"].as_u64(),
-    );
+    let usage = usage(u["promptTokenCount"].as_u64(), output_tokens(u));
     let id = v.get("responseId");
     let model = v.get("modelVersion");
     let Some(candidates) = v["candidates"].as_array().filter(|c| !c.is_empty()) else {
@@ -379,6 +376,16 @@ pub fn answer(v: &Value) -> Value {
         }
     }
     answer
+}
+
+/// The tokens written: the candidates' and, for thinking models, the thoughts' (which Gemini
+/// counts apart, and OpenAI inside `completion_tokens`).
+fn output_tokens(usage: &Value) -> Option<u64> {
+    let candidates = usage["candidatesTokenCount"].as_u64();
+    match usage["thoughtsTokenCount"].as_u64() {
+        Some(thoughts) => Some(candidates.unwrap_or(0) + thoughts),
+        None => candidates,
+    }
 }
 
 /// One candidate as a chat message, and its finish reason.
@@ -426,7 +433,7 @@ pub fn stream_event<'a>(value: &'a Value, emit: &mut impl FnMut(Event<'a>)) {
     if u.is_object() {
         emit(Event::Usage {
             prompt: u["promptTokenCount"].as_u64(),
-            completion: u["candidatesTokenCount"].as_u64(),
+            completion: output_tokens(u),
         });
     }
     if let Some(reason) = value

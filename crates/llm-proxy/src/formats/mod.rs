@@ -48,6 +48,50 @@ pub fn answer_format(api: TargetApi) -> Option<Format> {
     }
 }
 
+/// How a target of `api` takes a static key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyHeader {
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+    /// The key alone, in a header of this name.
+    Named(&'static str),
+}
+
+pub fn key_header(api: TargetApi) -> KeyHeader {
+    match api {
+        TargetApi::Anthropic => KeyHeader::Named("x-api-key"),
+        TargetApi::Gemini => KeyHeader::Named("x-goog-api-key"),
+        TargetApi::OpenAi | TargetApi::Ollama => KeyHeader::Bearer,
+    }
+}
+
+/// Headers every request to a target of `api` carries.
+pub fn extra_headers(api: TargetApi) -> &'static [(&'static str, &'static str)] {
+    match api {
+        TargetApi::Anthropic => &[("anthropic-version", anthropic::VERSION)],
+        TargetApi::OpenAi | TargetApi::Gemini | TargetApi::Ollama => &[],
+    }
+}
+
+/// A chat path of `api` to ask with an empty body when finding out which API a target speaks,
+/// and whether an error body answered there is in that API's envelope.
+pub fn probe(api: TargetApi) -> (&'static str, fn(&Value) -> bool) {
+    match api {
+        TargetApi::OpenAi => ("/chat/completions", |body| {
+            body["error"]["message"].is_string()
+                && body.get("type").is_none()
+                && body["error"].get("status").is_none()
+        }),
+        TargetApi::Anthropic => (anthropic::MESSAGES_PATH, |body| {
+            anthropic::error(body).is_some()
+        }),
+        TargetApi::Gemini => ("/models/gemini-2.5-flash:generateContent", |body| {
+            gemini::error(body).is_some()
+        }),
+        TargetApi::Ollama => (ollama::CHAT_PATH, |body| ollama::error(body).is_some()),
+    }
+}
+
 /// Where a target of `api` lists its models, after the endpoint.
 pub fn models_path(api: TargetApi) -> &'static str {
     match api {

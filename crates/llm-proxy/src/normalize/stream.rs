@@ -32,6 +32,8 @@ pub enum Output {
 pub struct Transcoder {
     framing: Framing,
     format: Option<Format>,
+    /// The format `TARGET_API` promises, taken instead of detecting one by shape.
+    promised: Option<Format>,
     include_usage: bool,
     id: String,
     created: u64,
@@ -62,6 +64,7 @@ impl Transcoder {
         Self {
             framing,
             format: None,
+            promised: context.answer_format,
             include_usage: context.include_usage,
             id: new_id("chatcmpl-"),
             created: unix_now(),
@@ -162,7 +165,7 @@ impl Transcoder {
             return Output::Replace(Vec::new());
         };
         if self.format.is_none() {
-            let format = detect(name, &value);
+            let format = self.promised.unwrap_or_else(|| detect(name, &value));
             self.format = Some(format);
             self.changes.format = format.name();
             if format != Format::OpenAi {

@@ -179,6 +179,29 @@ pub(crate) async fn answer(
     if let Some(path) = client_path {
         out.path_and_query = path;
     }
+    let compatible_path;
+    if op != Operation::ChatCompletions {
+        // Completions and embeddings have no translation: they go to the OpenAI-compatible
+        // API the target's server has beside its own, when it has one.
+        let prefix = match up.api() {
+            TargetApi::OpenAi => "",
+            TargetApi::Ollama => "/v1",
+            TargetApi::Gemini => "/openai",
+            TargetApi::Anthropic => {
+                return Err(ProxyError::NotFound {
+                    message: format!(
+                        "{} is not available with TARGET_API=anthropic: Anthropic's API has no completions or embeddings.",
+                        out.path_and_query
+                    ),
+                    code: "unknown_url",
+                });
+            }
+        };
+        if !prefix.is_empty() {
+            compatible_path = format!("{prefix}{}", out.path_and_query);
+            out.path_and_query = &compatible_path;
+        }
+    }
     if let Some(path) = &path {
         out.path_and_query = path;
     }

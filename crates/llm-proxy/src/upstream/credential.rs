@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::oauth::{Authorization, TokenError, TokenSource};
 use crate::config::TargetApi;
+use crate::formats::{self, KeyHeader};
 
 #[derive(Debug)]
 pub enum Credential {
@@ -29,18 +30,12 @@ impl Credential {
     /// A key as the target's API takes it: `x-api-key` for Anthropic, `x-goog-api-key` for
     /// Gemini, a Bearer token otherwise.
     pub fn api_key(key: &SecretString, api: TargetApi) -> Self {
-        let (name, value) = match api {
-            TargetApi::Anthropic => (
-                HeaderName::from_static("x-api-key"),
+        let (name, value) = match formats::key_header(api) {
+            KeyHeader::Named(name) => (
+                HeaderName::from_static(name),
                 key.expose_secret().to_owned(),
             ),
-            TargetApi::Gemini => (
-                HeaderName::from_static("x-goog-api-key"),
-                key.expose_secret().to_owned(),
-            ),
-            TargetApi::OpenAi | TargetApi::Ollama => {
-                (AUTHORIZATION, format!("Bearer {}", key.expose_secret()))
-            }
+            KeyHeader::Bearer => (AUTHORIZATION, format!("Bearer {}", key.expose_secret())),
         };
         match HeaderValue::from_str(&value) {
             Ok(mut header) => {

@@ -381,24 +381,16 @@ impl UpstreamClient {
     }
 }
 
-/// The innermost error message (e.g. "Connection refused (os error 111)"): the part a user
-/// can act on, without reqwest's URL-bearing outer layers.
-/// Certificate failures against company endpoints are nearly always an internal CA; say so.
 /// Headers every request to a target of this API carries.
 pub fn api_headers(api: TargetApi) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    if api == TargetApi::Anthropic {
-        headers.insert(
-            "anthropic-version",
-            axum::http::HeaderValue::from_static(ANTHROPIC_VERSION),
-        );
+    for (name, value) in crate::formats::extra_headers(api) {
+        headers.insert(*name, axum::http::HeaderValue::from_static(value));
     }
     headers
 }
 
-/// The Messages API version the translation is written for.
-const ANTHROPIC_VERSION: &str = "2023-06-01";
-
+/// Certificate failures against company endpoints are nearly always an internal CA; say so.
 pub fn with_ca_hint(mut detail: String, who: &str) -> String {
     if detail.to_ascii_lowercase().contains("certificate") {
         detail.push_str(&format!(

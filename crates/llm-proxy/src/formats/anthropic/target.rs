@@ -20,6 +20,8 @@ use crate::formats::chat::{
     note_message_extras, text_of, unsupported_part,
 };
 
+/// The Messages API version the translation is written for.
+pub const VERSION: &str = "2023-06-01";
 /// Where chat requests go, after the endpoint's `/v1`.
 pub const MESSAGES_PATH: &str = "/messages";
 /// `max_tokens` when the client sets none: Anthropic requires one, OpenAI does not.
@@ -58,7 +60,16 @@ pub fn request(chat: ChatRequest) -> Result<Translated, Untranslatable> {
         ));
     }
     let asked = chat.max_completion_tokens.or(chat.max_tokens);
-    let (max_tokens, thinking) = thinking(chat.reasoning_effort.as_deref(), asked)?;
+    let (max_tokens, mut thinking) = thinking(chat.reasoning_effort.as_deref(), asked)?;
+    if thinking.is_some() && in_tool_loop(&messages) {
+        // Anthropic wants the tool loop's assistant turn to start with its signed thinking,
+        // which OpenAI clients never keep: the loop goes on without thinking.
+        thinking = None;
+        dropped.push("reasoning_effort (inside a tool loop)".to_owned());
+    }
+    if thinking.is_some() {
+        check_thinking_compatible(chat.temperature, chat.top_p, tool_choice.as_ref())?;
+    }
     let request = MessagesRequest {
         model: chat.model,
         max_tokens,
@@ -114,6 +125,42 @@ struct MessagesRequest {
 struct Turn {
     role: &'static str,
     content: Vec<Value>,
+}
+
+/// Whether the conversation is inside a tool loop: its last assistant turn called tools.
+fn in_tool_loop(turns: &[Turn]) -> bool {
+    turns
+        .iter()
+        .rev()
+        .find(|turn| turn.role == "assistant")
+        .is_some_and(|turn| turn.content.iter().any(|block| block["type"] == "tool_use"))
+}
+
+/// What Anthropic refuses beside thinking: a temperature other than 1, a `top_p` under 0.95,
+/// and a forced tool.
+fn check_thinking_compatible(
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    tool_choice: Option<&Value>,
+) -> Result<(), Untranslatable> {
+    let refuse = |param: &str, what: &str| {
+        Err(Untranslatable::new(
+            param,
+            format!(
+                "{what} cannot be combined with reasoning_effort on {API}: its thinking allows no other."
+            ),
+        ))
+    };
+    if temperature.is_some_and(|t| t != 1.0) {
+        return refuse("temperature", "A temperature other than 1");
+    }
+    if top_p.is_some_and(|p| p < 0.95) {
+        return refuse("top_p", "A top_p under 0.95");
+    }
+    if tool_choice.is_some_and(|c| c["type"] == "any" || c["type"] == "tool") {
+        return refuse("tool_choice", "A forced tool choice");
+    }
+    Ok(())
 }
 
 /// The system prompt and the turns. Consecutive messages of one role become one turn, so tool
@@ -365,7 +412,12 @@ pub fn answer_bytes(body: &[u8]) -> Option<(Vec<u8>, Usage)> {
                 kind: "function",
                 function: ChatFunction {
                     name: block.name.as_deref().unwrap_or_default(),
-                    arguments: block.input.map_or("{}", RawValue::get),
+                    // As the tree reading does: no input, or null, is no arguments.
+                    arguments: block
+                        .input
+                        .map(RawValue::get)
+                        .filter(|input| *input != "null")
+                        .unwrap_or("{}"),
                 },
             }),
             ("text" | "thinking", ..) => return None,
@@ -651,6 +703,39 @@ mod tests {
     }
 
     #[test]
+    fn thinking_is_left_out_inside_a_tool_loop_and_refuses_what_anthropic_refuses_beside_it() {
+        let (out, dropped) = translate(json!({"model": "claude", "reasoning_effort": "low", "messages": [
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "15C"}]}))
+        .unwrap();
+        assert!(out.get("thinking").is_none());
+        assert_eq!(
+            dropped,
+            vec!["reasoning_effort (inside a tool loop)".to_owned()]
+        );
+        let user = json!([{"role": "user", "content": "x"}]);
+        for (field, value) in [
+            ("temperature", json!(0.5)),
+            ("top_p", json!(0.5)),
+            ("tool_choice", json!("required")),
+        ] {
+            let mut request = json!({"model": "m", "messages": user, "reasoning_effort": "low",
+                "tools": [{"type": "function", "function": {"name": "f"}}]});
+            request[field] = value;
+            assert_eq!(
+                translate(request).unwrap_err().param.as_deref(),
+                Some(field)
+            );
+        }
+        let (out, _) = translate(
+            json!({"model": "m", "messages": user, "reasoning_effort": "low", "temperature": 1.0}),
+        )
+        .unwrap();
+        assert_eq!(out["thinking"]["type"], "enabled");
+    }
+
+    #[test]
     fn whitespace_text_and_messages_of_nothing_else_are_left_out() {
         let (out, _) = translate(json!({"model": "claude", "messages": [
             {"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": " \n"}]},
@@ -741,7 +826,7 @@ mod tests {
     #[test]
     fn sampling_stop_tokens_user_and_effort_map() {
         let (out, dropped) = translate(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-            "stop": "END", "max_completion_tokens": 8000, "temperature": 0.5, "top_p": 0.9, "top_k": 5,
+            "stop": "END", "max_completion_tokens": 8000, "temperature": 1.0, "top_p": 0.95, "top_k": 5,
             "user": "u-1", "store": true, "reasoning_effort": "medium", "stream": true,
             "stream_options": {"include_usage": true}}))
         .unwrap();
