@@ -2,6 +2,7 @@
 //! target, running proxy) and says for a failure what is likely wrong and what to do. The
 //! desktop app's "Test connection" runs the same function and shows the steps as they come.
 
+use crate::formats::answer::Stamp;
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, Method};
@@ -329,6 +330,7 @@ async fn call(
                 Expected::ChatCompletion => formats::answer_format(up.api()),
                 _ => None,
             },
+            stamp: Stamp::now(),
         },
     };
     let out = ClientRequest {

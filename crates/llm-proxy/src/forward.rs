@@ -70,7 +70,7 @@ pub async fn json_exchange(
         // The client did not ask to stream, but the target streamed: one answer from the chunks.
         (Some(framing), Expected::ChatCompletion) => {
             let (stream, changes) = assemble(up, framing, bytes, &expect.context).await?;
-            let answer = normalize::completion_from_stream(stream, &expect.context.model);
+            let answer = normalize::completion_from_stream(stream, &expect.context);
             Answer {
                 body: Bytes::from(serde_json::to_vec(&answer).unwrap_or_default()),
                 changes: Some(noted(changes, "assembled one response from a stream")),

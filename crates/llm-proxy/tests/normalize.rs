@@ -10,6 +10,7 @@
 
 mod common;
 
+use llm_proxy::formats::answer::Stamp;
 use std::time::Duration;
 
 use axum::http::StatusCode as MockStatus;
@@ -28,6 +29,7 @@ fn context(include_usage: bool) -> RequestContext {
         model: "requested-model".into(),
         include_usage,
         answer_format: None,
+        stamp: Stamp::now(),
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod common;
 
+use llm_proxy::formats::answer::Stamp;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,6 +52,7 @@ fn run_relay_concluding(
         model: "m".into(),
         include_usage: false,
         answer_format: None,
+        stamp: Stamp::now(),
     };
     let slot = StreamConclusion::default();
     let options = RelayOptions {

@@ -12,6 +12,7 @@ mod common;
 use bytes::Bytes;
 use common::assert_schema;
 use llm_proxy::config::TargetApi;
+use llm_proxy::formats::answer::Stamp;
 use llm_proxy::formats::chat_for_target;
 use llm_proxy::normalize::{Expected, RequestContext, response, response_value};
 use proptest::prelude::*;
@@ -245,6 +246,7 @@ fn generally_normalized(answer: &Value) -> Value {
         model: "m".to_owned(),
         include_usage: false,
         answer_format: None,
+        stamp: Stamp::now(),
     };
     let body = serde_json::to_vec(answer).unwrap();
     response_value(&body, Expected::ChatCompletion, &context)
@@ -274,6 +276,7 @@ fn normalized(answer: &Value) -> Value {
         model: "m".to_owned(),
         include_usage: false,
         answer_format: None,
+        stamp: Stamp::now(),
     };
     let body = Bytes::from(serde_json::to_vec(answer).unwrap());
     let normalized = response(&body, Expected::ChatCompletion, &context).unwrap();
@@ -300,7 +303,7 @@ fn recorded_anthropic_answers_read_typed_agree_with_the_general_reading() {
         "tests/fixtures/anthropic/tool-use.json",
     ] {
         let body = std::fs::read(path).unwrap();
-        let (typed, _) = llm_proxy::formats::anthropic::answer_bytes(&body)
+        let (typed, _) = llm_proxy::formats::anthropic::answer_bytes(&body, &Stamp::now())
             .unwrap_or_else(|| panic!("{path} is not read the typed way"));
         let typed: Value = serde_json::from_slice(&typed).unwrap();
         assert_schema("CreateChatCompletionResponse", &typed);
@@ -314,6 +317,7 @@ fn recorded_anthropic_answers_read_typed_agree_with_the_general_reading() {
             model: "m".to_owned(),
             include_usage: false,
             answer_format: None,
+            stamp: Stamp::now(),
         };
         let noted = response(
             &Bytes::from(body.clone()),

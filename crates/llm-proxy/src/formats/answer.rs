@@ -7,6 +7,36 @@ use serde_json::{Value, json};
 
 use crate::ids::{new_id, unix_now};
 
+/// The id and time an answer is given where the target gives none, made once per request at
+/// the edge: translation itself reads no clock and draws no random numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// `chatcmpl-…`.
+    pub id: String,
+    /// Unix seconds.
+    pub created: u64,
+}
+
+impl Stamp {
+    /// A fresh id and the time now: for the request handlers, where I/O belongs.
+    pub fn now() -> Self {
+        Self {
+            id: new_id("chatcmpl-"),
+            created: unix_now(),
+        }
+    }
+
+    /// The answer's own random part, for the ids of what it holds.
+    pub fn suffix(&self) -> &str {
+        self.id.strip_prefix("chatcmpl-").unwrap_or(&self.id)
+    }
+
+    /// The id of the answer's `k`-th tool call where the target gives none.
+    pub fn call_id(&self, k: usize) -> String {
+        format!("call_{}_{k}", self.suffix())
+    }
+}
+
 /// A target's error, read from its own envelope: what OpenAI's envelope is then made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForeignError {
@@ -98,28 +128,36 @@ pub fn usage(prompt: Option<u64>, completion: Option<u64>) -> Value {
 
 /// Tool calls in OpenAI's own list shape (`{id?, function: {name, arguments}}`), as Cohere v2
 /// and Ollama send them, with ids generated and arguments serialized where needed.
-pub fn function_calls(list: &Value) -> Vec<Value> {
+pub fn function_calls(list: &Value, stamp: &Stamp) -> Vec<Value> {
     list.as_array()
         .into_iter()
         .flatten()
-        .map(|c| {
+        .enumerate()
+        .map(|(k, c)| {
             tool_call(
                 c.get("id"),
                 &c["function"]["name"],
                 &c["function"]["arguments"],
+                stamp.call_id(k),
             )
         })
         .collect()
 }
 
-pub fn tool_call(id: Option<&Value>, name: &Value, arguments: &Value) -> Value {
+/// A tool call; `fallback_id` when the target gave it none.
+pub fn tool_call(
+    id: Option<&Value>,
+    name: &Value,
+    arguments: &Value,
+    fallback_id: String,
+) -> Value {
     let arguments = match arguments {
         Value::String(s) => s.clone(),
         Value::Null => "{}".to_owned(),
         other => other.to_string(),
     };
     json!({
-        "id": id.and_then(Value::as_str).map_or_else(|| new_id("call_"), str::to_owned),
+        "id": id.and_then(Value::as_str).map_or(fallback_id, str::to_owned),
         "type": "function",
         "function": {"name": name.as_str().unwrap_or_default(), "arguments": arguments},
     })
@@ -131,11 +169,12 @@ pub fn completion(
     message: Value,
     finish: &str,
     usage: Value,
+    stamp: &Stamp,
 ) -> Value {
     json!({
-        "id": id.and_then(Value::as_str).filter(|s| !s.is_empty()).map_or_else(|| new_id("chatcmpl-"), str::to_owned),
+        "id": id.and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or(&stamp.id),
         "object": "chat.completion",
-        "created": unix_now(),
+        "created": stamp.created,
         "model": model.cloned().unwrap_or(Value::Null),
         "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
         "usage": usage,

@@ -2,10 +2,10 @@
 
 use serde_json::Value;
 
-use crate::formats::answer::{completion, finish_reason, message, tool_call, usage};
+use crate::formats::answer::{Stamp, completion, finish_reason, message, tool_call, usage};
 
 /// A Converse answer as a chat completion.
-pub fn answer(v: &Value) -> Value {
+pub fn answer(v: &Value, stamp: &Stamp) -> Value {
     let blocks = v
         .pointer("/output/message/content")
         .and_then(Value::as_array)
@@ -15,7 +15,15 @@ pub fn answer(v: &Value) -> Value {
     let calls: Vec<Value> = blocks
         .iter()
         .filter_map(|b| b.get("toolUse"))
-        .map(|t| tool_call(t.get("toolUseId"), &t["name"], &t["input"]))
+        .enumerate()
+        .map(|(k, t)| {
+            tool_call(
+                t.get("toolUseId"),
+                &t["name"],
+                &t["input"],
+                stamp.call_id(k),
+            )
+        })
         .collect();
     let usage = usage(
         v.pointer("/usage/inputTokens").and_then(Value::as_u64),
@@ -28,5 +36,6 @@ pub fn answer(v: &Value) -> Value {
         message(content, calls, None),
         finish_reason(v["stopReason"].as_str().unwrap_or("end_turn")),
         usage,
+        stamp,
     )
 }

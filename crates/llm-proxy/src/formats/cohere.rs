@@ -5,11 +5,12 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::formats::answer::{
-    Event, completion, finish_reason, function_calls, join_text_parts, message, tool_call, usage,
+    Event, Stamp, completion, finish_reason, function_calls, join_text_parts, message, tool_call,
+    usage,
 };
 
 /// A v2 chat answer as a chat completion.
-pub fn answer_v2(v: &Value) -> Value {
+pub fn answer_v2(v: &Value, stamp: &Stamp) -> Value {
     let m = &v["message"];
     let text = join_text_parts(
         m["content"]
@@ -17,7 +18,7 @@ pub fn answer_v2(v: &Value) -> Value {
             .map(Vec::as_slice)
             .unwrap_or_default(),
     );
-    let calls: Vec<Value> = function_calls(&m["tool_calls"]);
+    let calls: Vec<Value> = function_calls(&m["tool_calls"], stamp);
     let tokens = v
         .pointer("/usage/tokens")
         .or_else(|| v.pointer("/usage/billed_units"))
@@ -34,10 +35,11 @@ pub fn answer_v2(v: &Value) -> Value {
         message(content, calls, None),
         finish_reason(v["finish_reason"].as_str().unwrap_or("COMPLETE")),
         usage,
+        stamp,
     )
 }
 
-pub fn answer_v1(v: &Value) -> Value {
+pub fn answer_v1(v: &Value, stamp: &Stamp) -> Value {
     let tokens = v
         .pointer("/meta/tokens")
         .or_else(|| v.pointer("/meta/billed_units"))
@@ -51,7 +53,8 @@ pub fn answer_v1(v: &Value) -> Value {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|c| tool_call(None, &c["name"], &c["parameters"]))
+        .enumerate()
+        .map(|(k, c)| tool_call(None, &c["name"], &c["parameters"], stamp.call_id(k)))
         .collect();
     let text = v["text"].as_str().map(str::to_owned);
     completion(
@@ -60,6 +63,7 @@ pub fn answer_v1(v: &Value) -> Value {
         message(text, calls, None),
         finish_reason(v["finish_reason"].as_str().unwrap_or("COMPLETE")),
         usage,
+        stamp,
     )
 }
 

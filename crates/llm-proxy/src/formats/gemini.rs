@@ -2,7 +2,7 @@
 //! request, and its answers, stream events and errors read back in the canonical terms.
 
 use crate::formats::answer::{
-    Event, ForeignError, completion, finish_reason, message, tool_call, usage,
+    Event, ForeignError, Stamp, completion, finish_reason, message, tool_call, usage,
 };
 use serde::Serialize;
 use std::borrow::Cow;
@@ -342,7 +342,7 @@ fn translate_tool_choice(choice: ToolChoice) -> Result<Value, Untranslatable> {
 }
 
 /// A `generateContent` answer as a chat completion.
-pub fn answer(v: &Value) -> Value {
+pub fn answer(v: &Value, stamp: &Stamp) -> Value {
     let u = &v["usageMetadata"];
     let usage = usage(u["promptTokenCount"].as_u64(), output_tokens(u));
     let id = v.get("responseId");
@@ -358,16 +358,17 @@ pub fn answer(v: &Value) -> Value {
             message(None, vec![], None),
             "content_filter",
             usage,
+            stamp,
         );
         answer["choices"][0]["message"]["refusal"] =
             json!(format!("The prompt was blocked ({reason})."));
         return answer;
     };
-    let (first, finish) = candidate_message(&candidates[0]);
-    let mut answer = completion(id, model, first, finish, usage);
+    let (first, finish) = candidate_message(&candidates[0], stamp, 0);
+    let mut answer = completion(id, model, first, finish, usage, stamp);
     // More than one candidate when the client asked for `n` (candidateCount).
     for (i, candidate) in candidates.iter().enumerate().skip(1) {
-        let (message, finish) = candidate_message(candidate);
+        let (message, finish) = candidate_message(candidate, stamp, i);
         if let Some(choices) = answer["choices"].as_array_mut() {
             choices.push(
                 json!({"index": candidate["index"].as_u64().unwrap_or(i as u64),
@@ -388,8 +389,8 @@ fn output_tokens(usage: &Value) -> Option<u64> {
     }
 }
 
-/// One candidate as a chat message, and its finish reason.
-fn candidate_message(candidate: &Value) -> (Value, &'static str) {
+/// The `i`-th candidate as a chat message, and its finish reason.
+fn candidate_message(candidate: &Value, stamp: &Stamp, i: usize) -> (Value, &'static str) {
     let parts = candidate
         .pointer("/content/parts")
         .and_then(Value::as_array)
@@ -408,7 +409,12 @@ fn candidate_message(candidate: &Value) -> (Value, &'static str) {
     let calls: Vec<Value> = parts
         .iter()
         .filter_map(|p| p.get("functionCall"))
-        .map(|f| tool_call(f.get("id"), &f["name"], &f["args"]))
+        .enumerate()
+        .map(|(k, f)| {
+            // Calls of later candidates numbered after the first's, so no two share an id.
+            let fallback = stamp.call_id(i * 1000 + k);
+            tool_call(f.get("id"), &f["name"], &f["args"], fallback)
+        })
         .collect();
     let finish = if calls.is_empty() {
         finish_reason(candidate["finishReason"].as_str().unwrap_or("STOP"))

@@ -2,7 +2,7 @@
 //! request, and its answers, NDJSON stream lines and errors read back in the canonical terms.
 
 use crate::formats::answer::{
-    Event, ForeignError, completion, finish_reason, function_calls, message, usage,
+    Event, ForeignError, Stamp, completion, finish_reason, function_calls, message, usage,
 };
 use serde::Serialize;
 use std::borrow::Cow;
@@ -232,11 +232,11 @@ fn translate_tools(tools: Vec<Tool>) -> Result<Vec<Value>, Untranslatable> {
 }
 
 /// An `/api/chat` (or `/api/generate`) answer as a chat completion.
-pub fn answer(v: &Value) -> Value {
+pub fn answer(v: &Value, stamp: &Stamp) -> Value {
     let usage = usage(v["prompt_eval_count"].as_u64(), v["eval_count"].as_u64());
     let (text, calls, thinking) = match v.get("message") {
         Some(m) => {
-            let calls: Vec<Value> = function_calls(&m["tool_calls"]);
+            let calls: Vec<Value> = function_calls(&m["tool_calls"], stamp);
             (
                 m["content"].as_str().map(str::to_owned),
                 calls,
@@ -260,6 +260,7 @@ pub fn answer(v: &Value) -> Value {
         message(text, calls, thinking),
         finish,
         usage,
+        stamp,
     )
 }
 

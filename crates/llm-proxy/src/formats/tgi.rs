@@ -2,10 +2,10 @@
 
 use serde_json::Value;
 
-use crate::formats::answer::{Event, completion, finish_reason, message, usage};
+use crate::formats::answer::{Event, Stamp, completion, finish_reason, message, usage};
 
 /// A `/generate` answer (an object, or a list of one) as a chat completion.
-pub fn answer(v: &Value) -> Value {
+pub fn answer(v: &Value, stamp: &Stamp) -> Value {
     let one = if v.is_array() { &v[0] } else { v };
     let details = &one["details"];
     let usage = usage(
@@ -22,6 +22,7 @@ pub fn answer(v: &Value) -> Value {
         message(text, vec![], None),
         finish_reason(details["finish_reason"].as_str().unwrap_or("stop")),
         usage,
+        stamp,
     )
 }
 

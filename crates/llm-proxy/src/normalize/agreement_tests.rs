@@ -7,6 +7,7 @@
     reason = "in tests a failure should panic"
 )]
 
+use crate::formats::answer::Stamp;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -24,6 +25,7 @@ fn context(include_usage: bool) -> RequestContext {
         model: "requested-model".into(),
         include_usage,
         answer_format: None,
+        stamp: Stamp::now(),
     }
 }
 
@@ -33,7 +35,7 @@ fn context(include_usage: bool) -> RequestContext {
 fn the_fast_path_agrees_with_the_repair_pass() {
     let agree = |body: &[u8], label: &str| {
         let fast = super::is_valid_chat_completion(body);
-        let slow = super::chat_changes(body, "m")
+        let slow = super::chat_changes(body, &context(false))
             .map(|c| c.is_empty())
             .unwrap_or(false);
         assert_eq!(

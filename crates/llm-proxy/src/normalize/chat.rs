@@ -3,42 +3,42 @@
 use serde_json::{Map, Value, json};
 
 use super::repair::{self, Part};
-use super::{Changes, NormalizeError, has_text, shape_of};
-use crate::formats::answer::message;
+use super::{Changes, NormalizeError, RequestContext, has_text, shape_of};
+use crate::formats::answer::{Stamp, message};
 use crate::formats::chat_stream::Assembled;
 use crate::formats::{Format, anthropic, bedrock, cohere, gemini, ollama, tgi};
-use crate::ids::{new_id, unix_now};
 
 /// Brings `value` to a valid `CreateChatCompletionResponse`, recording what it changed.
-pub fn normalize(value: &mut Value, model: &str) -> Result<Changes, NormalizeError> {
+pub fn normalize(value: &mut Value, context: &RequestContext) -> Result<Changes, NormalizeError> {
+    let stamp = &context.stamp;
     let format =
         Format::detect(None, value).ok_or_else(|| NormalizeError::Unrecognized(shape_of(value)))?;
     let mut changes = Changes::new(format.name());
     match format {
         Format::OpenAi => {}
-        Format::Anthropic => *value = anthropic::answer(value),
-        Format::Gemini => *value = gemini::answer(value),
-        Format::CohereV2 => *value = cohere::answer_v2(value),
-        Format::CohereV1 => *value = cohere::answer_v1(value),
-        Format::Tgi => *value = tgi::answer(value),
-        Format::Ollama => *value = ollama::answer(value),
-        Format::Bedrock => *value = bedrock::answer(value),
+        Format::Anthropic => *value = anthropic::answer(value, stamp),
+        Format::Gemini => *value = gemini::answer(value, stamp),
+        Format::CohereV2 => *value = cohere::answer_v2(value, stamp),
+        Format::CohereV1 => *value = cohere::answer_v1(value, stamp),
+        Format::Tgi => *value = tgi::answer(value, stamp),
+        Format::Ollama => *value = ollama::answer(value, stamp),
+        Format::Bedrock => *value = bedrock::answer(value, stamp),
     }
     if format != Format::OpenAi {
         changes.note(format!("translated from {}", format.name()));
     }
-    repair(value, model, &mut changes);
+    repair(value, &context.model, stamp, &mut changes);
     Ok(changes)
 }
 
 /// Fills and fixes an OpenAI-shaped body in place. Everything it does is noted; a body that
 /// needs nothing comes out unchanged with no notes.
-fn repair(value: &mut Value, model: &str, changes: &mut Changes) {
+fn repair(value: &mut Value, model: &str, stamp: &Stamp, changes: &mut Changes) {
     let Some(body) = value.as_object_mut() else {
         return;
     };
     if !has_text(body.get("id")) {
-        body.insert("id".into(), json!(new_id("chatcmpl-")));
+        body.insert("id".into(), json!(stamp.id));
         changes.note("filled id");
     }
     if body.get("object").and_then(Value::as_str) != Some("chat.completion") {
@@ -49,7 +49,7 @@ fn repair(value: &mut Value, model: &str, changes: &mut Changes) {
         let created = body
             .get("created")
             .and_then(Value::as_f64)
-            .map_or_else(unix_now, |f| f as u64);
+            .map_or(stamp.created, |f| f as u64);
         body.insert("created".into(), json!(created));
         changes.note("filled created");
     }
@@ -64,13 +64,13 @@ fn repair(value: &mut Value, model: &str, changes: &mut Changes) {
     }
     if let Some(Value::Array(choices)) = body.get_mut("choices") {
         for (i, choice) in choices.iter_mut().enumerate() {
-            repair_choice(choice, i, changes);
+            repair_choice(choice, i, stamp, changes);
         }
     }
     repair_usage(body, changes);
 }
 
-fn repair_choice(choice: &mut Value, index: usize, changes: &mut Changes) {
+fn repair_choice(choice: &mut Value, index: usize, stamp: &Stamp, changes: &mut Changes) {
     if !choice.is_object() {
         *choice = json!({});
         changes.note("replaced a choice that was not an object");
@@ -99,7 +99,7 @@ fn repair_choice(choice: &mut Value, index: usize, changes: &mut Changes) {
         .and_then(|m| m.get("tool_calls"))
         .is_some_and(|t| t.as_array().is_some_and(|a| !a.is_empty()));
     if let Some(message) = choice.get_mut("message").and_then(Value::as_object_mut) {
-        repair_message(message, changes);
+        repair_message(message, stamp, changes);
     }
     if !choice.contains_key("logprobs") {
         choice.insert("logprobs".into(), Value::Null);
@@ -114,7 +114,7 @@ fn repair_choice(choice: &mut Value, index: usize, changes: &mut Changes) {
     }
 }
 
-fn repair_message(message: &mut Map<String, Value>, changes: &mut Changes) {
+fn repair_message(message: &mut Map<String, Value>, stamp: &Stamp, changes: &mut Changes) {
     if message.get("role").and_then(Value::as_str) != Some("assistant") {
         message.insert("role".into(), json!("assistant"));
         changes.note("set message.role");
@@ -137,19 +137,19 @@ fn repair_message(message: &mut Map<String, Value>, changes: &mut Changes) {
         changes.note("removed an empty tool_calls list");
     }
     if let Some(Value::Array(calls)) = message.get_mut("tool_calls") {
-        for call in calls.iter_mut() {
-            repair_tool_call(call, changes);
+        for (k, call) in calls.iter_mut().enumerate() {
+            repair_tool_call(call, stamp.call_id(k), changes);
         }
     }
     repair::copy_reasoning(message, changes);
 }
 
-fn repair_tool_call(call: &mut Value, changes: &mut Changes) {
+fn repair_tool_call(call: &mut Value, fallback_id: String, changes: &mut Changes) {
     let Some(call) = call.as_object_mut() else {
         return;
     };
     if !has_text(call.get("id")) {
-        call.insert("id".into(), json!(new_id("call_")));
+        call.insert("id".into(), json!(fallback_id));
         changes.note("generated a tool call id");
     }
     if call.get("type").and_then(Value::as_str) != Some("function") {
@@ -188,7 +188,9 @@ fn repair_usage(body: &mut Map<String, Value>, changes: &mut Changes) {
 
 /// One chat completion from an assembled stream: for a client that did not ask to stream from
 /// a target that streamed anyway.
-pub fn completion_from_stream(stream: Assembled, model: &str) -> Value {
+pub fn completion_from_stream(stream: Assembled, context: &RequestContext) -> Value {
+    let model = context.model.as_str();
+    let stamp = &context.stamp;
     let Assembled {
         message: mut streamed,
         id,
@@ -225,9 +227,9 @@ pub fn completion_from_stream(stream: Assembled, model: &str) -> Value {
         None => "stop".to_owned(),
     };
     let mut answer = json!({
-        "id": id.unwrap_or_else(|| new_id("chatcmpl-")),
+        "id": id.unwrap_or_else(|| stamp.id.clone()),
         "object": "chat.completion",
-        "created": unix_now(),
+        "created": stamp.created,
         "model": stream_model.unwrap_or_else(|| model.to_owned()),
         "choices": [{
             "index": 0,
@@ -238,7 +240,7 @@ pub fn completion_from_stream(stream: Assembled, model: &str) -> Value {
         "usage": usage_object.unwrap_or_else(|| json!({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})),
     });
     let mut changes = Changes::new("openai");
-    repair(&mut answer, model, &mut changes);
+    repair(&mut answer, model, stamp, &mut changes);
     answer
 }
 

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::formats::answer::Stamp;
 use crate::formats::usage::{Usage, usage_of};
 use crate::formats::{Format, anthropic};
 
@@ -93,6 +94,8 @@ pub struct RequestContext {
     /// The format of the target's answers when its `TARGET_API` says (it is still checked by
     /// shape); `None` when it may be any (`TARGET_API=openai`).
     pub answer_format: Option<Format>,
+    /// The id and time for an answer whose target gives none.
+    pub stamp: Stamp,
 }
 
 /// Normalizes a successful non-streaming body.
@@ -114,7 +117,7 @@ pub fn response(
     }
     if expected == Expected::ChatCompletion
         && known.is_none_or(|format| format == Format::Anthropic)
-        && let Some((translated, usage)) = anthropic::answer_bytes(body)
+        && let Some((translated, usage)) = anthropic::answer_bytes(body, &context.stamp)
     {
         let mut changes = Changes::new(Format::Anthropic.name());
         changes.note(format!("translated from {}", Format::Anthropic.name()));
@@ -152,8 +155,8 @@ pub fn response_value(
 ) -> Result<(Value, Changes), NormalizeError> {
     let mut value: Value = serde_json::from_slice(body).map_err(|_| NormalizeError::NotJson)?;
     let changes = match expected {
-        Expected::ChatCompletion => chat::normalize(&mut value, &context.model)?,
-        Expected::Completion => non_chat::completion(&mut value, &context.model)?,
+        Expected::ChatCompletion => chat::normalize(&mut value, context)?,
+        Expected::Completion => non_chat::completion(&mut value, context)?,
         Expected::Embeddings { base64 } => {
             non_chat::embeddings(&mut value, &context.model, base64)?
         }
@@ -166,9 +169,9 @@ pub fn response_value(
 /// What the full repair pass would change in a chat completion body (the slow path, without
 /// the fast check): for tests that hold the fast path to the same rules.
 #[cfg(test)]
-fn chat_changes(body: &[u8], model: &str) -> Result<Changes, NormalizeError> {
+fn chat_changes(body: &[u8], context: &RequestContext) -> Result<Changes, NormalizeError> {
     let mut value: Value = serde_json::from_slice(body).map_err(|_| NormalizeError::NotJson)?;
-    chat::normalize(&mut value, model)
+    chat::normalize(&mut value, context)
 }
 
 /// A short description of a JSON value's shape, for error messages: its top-level keys.

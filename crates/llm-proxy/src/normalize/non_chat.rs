@@ -3,11 +3,10 @@
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
-use super::{Changes, NormalizeError, finish_reason, has_text, shape_of};
-use crate::ids::{new_id, unix_now};
+use super::{Changes, NormalizeError, RequestContext, finish_reason, has_text, shape_of};
 
 /// `text_completion`: text from `text`, `message.content` or `generated_text`.
-pub fn completion(value: &mut Value, model: &str) -> Result<Changes, NormalizeError> {
+pub fn completion(value: &mut Value, context: &RequestContext) -> Result<Changes, NormalizeError> {
     let mut changes = Changes::new("openai");
     if value.is_array() || value.get("generated_text").is_some() {
         let one = if value.is_array() {
@@ -37,7 +36,7 @@ pub fn completion(value: &mut Value, model: &str) -> Result<Changes, NormalizeEr
     let Some(body) = value.as_object_mut() else {
         return Err(NormalizeError::Unrecognized(shape_of(value)));
     };
-    fill_common(body, "cmpl-", "text_completion", model, &mut changes);
+    fill_common(body, "text_completion", context, &mut changes);
     if let Some(Value::Array(choices)) = body.get_mut("choices") {
         for (i, choice) in choices.iter_mut().enumerate() {
             let Some(choice) = choice.as_object_mut() else {
@@ -270,13 +269,16 @@ fn parse_rfc3339_seconds(text: &str) -> Option<u64> {
 
 fn fill_common(
     body: &mut Map<String, Value>,
-    prefix: &str,
     object: &str,
-    model: &str,
+    context: &RequestContext,
     changes: &mut Changes,
 ) {
+    let model = context.model.as_str();
     if !has_text(body.get("id")) {
-        body.insert("id".into(), json!(new_id(prefix)));
+        body.insert(
+            "id".into(),
+            json!(format!("cmpl-{}", context.stamp.suffix())),
+        );
         changes.note("filled id");
     }
     if body.get("object").and_then(Value::as_str) != Some(object) {
@@ -284,7 +286,7 @@ fn fill_common(
         changes.note("set object");
     }
     if !body.get("created").is_some_and(Value::is_u64) {
-        body.insert("created".into(), json!(unix_now()));
+        body.insert("created".into(), json!(context.stamp.created));
         changes.note("filled created");
     }
     if !body.get("model").is_some_and(Value::is_string) {

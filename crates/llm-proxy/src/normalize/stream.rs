@@ -13,12 +13,11 @@ use serde_json::{Value, json};
 
 use super::repair::{self, Part};
 use super::{Changes, RequestContext, already_valid, finish_reason};
-use crate::formats::answer::Event;
+use crate::formats::answer::{Event, Stamp};
 use crate::formats::chat_stream::{Assembled, Assembler};
 use crate::formats::openai::ErrorBody;
 use crate::formats::sse::{self, Framing};
 use crate::formats::{Format, anthropic, cohere, gemini, ollama, tgi};
-use crate::ids::{new_id, unix_now};
 
 /// What to send for one input event.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,6 +33,8 @@ pub struct Transcoder {
     format: Option<Format>,
     /// The format `TARGET_API` promises, taken instead of detecting one by shape.
     promised: Option<Format>,
+    /// Where ids come from when the target gives none.
+    stamp: Stamp,
     include_usage: bool,
     id: String,
     created: u64,
@@ -65,9 +66,10 @@ impl Transcoder {
             framing,
             format: None,
             promised: context.answer_format,
+            stamp: context.stamp.clone(),
             include_usage: context.include_usage,
-            id: new_id("chatcmpl-"),
-            created: unix_now(),
+            id: context.stamp.id.clone(),
+            created: context.stamp.created,
             model: context.model.clone(),
             role_sent: false,
             finish_sent: false,
@@ -334,7 +336,7 @@ impl Transcoder {
         let index = self.next_tool;
         self.next_tool += 1;
         self.tool_index.insert(key, index);
-        let id = id.map_or_else(|| new_id("call_"), str::to_owned);
+        let id = id.map_or_else(|| self.stamp.call_id(index as usize), str::to_owned);
         self.push_delta(
             json!({"tool_calls": [{"index": index, "id": id, "type": "function", "function": {"name": name, "arguments": arguments}}]}),
             out,
@@ -802,6 +804,7 @@ mod tests {
                 model: "m\"odel".to_owned(),
                 include_usage: false,
                 answer_format: None,
+                stamp: Stamp::now(),
             },
         )
     }

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::config::TargetApi;
 use crate::error::ProxyError;
+use crate::formats::answer::Stamp;
 use crate::formats::anthropic::client::{self, ChatForm};
 use crate::formats::anthropic::events::MessagesStream;
 use crate::formats::sse;
@@ -130,7 +131,9 @@ async fn as_messages(response: Response, stream: bool, form: &ChatForm) -> Respo
     parts.headers.remove(header::CONTENT_LENGTH);
     if stream {
         let model = form.body["model"].as_str().unwrap_or_default();
-        let writer = MessagesStream::new(model, form.prompt_estimate, form.stop_sequences.clone());
+        let id = format!("msg_{}", Stamp::now().suffix());
+        let writer =
+            MessagesStream::new(id, model, form.prompt_estimate, form.stop_sequences.clone());
         let body = Body::from_stream(event_stream(body, writer));
         sse::set_stream_headers(&mut parts.headers);
         return Response::from_parts(parts, body);

@@ -1,5 +1,6 @@
 //! The `/v1` surface: the operations the proxy understands, and everything else passed through.
 
+use crate::formats::answer::Stamp;
 use std::time::Instant;
 
 use axum::extract::{OriginalUri, Path, Request, State};
@@ -158,6 +159,7 @@ pub(crate) async fn answer(
                 Operation::ChatCompletions => formats::answer_format(up.api()),
                 Operation::Completions | Operation::Embeddings => None,
             },
+            stamp: Stamp::now(),
         },
     };
     let translated = match op {
@@ -226,6 +228,7 @@ fn listing(shape: Expected) -> Expectation {
             model: String::new(),
             include_usage: false,
             answer_format: None,
+            stamp: Stamp::now(),
         },
     }
 }

@@ -426,6 +426,7 @@ mod tests {
             model: "asked-model".into(),
             include_usage: true,
             answer_format: None,
+            stamp: crate::formats::answer::Stamp::now(),
         };
         let mut options = options(Duration::from_secs(5));
         options.framing = framing;

@@ -8,7 +8,6 @@ use serde_json::{Map, Value, json};
 use crate::config::TargetApi;
 use crate::formats::chat::Untranslatable;
 use crate::formats::usage::estimate_tokens;
-use crate::ids::new_id;
 
 /// Thinking budgets up to which a `reasoning_effort` is chosen: OpenAI's three steps against
 /// Anthropic's token budgets (1,024 is Anthropic's smallest).
@@ -460,18 +459,27 @@ pub fn message_from_completion(completion: &Value, stop_sequences: &[String]) ->
     if let Some(text) = message["content"].as_str().filter(|t| !t.is_empty()) {
         content.push(json!({"type": "text", "text": text}));
     }
-    for call in message["tool_calls"].as_array().into_iter().flatten() {
+    let id = completion["id"].as_str().unwrap_or_default();
+    // The chat answer's own id, as Anthropic spells a message's.
+    let suffix = id.strip_prefix("chatcmpl-").unwrap_or(id);
+    for (k, call) in message["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let arguments = call["function"]["arguments"].as_str().unwrap_or("{}");
+        let fallback = || format!("toolu_{suffix}_{k}");
         content.push(json!({
             "type": "tool_use",
-            "id": tool_use_id(call["id"].as_str().unwrap_or_default()),
+            "id": tool_use_id(call["id"].as_str().unwrap_or_default(), fallback),
             "name": call["function"]["name"],
             "input": tool_input(arguments),
         }));
     }
     let (stop_reason, stop_sequence) = stop_of(choice, stop_sequences);
     json!({
-        "id": new_id("msg_"),
+        "id": format!("msg_{suffix}"),
         "type": "message",
         "role": "assistant",
         "model": completion["model"],
@@ -482,13 +490,13 @@ pub fn message_from_completion(completion: &Value, stop_sequences: &[String]) ->
     })
 }
 
-/// A tool call id as Anthropic spells them (`toolu_…`); ids come back unchanged in tool
-/// results, so the chat target sees its calls answered under the same name.
-pub fn tool_use_id(id: &str) -> String {
+/// A tool call id as Anthropic spells them (`toolu_…`), `fallback` for none; ids come back
+/// unchanged in tool results, so the chat target sees its calls answered under the same name.
+pub fn tool_use_id(id: &str, fallback: impl FnOnce() -> String) -> String {
     if id.starts_with("toolu_") {
         id.to_owned()
     } else if id.is_empty() {
-        new_id("toolu_")
+        fallback()
     } else {
         format!("toolu_{id}")
     }

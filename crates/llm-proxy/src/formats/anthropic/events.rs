@@ -9,7 +9,6 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::client::{stop_of, tool_use_id, usage};
-use crate::ids::new_id;
 
 /// The kind of the block open now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,11 +36,12 @@ pub struct MessagesStream {
 }
 
 impl MessagesStream {
-    /// `model` until the target names its own; `prompt_estimate` for `message_start` (the
-    /// real count comes with the answer's usage, in `message_delta`).
-    pub fn new(model: &str, prompt_estimate: u64, stop_sequences: Vec<String>) -> Self {
+    /// `id` is the message's (`msg_…`); `model` until the target names its own;
+    /// `prompt_estimate` for `message_start` (the real count comes with the answer's usage, in
+    /// `message_delta`).
+    pub fn new(id: String, model: &str, prompt_estimate: u64, stop_sequences: Vec<String>) -> Self {
         Self {
-            id: new_id("msg_"),
+            id,
             model: model.to_owned(),
             prompt_estimate,
             stop_sequences,
@@ -130,7 +130,8 @@ impl MessagesStream {
                 self.next_index += 1;
                 self.calls.insert(key, index);
                 self.open = Some((Block::ToolUse, index));
-                let id = tool_use_id(call["id"].as_str().unwrap_or_default());
+                let fallback = || format!("toolu_{}_{index}", self.id.trim_start_matches("msg_"));
+                let id = tool_use_id(call["id"].as_str().unwrap_or_default(), fallback);
                 let name = call["function"]["name"].as_str().unwrap_or_default();
                 event(
                     out,

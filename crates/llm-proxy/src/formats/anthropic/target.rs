@@ -9,10 +9,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::formats::answer::{
-    Event, ForeignError, completion, finish_reason, message, tool_call, usage,
+    Event, ForeignError, Stamp, completion, finish_reason, message, tool_call, usage,
 };
 use crate::formats::usage::Usage;
-use crate::ids::unix_now;
 
 use crate::formats::chat::{
     ChatRequest, Content, Message, Part, Role, Stop, Tool, ToolCall, ToolChoice, Translated,
@@ -349,7 +348,7 @@ fn thinking(
 }
 
 /// A Messages API answer as a chat completion.
-pub fn answer(v: &Value) -> Value {
+pub fn answer(v: &Value, stamp: &Stamp) -> Value {
     let blocks = v["content"]
         .as_array()
         .map(Vec::as_slice)
@@ -367,7 +366,8 @@ pub fn answer(v: &Value) -> Value {
     let calls: Vec<Value> = blocks
         .iter()
         .filter(|b| b["type"] == "tool_use")
-        .map(|b| tool_call(b.get("id"), &b["name"], &b["input"]))
+        .enumerate()
+        .map(|(k, b)| tool_call(b.get("id"), &b["name"], &b["input"], stamp.call_id(k)))
         .collect();
     let u = &v["usage"];
     let mut usage = usage(
@@ -389,13 +389,14 @@ pub fn answer(v: &Value) -> Value {
         message(content, calls, Some(thinking)),
         finish,
         usage,
+        stamp,
     )
 }
 
 /// A Messages API answer written as a chat completion without building a tree, with its
 /// usage; `None` for an answer this typed reading does not cover, which [`answer`] then reads.
 /// A test holds the two to the same completion.
-pub fn answer_bytes(body: &[u8]) -> Option<(Vec<u8>, Usage)> {
+pub fn answer_bytes(body: &[u8], stamp: &Stamp) -> Option<(Vec<u8>, Usage)> {
     let answer: Answer<'_> = serde_json::from_slice(body).ok()?;
     if answer.kind != "message" || answer.id.is_empty() {
         return None;
@@ -436,7 +437,7 @@ pub fn answer_bytes(body: &[u8]) -> Option<(Vec<u8>, Usage)> {
     let completion = ChatCompletion {
         id: &answer.id,
         object: "chat.completion",
-        created: unix_now(),
+        created: stamp.created,
         model: &answer.model,
         choices: [ChatChoice {
             index: 0,
