@@ -105,7 +105,11 @@ impl ProxyError {
                 untranslatable.message.clone(),
                 "invalid_request_error",
                 untranslatable.param.as_deref(),
-                Some("unsupported_parameter"),
+                // A parameter the target cannot take; a body it cannot read names none.
+                untranslatable
+                    .param
+                    .is_some()
+                    .then_some("unsupported_parameter"),
             ),
             Self::InvalidRequest {
                 message,

@@ -698,9 +698,16 @@ async fn the_model_list_comes_from_gemini_in_openais_shape() {
     let sent = mock.last();
     assert_eq!(sent.method, reqwest::Method::GET);
     assert_eq!(sent.path, "/v1beta/models");
+    assert_eq!(
+        sent.query.as_deref(),
+        Some("pageSize=1000"),
+        "one page holds every model"
+    );
     assert_eq!(sent.headers["x-goog-api-key"], TARGET_KEY);
     let config = proxy.get_json("/api/config").await;
     assert_eq!(config["targetApi"], "gemini");
+    let health = proxy.get_json("/health").await;
+    assert_eq!(health["targetApi"], "gemini", "{health}");
 }
 
 // ---------------------------------------------------------------------------------------------

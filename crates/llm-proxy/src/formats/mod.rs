@@ -92,11 +92,14 @@ pub fn probe(api: TargetApi) -> (&'static str, fn(&Value) -> bool) {
     }
 }
 
-/// Where a target of `api` lists its models, after the endpoint.
+/// Where a target of `api` lists its models, after the endpoint: all of them in one page (the
+/// APIs' largest), as OpenAI's list has no pages.
 pub fn models_path(api: TargetApi) -> &'static str {
     match api {
+        TargetApi::OpenAi => "/models",
+        TargetApi::Anthropic => "/models?limit=1000",
+        TargetApi::Gemini => "/models?pageSize=1000",
         TargetApi::Ollama => ollama::TAGS_PATH,
-        TargetApi::OpenAi | TargetApi::Anthropic | TargetApi::Gemini => "/models",
     }
 }
 

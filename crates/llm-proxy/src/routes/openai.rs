@@ -39,7 +39,9 @@ pub async fn list_models(
         Some(up) => {
             let (parts, _) = request.into_parts();
             let mut out = outgoing(&parts, &state, received);
-            out.path_and_query = formats::models_path(up.api());
+            if up.api() != TargetApi::OpenAi {
+                out.path_and_query = formats::models_path(up.api());
+            }
             forward::json_exchange(up, out, Bytes::new(), &listing(Expected::Models)).await
         }
     }
