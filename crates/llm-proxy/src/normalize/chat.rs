@@ -41,10 +41,7 @@ fn repair(value: &mut Value, model: &str, stamp: &Stamp, changes: &mut Changes) 
         body.insert("id".into(), json!(stamp.id));
         changes.note("filled id");
     }
-    if body.get("object").and_then(Value::as_str) != Some("chat.completion") {
-        body.insert("object".into(), json!("chat.completion"));
-        changes.note("set object");
-    }
+    repair::set_object(body, "chat.completion", changes);
     if !body.get("created").is_some_and(Value::is_u64) {
         let created = body
             .get("created")
@@ -58,10 +55,7 @@ fn repair(value: &mut Value, model: &str, stamp: &Stamp, changes: &mut Changes) 
         changes.note("filled model");
     }
     repair::drop_invalid_fingerprint(body, changes);
-    if !body.get("choices").is_some_and(Value::is_array) {
-        body.insert("choices".into(), json!([]));
-        changes.note("filled choices");
-    }
+    repair::fill_choices(body, changes);
     if let Some(Value::Array(choices)) = body.get_mut("choices") {
         for (i, choice) in choices.iter_mut().enumerate() {
             repair_choice(choice, i, stamp, changes);
@@ -78,10 +72,7 @@ fn repair_choice(choice: &mut Value, index: usize, stamp: &Stamp, changes: &mut 
     let Some(choice) = choice.as_object_mut() else {
         return;
     };
-    if !choice.get("index").is_some_and(Value::is_u64) {
-        choice.insert("index".into(), json!(index));
-        changes.note("filled choices[].index");
-    }
+    repair::fill_index(choice, index, changes);
     if !choice.get("message").is_some_and(Value::is_object) {
         let text = choice.remove("text").or_else(|| {
             choice

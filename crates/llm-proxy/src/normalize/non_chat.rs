@@ -3,6 +3,7 @@
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
+use super::repair;
 use super::{Changes, NormalizeError, RequestContext, finish_reason, has_text, shape_of};
 
 /// `text_completion`: text from `text`, `message.content` or `generated_text`.
@@ -42,10 +43,7 @@ pub fn completion(value: &mut Value, context: &RequestContext) -> Result<Changes
             let Some(choice) = choice.as_object_mut() else {
                 continue;
             };
-            if !choice.get("index").is_some_and(Value::is_u64) {
-                choice.insert("index".into(), json!(i));
-                changes.note("filled choices[].index");
-            }
+            repair::fill_index(choice, i, &mut changes);
             if !choice.get("text").is_some_and(Value::is_string) {
                 let text = choice
                     .get("message")
@@ -117,10 +115,7 @@ pub fn embeddings(value: &mut Value, model: &str, base64: bool) -> Result<Change
     let Some(body) = value.as_object_mut() else {
         return Err(NormalizeError::Unrecognized("not an object".into()));
     };
-    if body.get("object").and_then(Value::as_str) != Some("list") {
-        body.insert("object".into(), json!("list"));
-        changes.note("set object");
-    }
+    repair::set_object(body, "list", &mut changes);
     if !body.get("model").is_some_and(Value::is_string) {
         body.insert("model".into(), json!(model));
         changes.note("filled model");
@@ -281,10 +276,7 @@ fn fill_common(
         );
         changes.note("filled id");
     }
-    if body.get("object").and_then(Value::as_str) != Some(object) {
-        body.insert("object".into(), json!(object));
-        changes.note("set object");
-    }
+    repair::set_object(body, object, changes);
     if !body.get("created").is_some_and(Value::is_u64) {
         body.insert("created".into(), json!(context.stamp.created));
         changes.note("filled created");
@@ -293,10 +285,7 @@ fn fill_common(
         body.insert("model".into(), json!(model));
         changes.note("filled model");
     }
-    if !body.get("choices").is_some_and(Value::is_array) {
-        body.insert("choices".into(), json!([]));
-        changes.note("filled choices");
-    }
+    repair::fill_choices(body, changes);
 }
 
 fn fill_usage(body: &mut Map<String, Value>, changes: &mut Changes) {

@@ -113,3 +113,33 @@ pub fn drop_invalid_fingerprint(object: &mut Map<String, Value>, changes: &mut C
     }
     false
 }
+
+/// The `object` a body must name (`chat.completion`, `chat.completion.chunk`, `list`...).
+pub fn set_object(object: &mut Map<String, Value>, expected: &str, changes: &mut Changes) -> bool {
+    if object.get("object").and_then(Value::as_str) == Some(expected) {
+        return false;
+    }
+    object.insert("object".into(), json!(expected));
+    changes.note("set object");
+    true
+}
+
+/// A `choices` list, empty when there was none.
+pub fn fill_choices(object: &mut Map<String, Value>, changes: &mut Changes) -> bool {
+    if object.get("choices").is_some_and(Value::is_array) {
+        return false;
+    }
+    object.insert("choices".into(), json!([]));
+    changes.note("filled choices");
+    true
+}
+
+/// A choice's `index`, its place in the list when missing.
+pub fn fill_index(choice: &mut Map<String, Value>, index: usize, changes: &mut Changes) -> bool {
+    if choice.get("index").is_some_and(Value::is_u64) {
+        return false;
+    }
+    choice.insert("index".into(), json!(index));
+    changes.note("filled choices[].index");
+    true
+}

@@ -459,10 +459,7 @@ impl Transcoder {
                 note(&mut self.changes, &mut repaired, "filled chunk id");
             }
         }
-        if chunk.get("object").and_then(Value::as_str) != Some("chat.completion.chunk") {
-            chunk.insert("object".into(), json!("chat.completion.chunk"));
-            note(&mut self.changes, &mut repaired, "set chunk object");
-        }
+        repaired |= repair::set_object(chunk, "chat.completion.chunk", &mut self.changes);
         match chunk.get("created").and_then(Value::as_u64) {
             // Chunks the proxy adds (a usage chunk) carry the stream's own time.
             Some(created) if !self.role_sent => self.created = created,
@@ -483,10 +480,7 @@ impl Transcoder {
             }
         }
         repaired |= repair::drop_invalid_fingerprint(chunk, &mut self.changes);
-        if !chunk.get("choices").is_some_and(Value::is_array) {
-            chunk.insert("choices".into(), json!([]));
-            note(&mut self.changes, &mut repaired, "filled chunk choices");
-        }
+        repaired |= repair::fill_choices(chunk, &mut self.changes);
         if let Some(usage) = chunk.get_mut("usage").filter(|u| !u.is_null()) {
             let before = self.changes.changed.len();
             if usage.is_object() {
@@ -516,10 +510,7 @@ impl Transcoder {
             let Some(choice) = choice.as_object_mut() else {
                 continue;
             };
-            if !choice.get("index").is_some_and(Value::is_u64) {
-                choice.insert("index".into(), json!(i));
-                note(&mut self.changes, &mut repaired, "filled choice index");
-            }
+            repaired |= repair::fill_index(choice, i, &mut self.changes);
             if !choice.get("delta").is_some_and(Value::is_object) {
                 let content = choice.remove("text").or_else(|| {
                     choice
