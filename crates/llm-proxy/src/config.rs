@@ -252,6 +252,9 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// How long a client may pause while sending its request body (the same defence).
     pub body_idle_timeout: Duration,
+    /// The longest silence in a `/v1/messages` stream before a `ping` event: Claude Code gives
+    /// up after five minutes without a byte, and says it is waiting after twenty seconds.
+    pub messages_ping_interval: Duration,
 }
 
 impl Default for Limits {
@@ -265,6 +268,7 @@ impl Default for Limits {
             max_concurrency: 16_384,
             header_read_timeout: Duration::from_secs(10),
             body_idle_timeout: Duration::from_secs(10),
+            messages_ping_interval: Duration::from_secs(15),
         }
     }
 }

@@ -97,3 +97,59 @@ async fn an_anthropic_targets_stream_comes_back_as_it_sent_it() {
     );
     assert!(!text.contains("chat.completion"), "{text}");
 }
+
+/// A chat chunk saying `text`, as an OpenAI target streams it.
+fn chat_chunk(text: &str) -> String {
+    let chunk = serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+        "model": "gpt-4.1", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]});
+    format!("data: {chunk}\n\n")
+}
+
+/// Reads `body` until what has arrived contains `wanted`; all that arrived.
+async fn read_until(
+    body: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    seen: &mut String,
+    wanted: &str,
+) {
+    use futures_util::StreamExt;
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !seen.contains(wanted) {
+            let piece = body.next().await.expect("the stream ended").unwrap();
+            seen.push_str(&String::from_utf8_lossy(&piece));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {wanted} in: {seen}"));
+}
+
+#[tokio::test]
+async fn a_silent_chat_target_gets_the_messages_client_pings_then_the_rest_of_the_stream() {
+    let target = MockTarget::start().await;
+    // One chunk, then silence until the test releases the end.
+    target.always(Reply::Sse(vec![chat_chunk("Hello")], SseEnd::DoneOnRelease));
+    let proxy = TestProxy::forwarding(&target.url(), |limits| {
+        limits.messages_ping_interval = std::time::Duration::from_millis(50);
+    })
+    .await;
+    let response = proxy
+        .post(
+            "/v1/messages",
+            &serde_json::json!({"model": "claude-sonnet-4-5", "max_tokens": 100, "stream": true,
+                "messages": [{"role": "user", "content": "Hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.bytes_stream();
+    let mut seen = String::new();
+    read_until(&mut body, &mut seen, "event: ping").await;
+    assert!(
+        seen.find("event: message_start") < seen.find("event: ping"),
+        "{seen}"
+    );
+    assert!(seen.contains(r#""text":"Hello""#), "{seen}");
+    target.release();
+    read_until(&mut body, &mut seen, "event: message_stop").await;
+    assert!(seen.contains(r#""stop_reason":"end_turn""#), "{seen}");
+}

@@ -3,7 +3,7 @@
 //! completion, whose answer or stream is written back as Messages. Errors on these routes take
 //! Anthropic's envelope.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, Request, State};
@@ -73,7 +73,8 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
     };
     let mut response = match result {
         Ok(response) if response.status().is_success() => {
-            as_messages(response, stream, &form).await
+            let ping = state.config().limits.messages_ping_interval;
+            as_messages(response, stream, &form, ping).await
         }
         other => other.into_response(),
     };
@@ -126,7 +127,12 @@ pub async fn doubled_v1() -> Response {
 }
 
 /// A chat answer (the target's, normalized, or the placeholder's) as the Messages answer.
-async fn as_messages(response: Response, stream: bool, form: &ChatForm) -> Response {
+async fn as_messages(
+    response: Response,
+    stream: bool,
+    form: &ChatForm,
+    ping_interval: Duration,
+) -> Response {
     let (mut parts, body) = response.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
     if stream {
@@ -134,7 +140,7 @@ async fn as_messages(response: Response, stream: bool, form: &ChatForm) -> Respo
         let id = format!("msg_{}", Stamp::now().suffix());
         let writer =
             MessagesStream::new(id, model, form.prompt_estimate, form.stop_sequences.clone());
-        let body = Body::from_stream(event_stream(body, writer));
+        let body = Body::from_stream(event_stream(body, writer, ping_interval));
         sse::set_stream_headers(&mut parts.headers);
         return Response::from_parts(parts, body);
     }
@@ -164,10 +170,12 @@ fn api_error(message: &str) -> String {
     json!({"type": "error", "error": {"type": "api_error", "message": message}}).to_string()
 }
 
-/// A chat stream's bytes as Messages events: events are found across any split of the bytes.
+/// A chat stream's bytes as Messages events: events are found across any split of the bytes,
+/// and a `ping` goes out whenever the target is silent for `ping_interval`.
 fn event_stream(
     body: Body,
     writer: MessagesStream,
+    ping_interval: Duration,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     let state = Some((
         body.into_data_stream(),
@@ -176,10 +184,15 @@ fn event_stream(
             buffer: Vec::new(),
         },
     ));
-    stream::unfold(state, |state| async move {
+    stream::unfold(state, move |state| async move {
         let (mut data, mut converter) = state?;
         loop {
-            match data.next().await {
+            let Ok(next) = tokio::time::timeout(ping_interval, data.next()).await else {
+                let mut out = Vec::new();
+                converter.writer.keep_alive(&mut out);
+                return Some((Ok(Bytes::from(out)), Some((data, converter))));
+            };
+            match next {
                 Some(Ok(bytes)) => {
                     let out = converter.feed(&bytes);
                     if !out.is_empty() {

@@ -198,6 +198,19 @@ impl MessagesStream {
         );
     }
 
+    /// The target is silent: a `ping`, or first the `message_start` that must come before
+    /// anything else (the SDKs refuse a stream that begins otherwise).
+    pub fn keep_alive(&mut self, out: &mut Vec<u8>) {
+        if self.ended {
+            return;
+        }
+        if self.started {
+            out.extend_from_slice(PING);
+        } else {
+            self.start(out);
+        }
+    }
+
     /// The end of the chat stream: the open block closed, the stop reason and the usage.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         if self.ended {
