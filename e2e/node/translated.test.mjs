@@ -3,14 +3,10 @@
 // Python tests (e2e/python/*_target.py), which refuse what the real APIs refuse.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 import OpenAI from 'openai';
 import { startProxy } from './proxy.mjs';
+import { startTarget } from './targets.mjs';
 
-const pythonDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../python');
 const PNG = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg==';
 const TOOLS = [{
   type: 'function',
@@ -25,28 +21,6 @@ const APIS = {
   gemini: { model: 'gemini-2.5-flash', refused: ['logit_bias', { 50256: -100 }], json: true },
   ollama: { model: 'llama3.2', refused: ['n', 2], json: true },
 };
-
-async function startTarget(name) {
-  const child = spawn('python3', ['serve_target.py', name], { cwd: pythonDir, stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout });
-  const info = await new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the ${name} target exited with ${code}`)));
-    lines.once('line', (line) => resolve(JSON.parse(line)));
-  });
-  return {
-    ...info,
-    async reply(tool) {
-      const response = await fetch(`${info.endpoint.replace(/\/v1(beta)?$/, '')}/__reply`, {
-        method: 'POST', body: JSON.stringify({ tool }),
-      });
-      assert.equal(response.status, 204);
-    },
-    stop() {
-      child.stdin.end();
-      return new Promise((resolve) => child.once('exit', resolve));
-    },
-  };
-}
 
 for (const [api, { model, refused, json }] of Object.entries(APIS)) {
   test(`TARGET_API=${api}: the Node SDK's chat, stream, tools, image, JSON mode and a refused parameter`, async (t) => {

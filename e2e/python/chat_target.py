@@ -1,7 +1,8 @@
 """A target that speaks only OpenAI's chat completions and refuses what OpenAI refuses: unknown
 request arguments, roles it does not have, tool messages that answer no call of the message
-before them, arguments that are not JSON text. It answers with a text, or with a tool call when
-`ChatTarget.reply_tool` is set, whole or streamed (usage last, when asked for)."""
+before them, arguments that are not JSON text. It answers with a text, or, when
+`ChatTarget.reply_tool` names a tool the request offers and the conversation does not end with
+a tool result, with a call of it; whole or streamed (usage last, when asked for)."""
 import http.server
 import json
 import threading
@@ -65,7 +66,9 @@ class ChatTarget(http.server.BaseHTTPRequestHandler):
         except (Invalid, ValueError) as problem:
             return self.send(400, {"error": {"message": str(problem), "type": "invalid_request_error", "param": None, "code": None}})
         usage = {"prompt_tokens": 21, "completion_tokens": 7, "total_tokens": 28}
-        if ChatTarget.reply_tool:
+        offered = {tool.get("function", {}).get("name") for tool in body.get("tools") or []}
+        calls = ChatTarget.reply_tool and ChatTarget.reply_tool[0] in offered
+        if calls and body["messages"][-1].get("role") != "tool":
             name, arguments = ChatTarget.reply_tool
             message = {"role": "assistant", "content": None, "tool_calls": [
                 {"id": "call_e2e_1", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]}
