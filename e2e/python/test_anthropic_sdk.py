@@ -138,3 +138,14 @@ def test_placeholder_mode_answers_messages_whole_and_streamed(placeholder_proxy)
     assert "placeholder" in reply.content[0].text and reply.stop_reason == "end_turn"
     events = list(c.messages.create(model=MODEL, max_tokens=50, stream=True, messages=[{"role": "user", "content": "Hello"}]))
     check_grammar(events)
+
+
+def test_count_tokens_counts_the_request_as_it_would_be_sent(messages_proxy, chat_target):
+    c = client(messages_proxy)
+    hello = c.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "Hello"}])
+    # OpenAI's framing: 3 tokens around the message, "user" and "Hello" one each, 3 for the reply.
+    assert hello.input_tokens == 8
+    longer = c.messages.count_tokens(model=MODEL, system="Be brief.", tools=TOOLS,
+                                     messages=[{"role": "user", "content": "Hello " * 50}])
+    assert longer.input_tokens > hello.input_tokens + 50
+    assert all(r["path"] != "/v1/messages/count_tokens" for r in chat_target.received), "counted locally"

@@ -14,6 +14,7 @@ pub mod openai;
 pub mod raw;
 pub mod sse;
 pub mod tgi;
+pub mod tokens;
 pub mod usage;
 
 use serde_json::Value;

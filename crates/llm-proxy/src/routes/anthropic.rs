@@ -20,7 +20,7 @@ use crate::error::ProxyError;
 use crate::formats::answer::Stamp;
 use crate::formats::anthropic::client::{self, ChatForm};
 use crate::formats::anthropic::events::MessagesStream;
-use crate::formats::sse;
+use crate::formats::{sse, tokens};
 use crate::forward;
 use crate::notes::{CallNotes, RequestTranslation};
 use crate::request::{Operation, peek, read_body};
@@ -95,9 +95,9 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
     response
 }
 
-/// `POST /v1/messages/count_tokens`: a target that speaks Messages counts; for any other the
-/// proxy has no tokenizer of the target's model, and says so rather than make a number up
-/// (Claude Code then estimates itself).
+/// `POST /v1/messages/count_tokens`: a target that speaks Messages counts itself; for any other
+/// the request is counted as it would be sent, with OpenAI's tokenizer (an estimate for other
+/// models' tokenizers, never a made-up number: Claude Code decides when to compact from it).
 pub async fn count_tokens(State(state): State<AppState>, request: Request) -> Response {
     let received = Instant::now();
     let limit = state.config().limits.max_request_body_bytes;
@@ -110,11 +110,29 @@ pub async fn count_tokens(State(state): State<AppState>, request: Request) -> Re
             .await
             .into_response();
     }
-    ProxyError::NotFound {
-        message: "Token counting is not available: the target does not speak Anthropic's Messages API, and the proxy does not guess a count.".into(),
-        code: "unknown_url",
-    }
-    .into_response()
+    let body = match read_body(&parts.headers, body, limit).await {
+        Ok(body) => body,
+        Err(error) => return error.into_response(),
+    };
+    let api = state.upstream().map_or(TargetApi::OpenAi, |up| up.api());
+    // The same request, but for what counting does not read.
+    let mut counted: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(error) => {
+            return ProxyError::invalid(format!("The request is not JSON: {error}")).into_response();
+        }
+    };
+    counted["max_tokens"] = json!(1);
+    let form = match client::chat_request(counted.to_string().as_bytes(), api) {
+        Ok(form) => form,
+        Err(error) => return ProxyError::from(error).into_response(),
+    };
+    let tokens = tokens::chat_prompt_tokens(&form.body);
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({"input_tokens": tokens}).to_string(),
+    )
+        .into_response()
 }
 
 /// `/v1/v1/messages`: a base URL set with `/v1`, which Claude Code appends itself.
