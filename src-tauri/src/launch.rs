@@ -28,6 +28,7 @@ pub const OVERRIDABLE: &[(&str, &str)] = &[
     ("placeholder", "USE_PLACEHOLDER_MODE"),
     ("targetEndpoint", "TARGET_ENDPOINT"),
     ("targetApi", "TARGET_API"),
+    ("modelAliases", "MODEL_ALIASES"),
     ("targetApiKey", "TARGET_API_KEY"),
     ("oauth.tokenEndpoint", "OAUTH_TOKEN_ENDPOINT"),
     ("oauth.clientId", "OAUTH_CLIENT_ID"),
@@ -95,6 +96,10 @@ pub fn server_args(
             "target-api",
             settings.target_api.trim().to_owned(),
         );
+        let aliases = settings.model_aliases.trim();
+        if !aliases.is_empty() {
+            flag("MODEL_ALIASES", "model-aliases", aliases.to_owned());
+        }
     }
     match settings.auth {
         AuthMode::None => {}

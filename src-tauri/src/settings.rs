@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use llm_proxy::config::TargetApi;
+use llm_proxy::model_aliases::ModelAliases;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -59,6 +60,8 @@ pub struct Settings {
     pub target_endpoint: String,
     /// The API the target speaks (`TARGET_API`): `openai`, `anthropic`, `gemini` or `ollama`.
     pub target_api: String,
+    /// `MODEL_ALIASES`: `pattern=model` rules, comma-separated; empty for none.
+    pub model_aliases: String,
     pub auth: AuthMode,
     pub oauth: OAuthSettings,
     pub log_bodies: bool,
@@ -76,6 +79,7 @@ impl Default for Settings {
             placeholder: false,
             target_endpoint: String::new(),
             target_api: TargetApi::default().name().to_owned(),
+            model_aliases: String::new(),
             auth: AuthMode::None,
             oauth: OAuthSettings::default(),
             log_bodies: true,
@@ -135,6 +139,9 @@ impl Settings {
         }
         if let Err(message) = self.target_api.parse::<TargetApi>() {
             errors.push(FieldError::new("targetApi", message));
+        }
+        if let Err(message) = self.model_aliases.parse::<ModelAliases>() {
+            errors.push(FieldError::new("modelAliases", message));
         }
         if !self.placeholder && target.is_empty() && self.auth != AuthMode::None {
             errors.push(FieldError::new(

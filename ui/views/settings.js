@@ -90,6 +90,7 @@ function renderEditor(main) {
     settings.placeholder = value('placeholder').checked;
     settings.targetEndpoint = value('targetEndpoint').value.trim();
     settings.targetApi = value('targetApi').value;
+    settings.modelAliases = value('modelAliases').value.trim();
     settings.auth = value('auth').value;
     settings.oauth.tokenEndpoint = value('oauth.tokenEndpoint').value.trim();
     settings.oauth.clientId = value('oauth.clientId').value.trim();
@@ -195,6 +196,7 @@ function renderEditor(main) {
         h('section.card', {}, h('h3', {}, 'Target'),
           field('targetEndpoint', 'Target endpoint', text(s.targetEndpoint, { type: 'url', placeholder: 'https://llm.example.com/v1' }), 'The API\'s base URL: ending in /v1 (OpenAI, Anthropic), /v1beta (Gemini), or the server\'s root (Ollama). Empty: placeholder mode.'),
           field('targetApi', 'Target API', targetApi, 'What the target speaks. Tools always speak OpenAI\'s API to the proxy; for any other, chat requests and answers are translated.'),
+          field('modelAliases', 'Model aliases', text(s.modelAliases, { placeholder: 'claude-sonnet-*=gpt-4.1,claude-haiku-*=gpt-4.1-mini,*=gpt-4.1' }), 'Model names tools ask for, mapped to your endpoint\'s: pattern=model, tried in order (* matches anything).'),
           field('placeholder', 'Placeholder mode (answer locally, do not forward)', checkbox(s.placeholder)),
           field('auth', 'Authentication', auth),
           h('div', { 'data-auth': 'api-key' },
@@ -258,6 +260,7 @@ function renderReadOnly(main) {
           item('Mode', c.mode, 'USE_PLACEHOLDER_MODE'),
           item('Endpoint', c.target, 'TARGET_ENDPOINT'),
           item('Target API', c.targetApi, 'TARGET_API'),
+          item('Model aliases', c.modelAliases || 'none', 'MODEL_ALIASES'),
           item('Auth', c.authKind),
           item('API key', c.secrets.targetApiKey, 'TARGET_API_KEY'),
           c.oauth ? [

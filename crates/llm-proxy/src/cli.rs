@@ -4,6 +4,7 @@
 //! project (`PROXY_PORT`, `TARGET_ENDPOINT`, `OAUTH_*`, ...) are kept so existing `.env` files
 //! work unchanged. `main` loads `.env` first, so the real environment wins over it.
 
+use crate::model_aliases::ModelAliases;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -231,6 +232,16 @@ pub struct Args {
           default_value_t = true, action = clap::ArgAction::Set)]
     pub server_timing: bool,
 
+    /// Model names mapped to the target's, as glob=model rules tried in order, e.g.
+    /// claude-sonnet-*=gpt-4.1,claude-haiku-*=gpt-4.1-mini,*=gpt-4.1
+    #[arg(
+        long = "model-aliases",
+        env = "MODEL_ALIASES",
+        value_name = "MODEL_ALIASES",
+        default_value = ""
+    )]
+    pub model_aliases: ModelAliases,
+
     /// Extra host names allowed in the Host header, comma-separated (loopback names and the
     /// base URL's host are always allowed)
     #[arg(
@@ -364,6 +375,7 @@ impl Args {
             },
             metrics_public: self.metrics_public,
             server_timing: self.server_timing,
+            model_aliases: self.model_aliases,
             access: AccessPolicy {
                 allowed_hosts: clean_list(self.allowed_hosts)
                     .into_iter()

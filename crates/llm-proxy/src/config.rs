@@ -4,6 +4,7 @@
 //! desktop shell (from its settings and the keychain) can both build one. Everything here is
 //! already validated: a `Config` that exists can be served.
 
+use crate::model_aliases::ModelAliases;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -36,6 +37,8 @@ pub struct Config {
     /// Add `Server-Timing` (the proxy's and the target's share) to forwarded answers.
     pub server_timing: bool,
     pub access: AccessPolicy,
+    /// Model names mapped to the target's before forwarding (`MODEL_ALIASES`).
+    pub model_aliases: ModelAliases,
 }
 
 /// Who may talk to the proxy at all, before any token is checked.
@@ -287,6 +290,7 @@ impl Config {
             logging: LogConfig::default(),
             metrics_public: false,
             server_timing: true,
+            model_aliases: ModelAliases::default(),
             access: AccessPolicy::default(),
         }
     }

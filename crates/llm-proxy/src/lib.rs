@@ -34,6 +34,7 @@ pub mod guard;
 pub mod ids;
 pub mod logs;
 pub mod metrics;
+pub mod model_aliases;
 pub mod normalize;
 pub mod notes;
 pub mod placeholder;

@@ -22,12 +22,16 @@ pub struct CallNotes {
 
 /// A request written in another API for the target (`TARGET_API`), and the hints it could
 /// not carry, for the log.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RequestTranslation {
-    #[serde(rename = "translatedTo")]
-    pub api: &'static str,
+    /// The API the request was written in, when not the client's.
+    #[serde(rename = "translatedTo", skip_serializing_if = "Option::is_none")]
+    pub api: Option<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dropped: Vec<String>,
+    /// The model sent, when `MODEL_ALIASES` changed the client's.
+    #[serde(rename = "sentModel", skip_serializing_if = "Option::is_none")]
+    pub sent_model: Option<String>,
 }
 
 /// Set by the forwarding code on its response: how long the target took to answer.

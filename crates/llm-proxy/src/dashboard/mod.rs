@@ -101,6 +101,7 @@ pub fn config(state: &AppState) -> ConfigView {
         target_endpoint: target.clone().unwrap_or_default(),
         target,
         target_api,
+        model_aliases: config.model_aliases.to_setting(),
         auth_kind,
         oauth,
         secrets: Secrets {

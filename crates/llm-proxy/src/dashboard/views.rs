@@ -47,6 +47,8 @@ pub struct ConfigView {
     pub target: Option<String>,
     /// The API the target speaks (`TARGET_API`), in forwarding mode.
     pub target_api: Option<&'static str>,
+    /// `MODEL_ALIASES` as written (`pattern=model,...`), empty for none.
+    pub model_aliases: String,
     pub auth_kind: &'static str,
     pub oauth: Option<OAuthView>,
     pub secrets: Secrets,

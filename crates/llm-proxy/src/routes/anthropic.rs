@@ -24,7 +24,7 @@ use crate::formats::{sse, tokens};
 use crate::forward;
 use crate::notes::{CallNotes, RequestTranslation};
 use crate::request::{Operation, peek, read_body};
-use crate::routes::openai::{answer, outgoing};
+use crate::routes::openai::{aliased, answer, outgoing};
 use crate::state::AppState;
 
 /// The largest error body rewritten into Anthropic's envelope (errors are small JSON).
@@ -38,9 +38,24 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
     if let Some(up) = state.upstream()
         && up.api() == TargetApi::Anthropic
     {
-        // The target speaks Messages itself: nothing to translate, the bytes pass.
+        // The target speaks Messages itself: nothing to translate, the bytes pass (with the
+        // model renamed, when an alias applies).
         let out = outgoing(&parts, &state, received);
-        return forward::pass_through(up, out, body, limit)
+        if state.config().model_aliases.is_empty() {
+            return forward::pass_through(up, out, body, limit)
+                .await
+                .into_response();
+        }
+        let body = match read_body(&parts.headers, body, limit).await {
+            Ok(body) => body,
+            Err(error) => return error.into_response(),
+        };
+        let model = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v["model"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let body = aliased(&state, &body, &model).map_or(body, |(body, _)| body);
+        return forward::pass_through(up, out, Body::from(body), limit)
             .await
             .into_response();
     }
@@ -49,10 +64,18 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
         Err(error) => return error.into_response(),
     };
     let api = state.upstream().map_or(TargetApi::OpenAi, |up| up.api());
-    let form = match client::chat_request(&body, api) {
+    let mut form = match client::chat_request(&body, api) {
         Ok(form) => form,
         Err(error) => return ProxyError::from(error).into_response(),
     };
+    let asked = form.body["model"].as_str().unwrap_or_default().to_owned();
+    let sent_model = state
+        .upstream()
+        .and_then(|_| state.config().model_aliases.resolve(&asked))
+        .map(str::to_owned);
+    if let Some(sent) = &sent_model {
+        form.body["model"] = Value::String(sent.clone());
+    }
     let chat = Bytes::from(form.body.to_string());
     let (result, model, stream) = match peek(&chat, Operation::ChatCompletions) {
         Err(error) => (Err(error), None, false),
@@ -68,7 +91,7 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
                 Some("/chat/completions"),
             )
             .await;
-            (result, Some(peeked.model), peeked.stream)
+            (result, Some(asked), peeked.stream)
         }
     };
     let mut response = match result {
@@ -88,8 +111,9 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
         stream,
         request_body: body,
         translation: Some(RequestTranslation {
-            api: translation.map_or("openai", |t| t.api),
+            api: Some(translation.and_then(|t| t.api).unwrap_or("openai")),
             dropped,
+            sent_model,
         }),
     });
     response
@@ -119,7 +143,8 @@ pub async fn count_tokens(State(state): State<AppState>, request: Request) -> Re
     let mut counted: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
         Err(error) => {
-            return ProxyError::invalid(format!("The request is not JSON: {error}")).into_response();
+            return ProxyError::invalid(format!("The request is not JSON: {error}"))
+                .into_response();
         }
     };
     counted["max_tokens"] = json!(1);

@@ -112,12 +112,22 @@ async fn operation(State(state): State<AppState>, request: Request, op: Operatio
     let (result, model, stream) = match peek(&body, op) {
         Err(error) => (Err(error), None, false),
         Ok(peeked) => {
-            let answer = answer(&state, &parts, &body, &peeked, op, received, None).await;
-            (answer, Some(peeked.model), peeked.stream)
+            let aliased = aliased(&state, &body, &peeked.model);
+            let sent = aliased.as_ref().map_or(&body, |(body, _)| body);
+            let answer = answer(&state, &parts, sent, &peeked, op, received, None).await;
+            (
+                answer,
+                Some((peeked.model, aliased.map(|(_, model)| model))),
+                peeked.stream,
+            )
         }
     };
+    let (model, sent_model) = model.unzip();
     let mut response = result.into_response();
-    let translation = response.extensions_mut().remove::<RequestTranslation>();
+    let mut translation = response.extensions_mut().remove::<RequestTranslation>();
+    if let Some(sent_model) = sent_model.flatten() {
+        translation.get_or_insert_default().sent_model = Some(sent_model);
+    }
     response.extensions_mut().insert(CallNotes {
         model,
         stream,
@@ -171,8 +181,9 @@ pub(crate) async fn answer(
     let (path, body, translation) = match translated {
         Some(translated) => {
             let translation = RequestTranslation {
-                api: up.api().name(),
+                api: Some(up.api().name()),
                 dropped: translated.dropped,
+                sent_model: None,
             };
             let body = Bytes::from(translated.body);
             (Some(translated.path), body, Some(translation))
@@ -220,6 +231,16 @@ pub(crate) async fn answer(
         response.extensions_mut().insert(translation);
     }
     Ok(response)
+}
+
+/// `body` with its model replaced by its `MODEL_ALIASES` name, and that name; `None` when no
+/// alias applies (or nothing is forwarded), so the client's bytes go as they are.
+pub(crate) fn aliased(state: &AppState, body: &[u8], model: &str) -> Option<(Bytes, String)> {
+    state.upstream()?;
+    let sent = state.config().model_aliases.resolve(model)?;
+    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value["model"] = serde_json::Value::String(sent.to_owned());
+    Some((Bytes::from(value.to_string()), sent.to_owned()))
 }
 
 /// Expectations for the model endpoints, which have no request body.
