@@ -21,6 +21,7 @@ pub enum Copyable {
     Token,
     EnvPosix,
     EnvPowerShell,
+    EnvClaudeCode,
 }
 
 /// What needs a running proxy says so when it is off.
@@ -38,6 +39,9 @@ pub fn copy<R: Runtime>(
         Copyable::EnvPosix => tray::environment(Shell::Posix, &api_base_url()?, &desktop.token()),
         Copyable::EnvPowerShell => {
             tray::environment(Shell::PowerShell, &api_base_url()?, &desktop.token())
+        }
+        Copyable::EnvClaudeCode => {
+            tray::claude_code_environment(&api_base_url()?, &desktop.token())
         }
     };
     app.clipboard()
@@ -138,6 +142,7 @@ pub fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
         Action::CopyToken => report(copy(app, &desktop, Copyable::Token)),
         Action::CopyEnvPosix => report(copy(app, &desktop, Copyable::EnvPosix)),
         Action::CopyEnvPowerShell => report(copy(app, &desktop, Copyable::EnvPowerShell)),
+        Action::CopyEnvClaudeCode => report(copy(app, &desktop, Copyable::EnvClaudeCode)),
         Action::OpenDashboard => show_window(app),
         Action::OpenInBrowser => report(open_in_browser(app, &desktop)),
         Action::StartAtLogin => {

@@ -18,6 +18,7 @@ pub enum Action {
     CopyToken,
     CopyEnvPosix,
     CopyEnvPowerShell,
+    CopyEnvClaudeCode,
     OpenDashboard,
     OpenInBrowser,
     StartAtLogin,
@@ -25,12 +26,13 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Toggle,
         Self::CopyBaseUrl,
         Self::CopyToken,
         Self::CopyEnvPosix,
         Self::CopyEnvPowerShell,
+        Self::CopyEnvClaudeCode,
         Self::OpenDashboard,
         Self::OpenInBrowser,
         Self::StartAtLogin,
@@ -44,6 +46,7 @@ impl Action {
             Self::CopyToken => "copy-token",
             Self::CopyEnvPosix => "copy-env-posix",
             Self::CopyEnvPowerShell => "copy-env-powershell",
+            Self::CopyEnvClaudeCode => "copy-env-claude-code",
             Self::OpenDashboard => "open-dashboard",
             Self::OpenInBrowser => "open-in-browser",
             Self::StartAtLogin => "start-at-login",
@@ -129,6 +132,13 @@ pub fn environment(shell: Shell, api_base_url: &str, token: &str) -> String {
     }
 }
 
+/// `ANTHROPIC_BASE_URL` (the proxy's address without `/v1`, which Claude Code appends) and
+/// `ANTHROPIC_AUTH_TOKEN`, for bash/zsh.
+pub fn claude_code_environment(api_base_url: &str, token: &str) -> String {
+    let root = api_base_url.strip_suffix("/v1").unwrap_or(api_base_url);
+    format!("export ANTHROPIC_BASE_URL=\"{root}\"\nexport ANTHROPIC_AUTH_TOKEN=\"{token}\"\n")
+}
+
 /// The tray icon and the menu items that change with the status.
 pub struct Tray<R: Runtime> {
     icon: TrayIcon<R>,
@@ -161,6 +171,11 @@ impl<R: Runtime> Tray<R> {
             "Copy environment (PowerShell)",
             model.needs_running_enabled,
         )?;
+        let copy_claude_code = item(
+            Action::CopyEnvClaudeCode,
+            "Copy environment (Claude Code)",
+            model.needs_running_enabled,
+        )?;
         let open = item(Action::OpenDashboard, "Open dashboard", true)?;
         let browser = item(
             Action::OpenInBrowser,
@@ -187,6 +202,7 @@ impl<R: Runtime> Tray<R> {
                 &copy_token,
                 &copy_posix,
                 &copy_powershell,
+                &copy_claude_code,
                 &PredefinedMenuItem::separator(app)?,
                 &open,
                 &browser,
@@ -214,7 +230,13 @@ impl<R: Runtime> Tray<R> {
             icon,
             status,
             toggle,
-            needs_running: vec![copy_base, copy_posix, copy_powershell, browser],
+            needs_running: vec![
+                copy_base,
+                copy_posix,
+                copy_powershell,
+                copy_claude_code,
+                browser,
+            ],
             start_at_login,
         })
     }
@@ -307,6 +329,10 @@ mod tests {
         );
         let powershell = environment(Shell::PowerShell, "http://localhost:3000/v1", "tok");
         assert!(powershell.starts_with("$env:OPENAI_BASE_URL = \"http://localhost:3000/v1\""));
+        assert_eq!(
+            claude_code_environment("http://localhost:3000/v1", "tok"),
+            "export ANTHROPIC_BASE_URL=\"http://localhost:3000\"\nexport ANTHROPIC_AUTH_TOKEN=\"tok\"\n"
+        );
         assert!(powershell.contains("$env:OPENAI_API_KEY = \"tok\""));
     }
 }

@@ -34,6 +34,10 @@ console.log(reply.choices[0].message.content);`],
 export OPENAI_API_KEY="${token}"`],
     ['PowerShell', `$env:OPENAI_BASE_URL = "${base}"
 $env:OPENAI_API_KEY = "${token}"`],
+    ['Claude Code', `export ANTHROPIC_BASE_URL="${base.replace(/\/v1$/, '')}"
+export ANTHROPIC_AUTH_TOKEN="${token}"
+# Claude Code asks for claude-* models: map them to yours in Settings › Model aliases
+# (MODEL_ALIASES=claude-sonnet-*=gpt-4.1,claude-haiku-*=gpt-4.1-mini,*=gpt-4.1)`],
     ['aider', `aider --openai-api-base ${base} --openai-api-key ${token} --model openai/gpt-4o`],
     ['Continue', `# ~/.continue/config.yaml
 models:
@@ -50,7 +54,7 @@ model_provider = "local-llm-proxy"
 name = "Local LLM Proxy"
 base_url = "${base}"
 env_key = "LOCAL_LLM_PROXY_KEY"
-wire_api = "chat"
+wire_api = "responses"
 
 # and in your shell:
 # export LOCAL_LLM_PROXY_KEY="${token}"`],
@@ -104,6 +108,7 @@ function proxyCard() {
     h('div.actions', {},
       h('button.small', { type: 'button', disabled: !running, onclick: () => act(() => desktop.copy('envPosix'), 'bash/zsh environment copied') }, 'Copy environment (bash/zsh)'),
       h('button.small', { type: 'button', disabled: !running, onclick: () => act(() => desktop.copy('envPowerShell'), 'PowerShell environment copied') }, 'Copy environment (PowerShell)'),
+      h('button.small', { type: 'button', disabled: !running, onclick: () => act(() => desktop.copy('envClaudeCode'), 'Claude Code environment copied') }, 'Copy environment (Claude Code)'),
       h('button.small', { type: 'button', disabled: !running, onclick: () => act(() => desktop.openInBrowser()) }, 'Open in browser'),
       h('button.small.danger', {
         type: 'button', id: 'regenerate-token',
