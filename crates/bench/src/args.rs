@@ -53,6 +53,9 @@ pub enum Part {
     Masking,
     /// Pass-through against `TARGET_API=anthropic`: the cost of translating.
     Translation,
+    /// Chat completions against `/v1/messages` from the same chat target: the cost of serving
+    /// Anthropic's API.
+    Messages,
 }
 
 pub struct Sizes {

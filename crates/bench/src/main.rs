@@ -27,7 +27,8 @@ use mock::TlsMock;
 use process::rss_kb;
 use proxy::{Launch, Proxy, wait_for_models};
 use scenarios::{
-    baseline, full_log, latency, masking, slow_streams, soak, streaming, throughput, translation,
+    baseline, full_log, latency, masking, messages, slow_streams, soak, streaming, throughput,
+    translation,
 };
 use stats::round;
 
@@ -129,6 +130,13 @@ impl Bench {
         } else {
             Value::Null
         };
+        let messages = if self.args.runs(Part::Messages) {
+            let (program, sizes) = (&self.programs.proxy, self.sizes.pair);
+            let streams = self.sizes.translation_streams;
+            messages::messages(&self.client, &self.direct, program, sizes, streams).await?
+        } else {
+            Value::Null
+        };
         let baseline = self.baseline().await?;
         tls.stop().await?;
         let mut results = json!({
@@ -139,6 +147,7 @@ impl Bench {
             "full_log_start": full_log_start,
             "masking": masking,
             "translation": translation,
+            "messages": messages,
         });
         if let Some(baseline) = baseline {
             results["baseline"] = baseline;

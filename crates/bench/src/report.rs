@@ -46,6 +46,9 @@ pub fn comparisons(results: &Value) -> String {
     if !results["translation"].is_null() {
         out.push_str(&translation_paragraph(&results["translation"]));
     }
+    if !results["messages"].is_null() {
+        out.push_str(&messages_paragraph(&results["messages"]));
+    }
     if !results["baseline"].is_null() {
         out.push_str(&baseline_section(&results["baseline"]));
     }
@@ -224,6 +227,10 @@ pub fn markdown(results: &Value) -> String {
     if !translation.is_null() {
         out.push_str(&translation_paragraph(translation));
     }
+    let messages = &results["messages"];
+    if !messages.is_null() {
+        out.push_str(&messages_paragraph(messages));
+    }
     out.push_str("\nRaw figures: `bench-results.json`.\n");
     let baseline = &results["baseline"];
     if !baseline.is_null() {
@@ -255,20 +262,60 @@ fn masking_paragraph(m: &Value) -> String {
     )
 }
 
+/// "met", or "**not met**" and what missed, for a side-by-side part's targets.
+fn verdict(target: &Value) -> String {
+    if target["met"] == true {
+        return "met".to_owned();
+    }
+    let mut missed = Vec::new();
+    if target["request_met"] != true {
+        missed.push("per request");
+    }
+    if target["event_met"] != true {
+        missed.push("per streamed event");
+    }
+    format!("**not met** ({})", missed.join(", "))
+}
+
+fn messages_paragraph(m: &Value) -> String {
+    let (answers, streams, target) = (&m["answers"], &m["streams"], &m["target"]);
+    format!(
+        "\nServing Anthropic's Messages API (Claude Code's) from a chat-completions target: two proxies of the same \
+         configuration on the same mock, one asked for chat completions (A) and one for `/v1/messages` (B: read as a \
+         chat request, the answer and stream written back as Messages), request log on, side by side in alternating \
+         rounds. Whole answers ({} rounds of {} requests each at c=1): added latency p50 {} us through A and {} us \
+         through B (difference {} us); proxy CPU per request {} and {} us (difference {} us). Streams of {} text \
+         deltas ({} rounds of {} streams each at c=1): added time to the last byte p50 {} and {} us (difference {} \
+         us); proxy CPU per stream {} and {} us (difference {} us, {} us per streamed event, the stream's own costs \
+         included). The target, at most {} us of proxy CPU per request and {} us per streamed event above plain \
+         forwarding: {}.\n",
+        m["rounds"],
+        m["requests_per_round"],
+        answers["chat"]["added_p50_us"],
+        answers["messages"]["added_p50_us"],
+        answers["difference"]["added_p50_us"],
+        answers["chat"]["cpu_us_per_request"],
+        answers["messages"]["cpu_us_per_request"],
+        answers["difference"]["cpu_us_per_request"],
+        m["events_per_stream"],
+        m["rounds"],
+        m["streams_per_round"],
+        streams["chat"]["added_p50_us"],
+        streams["messages"]["added_p50_us"],
+        streams["difference"]["added_p50_us"],
+        streams["chat"]["cpu_us_per_stream"],
+        streams["messages"]["cpu_us_per_stream"],
+        streams["difference"]["cpu_us_per_stream"],
+        m["cpu_us_per_event_difference"],
+        target["cpu_us_per_request"],
+        target["cpu_us_per_event"],
+        verdict(target),
+    )
+}
+
 fn translation_paragraph(t: &Value) -> String {
     let (answers, streams, target) = (&t["answers"], &t["streams"], &t["target"]);
-    let verdict = if target["met"] == true {
-        "met".to_owned()
-    } else {
-        let mut missed = Vec::new();
-        if target["request_met"] != true {
-            missed.push("per request");
-        }
-        if target["event_met"] != true {
-            missed.push("per streamed event");
-        }
-        format!("**not met** ({})", missed.join(", "))
-    };
+    let verdict = verdict(target);
     format!(
         "\nTranslating to Anthropic's Messages API: the same proxy with the same `TARGET_API_KEY`, passing chat \
          requests through (A) and with `TARGET_API=anthropic` (B: each request written as `POST /messages`, each \

@@ -14,10 +14,55 @@ pub fn chat_body(stream: bool) -> String {
     json!({"model": "gpt-4o", "stream": stream, "messages": [{"role": "user", "content": "Say something about benchmarks."}]}).to_string()
 }
 
+/// The API a benchmark client speaks to the proxy (the mock target speaks chat completions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    Chat,
+    /// Anthropic's Messages, as Claude Code speaks it.
+    Messages,
+}
+
+impl Api {
+    /// Where its calls go, after the base URL's `/v1`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Chat => "/chat/completions",
+            Self::Messages => "/messages",
+        }
+    }
+
+    pub fn body(self, stream: bool) -> String {
+        match self {
+            Self::Chat => chat_body(stream),
+            Self::Messages => json!({"model": "gpt-4o", "max_tokens": 1024, "stream": stream,
+                "messages": [{"role": "user", "content": "Say something about benchmarks."}]})
+            .to_string(),
+        }
+    }
+
+    /// How a complete stream of this API ends.
+    pub fn stream_end(self) -> &'static [u8] {
+        match self {
+            Self::Chat => b"data: [DONE]\n\n",
+            Self::Messages => b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        }
+    }
+}
+
 pub async fn call(client: &reqwest::Client, base: &str, body: &str) -> Result<Duration> {
+    call_as(client, base, Api::Chat, body).await
+}
+
+/// One whole answer to `body`, sent as `api` speaks: its time.
+pub async fn call_as(
+    client: &reqwest::Client,
+    base: &str,
+    api: Api,
+    body: &str,
+) -> Result<Duration> {
     let started = Instant::now();
     let response = client
-        .post(format!("{base}/chat/completions"))
+        .post(format!("{base}{}", api.path()))
         .bearer_auth(TOKEN)
         .header("content-type", "application/json")
         .body(body.to_owned())
@@ -34,16 +79,17 @@ pub async fn call(client: &reqwest::Client, base: &str, body: &str) -> Result<Du
 async fn start_stream(
     client: &reqwest::Client,
     base: &str,
+    api: Api,
     chunks: u32,
     delay_ms: u32,
 ) -> Result<reqwest::Response> {
     let response = client
-        .post(format!("{base}/chat/completions"))
+        .post(format!("{base}{}", api.path()))
         .bearer_auth(TOKEN)
         .header("content-type", "application/json")
         .header("x-mock-chunks", chunks.to_string())
         .header("x-mock-delay-ms", delay_ms.to_string())
-        .body(chat_body(true))
+        .body(api.body(true))
         .send()
         .await?;
     if !response.status().is_success() {
@@ -61,7 +107,7 @@ pub async fn one_stream(
     delay_ms: u32,
 ) -> Result<(f64, f64, f64)> {
     let started = Instant::now();
-    let response = start_stream(client, base, chunks, delay_ms).await?;
+    let response = start_stream(client, base, Api::Chat, chunks, delay_ms).await?;
     let mut body = response.bytes_stream();
     let mut first = None;
     let mut last = started;
@@ -92,22 +138,23 @@ pub async fn one_stream(
 }
 
 /// One stream of `chunks` chunks sent at once, read to its end: the time to its last byte, and
-/// the whole body (which must end with `data: [DONE]`).
+/// the whole body (which must end as `api`'s streams end).
 pub async fn stream_to_end(
     client: &reqwest::Client,
     base: &str,
+    api: Api,
     chunks: u32,
 ) -> Result<(Duration, Vec<u8>)> {
     let started = Instant::now();
-    let response = start_stream(client, base, chunks, 0).await?;
+    let response = start_stream(client, base, api, chunks, 0).await?;
     let mut body = response.bytes_stream();
     let mut text = Vec::new();
     while let Some(piece) = body.next().await {
         text.extend_from_slice(&piece?);
     }
     let elapsed = started.elapsed();
-    if !text.ends_with(b"data: [DONE]\n\n") {
-        bail!("the stream from {base} did not end with [DONE]");
+    if !text.ends_with(api.stream_end()) {
+        bail!("the stream from {base} did not end as a complete {api:?} stream");
     }
     Ok((elapsed, text))
 }

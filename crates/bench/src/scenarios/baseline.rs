@@ -8,6 +8,7 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use crate::proxy::{Launch, Proxy};
+use crate::requests::Api;
 use crate::scenarios::compare::{PairSizes, latency_pair, ratios, throughput_pair};
 use crate::scenarios::throughput::CONCURRENCY;
 
@@ -34,7 +35,10 @@ pub async fn baseline(
             Proxy::start_ready(&Launch::new(current, direct, logging), client).await?,
             Proxy::start_ready(&Launch::new(baseline, direct, logging), client).await?,
         ];
-        let pair = [&proxies[0], &proxies[1]];
+        let pair = [
+            proxies[0].endpoint(Api::Chat),
+            proxies[1].endpoint(Api::Chat),
+        ];
         let latency = if measures.latency {
             let [now, before] = latency_pair(client, direct, pair, sizes).await?;
             json!({
@@ -48,7 +52,7 @@ pub async fn baseline(
             Value::Null
         };
         let throughput = if measures.throughput {
-            let [now, before] = throughput_pair(client, pair, sizes).await?;
+            let [now, before] = throughput_pair(client, [&proxies[0], &proxies[1]], sizes).await?;
             json!({
                 "concurrency": CONCURRENCY,
                 "rounds": sizes.load_rounds,

@@ -9,10 +9,28 @@ use serde_json::{Value, json};
 
 use crate::process::cpu_seconds;
 use crate::proxy::Proxy;
-use crate::requests::stream_to_end;
+use crate::requests::{Api, stream_to_end};
 use crate::scenarios::latency::{alternate, warm_up};
 use crate::scenarios::throughput::load;
 use crate::stats::{median, percentile, ratio, round, us};
+
+/// What a comparison measures: a proxy's address and process, and the API its client speaks.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint<'a> {
+    pub url: &'a str,
+    pub pid: u32,
+    pub api: Api,
+}
+
+impl Proxy {
+    pub fn endpoint(&self, api: Api) -> Endpoint<'_> {
+        Endpoint {
+            url: &self.url,
+            pid: self.pid,
+            api,
+        }
+    }
+}
 
 /// How long a comparison runs.
 #[derive(Debug, Clone, Copy)]
@@ -39,11 +57,11 @@ fn order(round: usize) -> [usize; 2] {
 pub async fn latency_pair(
     client: &reqwest::Client,
     direct: &str,
-    proxies: [&Proxy; 2],
+    proxies: [Endpoint<'_>; 2],
     sizes: PairSizes,
 ) -> Result<[Value; 2]> {
     for proxy in proxies {
-        warm_up(client, direct, &proxy.url).await?;
+        warm_up(client, direct, proxy.url, proxy.api).await?;
     }
     // CPU over the whole run, the other's rounds included: what a proxy still does after its
     // round (the log's writes) is its own.
@@ -51,7 +69,9 @@ pub async fn latency_pair(
     let mut rounds: [Rounds; 2] = Default::default();
     for round in 0..sizes.latency_rounds {
         for i in order(round) {
-            let (d, p) = alternate(client, direct, &proxies[i].url, sizes.latency_requests).await?;
+            let proxy = proxies[i];
+            let (d, p) =
+                alternate(client, direct, proxy.url, proxy.api, sizes.latency_requests).await?;
             rounds[i].push(d, p);
         }
     }
@@ -69,20 +89,19 @@ pub async fn latency_pair(
 pub async fn stream_pair(
     client: &reqwest::Client,
     direct: &str,
-    proxies: [&Proxy; 2],
+    proxies: [Endpoint<'_>; 2],
     rounds_of: usize,
     streams: usize,
     chunks: u32,
 ) -> Result<[Value; 2]> {
     for proxy in proxies {
-        alternate_streams(client, direct, &proxy.url, 10, chunks).await?;
+        alternate_streams(client, direct, proxy, 10, chunks).await?;
     }
     let cpu_before = [cpu_seconds(proxies[0].pid)?, cpu_seconds(proxies[1].pid)?];
     let mut rounds: [Rounds; 2] = Default::default();
     for round in 0..rounds_of {
         for i in order(round) {
-            let (d, p) =
-                alternate_streams(client, direct, &proxies[i].url, streams, chunks).await?;
+            let (d, p) = alternate_streams(client, direct, proxies[i], streams, chunks).await?;
             rounds[i].push(d, p);
         }
     }
@@ -98,14 +117,18 @@ pub async fn stream_pair(
 async fn alternate_streams(
     client: &reqwest::Client,
     direct: &str,
-    proxied: &str,
+    proxied: Endpoint<'_>,
     n: usize,
     chunks: u32,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     let (mut d, mut p) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for _ in 0..n {
-        d.push(us(stream_to_end(client, direct, chunks).await?.0));
-        p.push(us(stream_to_end(client, proxied, chunks).await?.0));
+        d.push(us(stream_to_end(client, direct, Api::Chat, chunks)
+            .await?
+            .0));
+        p.push(us(stream_to_end(client, proxied.url, proxied.api, chunks)
+            .await?
+            .0));
     }
     Ok((d, p))
 }

@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use crate::process::cpu_seconds;
-use crate::requests::{call, chat_body};
+use crate::requests::{Api, call_as};
 use crate::stats::{percentile, round, round3, us};
 
 /// Concurrency 1, direct and proxy alternating request by request; CPU of the proxy process
@@ -16,9 +16,9 @@ pub async fn latency(
     pid: u32,
     n: usize,
 ) -> Result<Value> {
-    warm_up(client, direct, proxied).await?;
+    warm_up(client, direct, proxied, Api::Chat).await?;
     let cpu_before = cpu_seconds(pid)?;
-    let (mut d, mut p) = alternate(client, direct, proxied, n).await?;
+    let (mut d, mut p) = alternate(client, direct, proxied, Api::Chat, n).await?;
     let cpu = cpu_seconds(pid)? - cpu_before;
     let (dp50, dp99, pp50, pp99) = (
         percentile(&mut d, 0.5),
@@ -35,27 +35,34 @@ pub async fn latency(
 }
 
 /// Fifty requests each way first: connections open, caches warm.
-pub async fn warm_up(client: &reqwest::Client, direct: &str, proxied: &str) -> Result<()> {
-    let body = chat_body(false);
+pub async fn warm_up(
+    client: &reqwest::Client,
+    direct: &str,
+    proxied: &str,
+    api: Api,
+) -> Result<()> {
+    let (direct_body, body) = (Api::Chat.body(false), api.body(false));
     for _ in 0..50 {
-        call(client, direct, &body).await?;
-        call(client, proxied, &body).await?;
+        call_as(client, direct, Api::Chat, &direct_body).await?;
+        call_as(client, proxied, api, &body).await?;
     }
     Ok(())
 }
 
-/// `n` requests each way, direct and proxy alternating: their times in us (direct, proxy).
+/// `n` requests each way, direct and proxy (its client speaking `api`) alternating: their
+/// times in us (direct, proxy).
 pub async fn alternate(
     client: &reqwest::Client,
     direct: &str,
     proxied: &str,
+    api: Api,
     n: usize,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
-    let body = chat_body(false);
+    let (direct_body, body) = (Api::Chat.body(false), api.body(false));
     let (mut d, mut p) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for _ in 0..n {
-        d.push(us(call(client, direct, &body).await?));
-        p.push(us(call(client, proxied, &body).await?));
+        d.push(us(call_as(client, direct, Api::Chat, &direct_body).await?));
+        p.push(us(call_as(client, proxied, api, &body).await?));
     }
     Ok((d, p))
 }

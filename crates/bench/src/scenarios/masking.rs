@@ -7,6 +7,7 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use crate::proxy::{Launch, Proxy};
+use crate::requests::Api;
 use crate::scenarios::compare::{PairSizes, differences, latency_pair};
 
 /// A target key of 40 characters, the length of common API keys. The mock accepts any
@@ -27,7 +28,16 @@ pub async fn masking(
         Proxy::start_ready(&without, client).await?,
         Proxy::start_ready(&with, client).await?,
     ];
-    let [without, with] = latency_pair(client, direct, [&proxies[0], &proxies[1]], sizes).await?;
+    let [without, with] = latency_pair(
+        client,
+        direct,
+        [
+            proxies[0].endpoint(Api::Chat),
+            proxies[1].endpoint(Api::Chat),
+        ],
+        sizes,
+    )
+    .await?;
     for proxy in &mut proxies {
         proxy.stop().await?;
     }

@@ -6,6 +6,7 @@ pub mod compare;
 pub mod full_log;
 pub mod latency;
 pub mod masking;
+pub mod messages;
 pub mod slow_streams;
 pub mod soak;
 pub mod streaming;

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 
 use crate::proxy::{Launch, Proxy, TOKEN};
-use crate::requests::{chat_body, stream_to_end};
+use crate::requests::{Api, chat_body, stream_to_end};
 use crate::scenarios::compare::{PairSizes, differences, latency_pair, stream_pair};
 use crate::scenarios::masking::TARGET_KEY;
 use crate::stats::round3;
@@ -58,7 +58,10 @@ async fn measure(
             .await
             .with_context(|| format!("the {name} proxy's answers are wrong"))?;
     }
-    let pair = [&proxies[0], &proxies[1]];
+    let pair = [
+        proxies[0].endpoint(Api::Chat),
+        proxies[1].endpoint(Api::Chat),
+    ];
     let [a, b] = latency_pair(client, direct, pair, sizes).await?;
     let rounds = sizes.latency_rounds;
     let [sa, sb] = stream_pair(
@@ -140,7 +143,7 @@ async fn check(client: &reqwest::Client, proxied: &str, text: &str) -> Result<()
         usage["prompt_tokens"] == 18 && usage["completion_tokens"] == 52,
         "not the mock's usage (18 prompt, 52 completion tokens): {usage}"
     );
-    let (_, body) = stream_to_end(client, proxied, STREAM_EVENTS).await?;
+    let (_, body) = stream_to_end(client, proxied, Api::Chat, STREAM_EVENTS).await?;
     let body = String::from_utf8(body).context("the stream is not UTF-8")?;
     let data: Vec<&str> = body
         .lines()

@@ -297,17 +297,17 @@ struct Delta<'a> {
 
 /// What a plain event adds.
 #[derive(Default)]
-struct PlainEvent<'a> {
-    id: Option<Cow<'a, str>>,
-    model: Option<Cow<'a, str>>,
-    text: Option<Cow<'a, str>>,
-    reasoning: Option<Cow<'a, str>>,
-    finish_reason: Option<Value>,
+pub struct PlainEvent<'a> {
+    pub id: Option<Cow<'a, str>>,
+    pub model: Option<Cow<'a, str>>,
+    pub text: Option<Cow<'a, str>>,
+    pub reasoning: Option<Cow<'a, str>>,
+    pub finish_reason: Option<Value>,
 }
 
 /// The event read without a JSON tree, or `None` when it is not plain: an error, a usage, tool
 /// calls, a choice without a delta, or anything not of these shapes.
-fn plain_event(data: &str) -> Option<PlainEvent<'_>> {
+pub fn plain_event(data: &str) -> Option<PlainEvent<'_>> {
     let Obj(event) = serde_json::from_str::<Obj<Event<'_>>>(data).ok()?;
     let plain = event.error.is_none()
         && event.usage.is_none_or(is_null)

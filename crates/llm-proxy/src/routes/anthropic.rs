@@ -20,7 +20,7 @@ use crate::error::ProxyError;
 use crate::formats::answer::Stamp;
 use crate::formats::anthropic::client::{self, ChatForm};
 use crate::formats::anthropic::events::MessagesStream;
-use crate::formats::{sse, tokens};
+use crate::formats::{chat_stream, sse, tokens};
 use crate::forward;
 use crate::notes::{CallNotes, RequestTranslation};
 use crate::request::{Operation, peek, read_body};
@@ -280,6 +280,16 @@ impl Converter {
     }
 
     fn event(&mut self, event: &[u8], out: &mut Vec<u8>) {
+        // The common event, one `data:` line of a plain chunk, is read without copies.
+        if let Some(data) = event
+            .strip_prefix(b"data: ")
+            .filter(|data| !data.contains(&b'\n'))
+            .and_then(|data| std::str::from_utf8(data).ok())
+            && let Some(plain) = chat_stream::plain_event(data)
+            && self.writer.plain(&plain, out)
+        {
+            return;
+        }
         let text = String::from_utf8_lossy(event);
         let data: Vec<&str> = text
             .lines()

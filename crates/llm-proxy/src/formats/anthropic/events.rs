@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::client::{stop_of, tool_use_id, usage};
+use crate::formats::chat_stream::PlainEvent;
 
 /// The kind of the block open now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +113,38 @@ impl MessagesStream {
         if choice["finish_reason"].is_string() {
             self.finish = Some(choice.clone());
         }
+    }
+
+    /// A plain chat chunk (text or reasoning, no tool calls, no finish), read the typed way: its
+    /// text goes out without a JSON tree, the bulk of a stream. `false` when the chunk is not
+    /// one of these, for [`Self::chunk`] to read.
+    pub fn plain(&mut self, plain: &PlainEvent<'_>, out: &mut Vec<u8>) -> bool {
+        if self.ended || plain.finish_reason.is_some() {
+            return false;
+        }
+        if !self.started
+            && let Some(model) = plain.model.as_deref().filter(|m| !m.is_empty())
+        {
+            model.clone_into(&mut self.model);
+        }
+        self.start(out);
+        if let Some(thinking) = plain.reasoning.as_deref().filter(|t| !t.is_empty()) {
+            let index = self.block(Block::Thinking, out, |index| {
+                json!({"type": "content_block_start", "index": index, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
+            });
+            event(
+                out,
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": index, "delta": {"type": "thinking_delta", "thinking": thinking}}),
+            );
+        }
+        if let Some(text) = plain.text.as_deref().filter(|t| !t.is_empty()) {
+            let index = self.block(Block::Text, out, |index| {
+                json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
+            });
+            text_delta(out, index, text);
+        }
+        true
     }
 
     /// A tool call's piece: its first opens a `tool_use` block, the rest add arguments.
@@ -257,10 +290,49 @@ impl MessagesStream {
 /// A keep-alive for a silent target: Claude Code gives up after five minutes without bytes.
 pub const PING: &[u8] = b"event: ping\ndata: {\"type\":\"ping\"}\n\n";
 
+/// A `text_delta` event, written without building it (a test holds it to the built one).
+fn text_delta(out: &mut Vec<u8>, index: u32, text: &str) {
+    out.extend_from_slice(
+        b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
+    );
+    out.extend_from_slice(index.to_string().as_bytes());
+    out.extend_from_slice(b",\"delta\":{\"type\":\"text_delta\",\"text\":");
+    // Serializing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+    out.extend_from_slice(b"}}\n\n");
+}
+
 fn event(out: &mut Vec<u8>, name: &str, data: &Value) {
     let mut head = String::with_capacity(16 + name.len());
     let _ = write!(head, "event: {name}\ndata: ");
     out.extend_from_slice(head.as_bytes());
     let _ = serde_json::to_writer(&mut *out, data);
     out.extend_from_slice(b"\n\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_delta_written_directly_is_the_event_built_as_json() {
+        for text in ["Hello", "quote \" slash \\ newline \n", "é ☃ 😀", "\u{1}"] {
+            let (mut direct, mut built) = (Vec::new(), Vec::new());
+            text_delta(&mut direct, 7, text);
+            event(
+                &mut built,
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": 7, "delta": {"type": "text_delta", "text": text}}),
+            );
+            let parse = |bytes: &[u8]| -> Value {
+                let text = std::str::from_utf8(bytes).unwrap();
+                serde_json::from_str(text.split_once("data: ").unwrap().1.trim()).unwrap()
+            };
+            assert_eq!(parse(&direct), parse(&built));
+            assert!(
+                direct.starts_with(b"event: content_block_delta\ndata: ")
+                    && direct.ends_with(b"\n\n")
+            );
+        }
+    }
 }
