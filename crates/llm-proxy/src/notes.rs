@@ -32,6 +32,9 @@ pub struct RequestTranslation {
     /// The model sent, when `MODEL_ALIASES` changed the client's.
     #[serde(rename = "sentModel", skip_serializing_if = "Option::is_none")]
     pub sent_model: Option<String>,
+    /// What writing the answer back in the client's API could not carry as it was.
+    #[serde(rename = "answerNotes", skip_serializing_if = "Vec::is_empty")]
+    pub answer_notes: Vec<String>,
 }
 
 /// Set by the forwarding code on its response: how long the target took to answer.

@@ -153,3 +153,48 @@ async fn a_silent_chat_target_gets_the_messages_client_pings_then_the_rest_of_th
     read_until(&mut body, &mut seen, "event: message_stop").await;
     assert!(seen.contains(r#""stop_reason":"end_turn""#), "{seen}");
 }
+
+#[tokio::test]
+async fn unreadable_tool_arguments_arrive_as_text_and_earlier_thinking_is_dropped_both_noted() {
+    let target = MockTarget::start().await;
+    let completion = serde_json::json!({"id": "chatcmpl-9", "object": "chat.completion", "created": 1, "model": "gpt-4.1",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "logprobs": null, "message": {"role": "assistant", "content": null,
+            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "Bash", "arguments": "{\"command\": \"ls"}}]}}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}});
+    target.always(Reply::Json(StatusCode::OK, completion.to_string()));
+    let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
+    let response = proxy
+        .post(
+            "/v1/messages",
+            &serde_json::json!({"model": "claude-sonnet-4-5", "max_tokens": 100, "messages": [
+                {"role": "user", "content": "List the files"},
+                {"role": "assistant", "content": [{"type": "thinking", "thinking": "I should list.", "signature": "sig"},
+                                                  {"type": "text", "text": "Listing."}]},
+                {"role": "user", "content": "Go on"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let message: Value = response.json().await.unwrap();
+    assert_eq!(message["stop_reason"], "tool_use");
+    assert_eq!(message["content"][0]["input"], "{\"command\": \"ls");
+    let sent: Value = serde_json::from_slice(&target.last().body).unwrap();
+    assert!(
+        sent["messages"][1].get("reasoning_content").is_none(),
+        "{sent}"
+    );
+    proxy.handle.state().log().written().await;
+    let listed: Value = proxy.get_json("/api/logs/api-calls?fields=summary").await;
+    let request = &listed["data"][0]["normalization"]["request"];
+    assert_eq!(
+        request["dropped"],
+        serde_json::json!(["messages.1 thinking"]),
+        "{request}"
+    );
+    assert_eq!(
+        request["answerNotes"],
+        serde_json::json!(["tool call 0: arguments not a JSON object, given as text"]),
+        "{request}"
+    );
+}

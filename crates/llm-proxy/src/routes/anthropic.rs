@@ -102,6 +102,11 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
         other => other.into_response(),
     };
     let mut dropped = form.dropped;
+    let answer_notes = response
+        .extensions_mut()
+        .remove::<AnswerNotes>()
+        .map(|notes| notes.0)
+        .unwrap_or_default();
     let translation = response.extensions_mut().remove::<RequestTranslation>();
     if let Some(translation) = &translation {
         dropped.extend(translation.dropped.iter().cloned());
@@ -114,6 +119,7 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
             api: Some(translation.and_then(|t| t.api).unwrap_or("openai")),
             dropped,
             sent_model,
+            answer_notes,
         }),
     });
     response
@@ -191,7 +197,7 @@ async fn as_messages(
         Ok(collected) => collected.to_bytes(),
         Err(error) => return ProxyError::invalid(error.to_string()).into_response(),
     };
-    let message = match serde_json::from_slice::<Value>(&bytes) {
+    let (message, notes) = match serde_json::from_slice::<Value>(&bytes) {
         Ok(completion) => client::message_from_completion(&completion, &form.stop_sequences),
         Err(_) => {
             return (
@@ -206,8 +212,13 @@ async fn as_messages(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    parts.extensions.insert(AnswerNotes(notes));
     Response::from_parts(parts, Body::from(message.to_string()))
 }
+
+/// What [`as_messages`] noted, for the log.
+#[derive(Clone)]
+struct AnswerNotes(Vec<String>);
 
 fn api_error(message: &str) -> String {
     json!({"type": "error", "error": {"type": "api_error", "message": message}}).to_string()

@@ -183,7 +183,7 @@ pub(crate) async fn answer(
             let translation = RequestTranslation {
                 api: Some(up.api().name()),
                 dropped: translated.dropped,
-                sent_model: None,
+                ..RequestTranslation::default()
             };
             let body = Bytes::from(translated.body);
             (Some(translated.path), body, Some(translation))

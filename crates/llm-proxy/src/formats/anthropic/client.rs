@@ -101,7 +101,9 @@ pub fn chat_request(body: &[u8], api: TargetApi) -> Result<ChatForm, Untranslata
         chars += message.content.to_string().len();
         match message.role.as_str() {
             "user" => user_messages(i, &message.content, &mut messages)?,
-            "assistant" => messages.push(assistant_message(i, &message.content, &mut dropped)?),
+            "assistant" => {
+                messages.push(assistant_message(i, &message.content, api, &mut dropped)?);
+            }
             "system" => {
                 messages.push(json!({"role": "system", "content": system_text(&message.content)?}))
             }
@@ -252,9 +254,13 @@ fn user_messages(i: usize, content: &Value, out: &mut Vec<Value>) -> Result<(), 
     Ok(())
 }
 
+/// An assistant turn. Its thinking goes back as reasoning to the APIs that read it (Anthropic,
+/// Gemini, Ollama, through their translations); chat completions has no field for it (some
+/// servers refuse one), so there it is dropped and noted.
 fn assistant_message(
     i: usize,
     content: &Value,
+    api: TargetApi,
     dropped: &mut Vec<String>,
 ) -> Result<Value, Untranslatable> {
     let blocks = match content {
@@ -288,8 +294,11 @@ fn assistant_message(
         message["tool_calls"] = Value::Array(calls);
     }
     if !reasoning.is_empty() {
-        // Chat targets that take reasoning back read it here; the others ignore it.
-        message["reasoning_content"] = Value::String(reasoning);
+        if api == TargetApi::OpenAi {
+            dropped.push(format!("messages.{i} thinking"));
+        } else {
+            message["reasoning_content"] = Value::String(reasoning);
+        }
     }
     Ok(message)
 }
@@ -446,7 +455,11 @@ fn unsupported_block(i: usize, j: usize, kind: &str) -> Untranslatable {
 
 /// A chat completion as a Messages answer. `stop_sequences` are the request's, to name the one
 /// that ended the answer when the target says (vLLM's `stop_reason`).
-pub fn message_from_completion(completion: &Value, stop_sequences: &[String]) -> Value {
+pub fn message_from_completion(
+    completion: &Value,
+    stop_sequences: &[String],
+) -> (Value, Vec<String>) {
+    let mut notes = Vec::new();
     let choice = &completion["choices"][0];
     let message = &choice["message"];
     let mut content = Vec::new();
@@ -470,15 +483,21 @@ pub fn message_from_completion(completion: &Value, stop_sequences: &[String]) ->
     {
         let arguments = call["function"]["arguments"].as_str().unwrap_or("{}");
         let fallback = || format!("toolu_{suffix}_{k}");
+        let input = tool_input(arguments);
+        if input.is_string() {
+            notes.push(format!(
+                "tool call {k}: arguments not a JSON object, given as text"
+            ));
+        }
         content.push(json!({
             "type": "tool_use",
             "id": tool_use_id(call["id"].as_str().unwrap_or_default(), fallback),
             "name": call["function"]["name"],
-            "input": tool_input(arguments),
+            "input": input,
         }));
     }
     let (stop_reason, stop_sequence) = stop_of(choice, stop_sequences);
-    json!({
+    let message = json!({
         "id": format!("msg_{suffix}"),
         "type": "message",
         "role": "assistant",
@@ -487,7 +506,8 @@ pub fn message_from_completion(completion: &Value, stop_sequences: &[String]) ->
         "stop_reason": stop_reason,
         "stop_sequence": stop_sequence,
         "usage": usage(&completion["usage"]),
-    })
+    });
+    (message, notes)
 }
 
 /// A tool call id as Anthropic spells them (`toolu_…`), `fallback` for none; ids come back
