@@ -1,6 +1,7 @@
 """A target speaking Anthropic's Messages API that refuses what the real API refuses (the rules
 the proxy's translation must respect), answering with Anthropic's own error envelope."""
 import http.server
+import re
 import json
 import threading
 
@@ -72,7 +73,8 @@ class AnthropicTarget(http.server.BaseHTTPRequestHandler):
             return self.send(404, {"type": "error", "error": {"type": "not_found_error", "message": "Not found"}})
         if self.headers.get("x-api-key") != KEY:
             return self.send(401, {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}})
-        if self.headers.get("anthropic-version") != "2023-06-01":
+        # Any dated version: the proxy writes 2023-06-01, SDKs passing through send their own.
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.headers.get("anthropic-version") or ""):
             return self.send(400, {"type": "error", "error": {"type": "invalid_request_error", "message": "anthropic-version: header is required"}})
         try:
             validate(body)

@@ -149,3 +149,29 @@ def test_count_tokens_counts_the_request_as_it_would_be_sent(messages_proxy, cha
                                      messages=[{"role": "user", "content": "Hello " * 50}])
     assert longer.input_tokens > hello.input_tokens + 50
     assert all(r["path"] != "/v1/messages/count_tokens" for r in chat_target.received), "counted locally"
+
+
+def test_with_an_anthropic_target_the_sdks_calls_pass_through(anthropic_proxy, anthropic_target):
+    """TARGET_API=anthropic: the Messages call reaches the target as the SDK wrote it."""
+    from anthropic_target import TEXT as ANTHROPIC_TEXT
+    anthropic_target.reply_tool = None
+    c = client(anthropic_proxy)
+    reply = c.messages.create(model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "Hello"}])
+    assert reply.content[0].text == ANTHROPIC_TEXT
+    sent = anthropic_target.received[-1]
+    assert sent["body"] == {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]}
+    assert sent["headers"]["x-api-key"] == "sk-ant-e2e-target-key-0004"
+    events = list(c.messages.create(model=MODEL, max_tokens=64, stream=True, messages=[{"role": "user", "content": "Hello"}]))
+    check_grammar(events)
+
+
+def test_a_gemini_target_answers_messages_through_two_translations(gemini_proxy, gemini_target):
+    """Messages in, chat in the middle, Gemini out, and back."""
+    from gemini_target import TEXT as GEMINI_TEXT
+    gemini_target.reply_call = None
+    reply = client(gemini_proxy).messages.create(
+        model="gemini-2.5-flash", max_tokens=64, system="Be brief.", messages=[{"role": "user", "content": "Hello"}])
+    assert reply.content[0].text == GEMINI_TEXT
+    sent = gemini_target.received[-1]
+    assert sent["body"]["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
+    assert sent["body"]["generationConfig"]["maxOutputTokens"] == 64
