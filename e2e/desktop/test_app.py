@@ -373,7 +373,7 @@ def test_closing_the_window_keeps_the_proxy_and_the_tray_reopens_it(launch):
     assert len(app_processes()) == 1
 
     close_once_and_wait()
-    tray_menu(["Down"] * 6)  # Open dashboard
+    tray_menu(["Down"] * 7)  # Open dashboard
     wait_until(window_shown, what="the window to open again from the tray")
     assert http(port, "/health")[0] == 200
 
@@ -400,6 +400,9 @@ def test_the_tray_menu_turns_the_proxy_off_and_on_and_quit_stops_everything(laun
     tray_menu(["Down", "Down", "Down", "Down"])  # Copy environment (bash/zsh)
     wait_until(lambda: f'export OPENAI_API_KEY="{token}"' in clipboard(), what="the environment on the clipboard")
     assert f'export OPENAI_BASE_URL="http://localhost:{port}/v1"' in clipboard()
+    tray_menu(["Down"] * 6)  # Copy environment (Claude Code)
+    wait_until(lambda: f'export ANTHROPIC_AUTH_TOKEN="{token}"' in clipboard(), what="Claude Code's environment on the clipboard")
+    assert f'export ANTHROPIC_BASE_URL="http://localhost:{port}"' in clipboard()
 
     tray_menu(["Up"])  # Quit
     wait_until(lambda: not port_open(port), what="Quit to stop the server")

@@ -24,7 +24,6 @@ async function runClaude(proxy, prompt, args = []) {
       HOME: mkdtempSync(path.join(tmpdir(), 'claude-code-home-')),
       ANTHROPIC_BASE_URL: proxy.baseURL.replace(/\/v1$/, ''),
       ANTHROPIC_AUTH_TOKEN: proxy.token,
-      ANTHROPIC_MODEL: 'gpt-4.1',
       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
       DISABLE_TELEMETRY: '1',
       DISABLE_ERROR_REPORTING: '1',
@@ -35,8 +34,9 @@ async function runClaude(proxy, prompt, args = []) {
 
 test('Claude Code runs one Bash command through a chat-completions target', async () => {
   const target = await startTarget('chat');
+  // Claude Code keeps its own model names; the proxy maps them to the endpoint's.
   const proxy = await startProxy('e2e-claude-code-token-0014', {
-    TARGET_ENDPOINT: target.endpoint, TARGET_API_KEY: target.key,
+    TARGET_ENDPOINT: target.endpoint, TARGET_API_KEY: target.key, MODEL_ALIASES: '*=gpt-4.1',
   });
   try {
     await target.reply(['Bash', { command: 'echo proxy-works > marker.txt', description: 'Write the marker file' }]);
@@ -45,6 +45,7 @@ test('Claude Code runs one Bash command through a chat-completions target', asyn
     assert.match(stdout, new RegExp(target.text));
     // The command's result went back to the target as a tool message answering its call.
     const received = await target.received();
+    assert.ok(received.every((r) => r.body.model === 'gpt-4.1'), 'a model name was not mapped');
     const answered = received.find((r) => r.body.messages.at(-1)?.role === 'tool');
     assert.ok(answered, 'no request carried the tool result');
     const call = answered.body.messages.at(-2).tool_calls[0];

@@ -5,6 +5,7 @@ before them, arguments that are not JSON text. It answers with a text, or, when
 a tool result, with a call of it; whole or streamed (usage last, when asked for)."""
 import http.server
 import json
+import re
 import threading
 
 KEY = "chat-e2e-target-key-0011"
@@ -24,6 +25,9 @@ def validate(body):
     for field in body:
         if field not in ALLOWED:
             raise Invalid(f"Unrecognized request argument supplied: {field}")
+    # Only the reasoning models take an effort; OpenAI refuses it for the others (gpt-4.1...).
+    if "reasoning_effort" in body and not re.match(r"(o\d|gpt-5)", body.get("model", "")):
+        raise Invalid("Unsupported parameter: 'reasoning_effort' is not supported with this model.")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise Invalid("[] is too short - 'messages'")

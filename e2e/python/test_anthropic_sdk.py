@@ -175,3 +175,15 @@ def test_a_gemini_target_answers_messages_through_two_translations(gemini_proxy,
     sent = gemini_target.received[-1]
     assert sent["body"]["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
     assert sent["body"]["generationConfig"]["maxOutputTokens"] == 64
+
+
+def test_thinking_budgets_become_efforts_and_adaptive_thinking_is_left_to_the_model(messages_proxy, chat_target):
+    c = client(messages_proxy)
+    c.messages.create(model="o4-mini", max_tokens=4096, thinking={"type": "enabled", "budget_tokens": 2048},
+                      messages=[{"role": "user", "content": "Think"}])
+    assert chat_target.received[-1]["body"]["reasoning_effort"] == "low"
+    # Claude Code's default for models it does not know; gpt-4.1 would refuse an effort.
+    reply = c.messages.create(model="gpt-4.1", max_tokens=100, thinking={"type": "adaptive"},
+                              messages=[{"role": "user", "content": "Hello"}])
+    assert reply.content[0].text == TEXT
+    assert "reasoning_effort" not in chat_target.received[-1]["body"]

@@ -146,19 +146,20 @@ pub async fn count_tokens(State(state): State<AppState>, request: Request) -> Re
     };
     let api = state.upstream().map_or(TargetApi::OpenAi, |up| up.api());
     // The same request, but for what counting does not read.
-    let mut counted: Value = match serde_json::from_slice(&body) {
-        Ok(value) => value,
-        Err(error) => {
-            return ProxyError::invalid(format!("The request is not JSON: {error}"))
-                .into_response();
-        }
+    let mut counted = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(object)) => object,
+        _ => return ProxyError::invalid("The request must be a JSON object.").into_response(),
     };
-    counted["max_tokens"] = json!(1);
-    let form = match client::chat_request(counted.to_string().as_bytes(), api) {
+    counted.insert("max_tokens".into(), json!(1));
+    let form = match client::chat_request(Value::Object(counted).to_string().as_bytes(), api) {
         Ok(form) => form,
         Err(error) => return ProxyError::from(error).into_response(),
     };
-    let tokens = tokens::chat_prompt_tokens(&form.body);
+    // Tokenizing a long conversation takes milliseconds: off the threads that serve streams.
+    let counting = tokio::task::spawn_blocking(move || tokens::chat_prompt_tokens(&form.body));
+    let Ok(tokens) = counting.await else {
+        return ProxyError::invalid("Counting the tokens failed.").into_response();
+    };
     (
         [(header::CONTENT_TYPE, "application/json")],
         json!({"input_tokens": tokens}).to_string(),
@@ -195,7 +196,14 @@ async fn as_messages(
     }
     let bytes = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(error) => return ProxyError::invalid(error.to_string()).into_response(),
+        Err(_) => {
+            return (
+                StatusCode::BAD_GATEWAY,
+                [(header::CONTENT_TYPE, "application/json")],
+                api_error("The target's answer could not be read to its end."),
+            )
+                .into_response();
+        }
     };
     let (message, notes) = match serde_json::from_slice::<Value>(&bytes) {
         Ok(completion) => client::message_from_completion(&completion, &form.stop_sequences),
@@ -240,8 +248,11 @@ fn event_stream(
     ));
     stream::unfold(state, move |state| async move {
         let (mut data, mut converter) = state?;
+        // Timed from the last bytes the client got: a target's own comments or empty deltas,
+        // which make no events, must not hold the pings back.
+        let deadline = tokio::time::Instant::now() + ping_interval;
         loop {
-            let Ok(next) = tokio::time::timeout(ping_interval, data.next()).await else {
+            let Ok(next) = tokio::time::timeout_at(deadline, data.next()).await else {
                 let mut out = Vec::new();
                 converter.writer.keep_alive(&mut out);
                 return Some((Ok(Bytes::from(out)), Some((data, converter))));

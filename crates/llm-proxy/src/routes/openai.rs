@@ -238,9 +238,15 @@ pub(crate) async fn answer(
 pub(crate) fn aliased(state: &AppState, body: &[u8], model: &str) -> Option<(Bytes, String)> {
     state.upstream()?;
     let sent = state.config().model_aliases.resolve(model)?;
-    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    value["model"] = serde_json::Value::String(sent.to_owned());
-    Some((Bytes::from(value.to_string()), sent.to_owned()))
+    let mut value = match serde_json::from_slice(body).ok()? {
+        serde_json::Value::Object(object) => object,
+        _ => return None,
+    };
+    value.insert("model".into(), serde_json::Value::String(sent.to_owned()));
+    Some((
+        Bytes::from(serde_json::Value::Object(value).to_string()),
+        sent.to_owned(),
+    ))
 }
 
 /// Expectations for the model endpoints, which have no request body.

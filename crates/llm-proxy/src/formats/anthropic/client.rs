@@ -60,18 +60,6 @@ pub struct ChatForm {
     pub stop_sequences: Vec<String>,
 }
 
-/// Fields of a Messages request that tune Anthropic's own service, with nothing to do on a chat
-/// target: dropped and noted rather than refused, as Claude Code sends them on every request.
-const ANTHROPIC_ONLY: [&str; 7] = [
-    "cache_control",
-    "context_management",
-    "output_config",
-    "service_tier",
-    "container",
-    "inference_geo",
-    "mcp_servers",
-];
-
 /// Reads a Messages request body as the chat request for a target of `api` (`Err`: a 400
 /// naming what cannot be carried).
 pub fn chat_request(body: &[u8], api: TargetApi) -> Result<ChatForm, Untranslatable> {
@@ -80,16 +68,10 @@ pub fn chat_request(body: &[u8], api: TargetApi) -> Result<ChatForm, Untranslata
         message: format!("The request is not a valid Messages API request: {e}"),
     })?;
     let mut dropped = Vec::new();
-    for (name, _) in &request.extra {
-        if ANTHROPIC_ONLY.contains(&name.as_str()) {
-            dropped.push(name.clone());
-        } else {
-            return Err(Untranslatable::new(
-                name.clone(),
-                format!("{name}: Extra inputs are not permitted"),
-            ));
-        }
-    }
+    // Fields that tune Anthropic's own service (cache_control, context_management,
+    // output_config...) have nothing to do on a chat target, and Claude Code adds new ones
+    // behind betas from release to release: dropped and noted, never refused.
+    dropped.extend(request.extra.keys().cloned());
     let mut messages = Vec::new();
     let mut chars = 0;
     if let Some(system) = &request.system {
@@ -98,7 +80,7 @@ pub fn chat_request(body: &[u8], api: TargetApi) -> Result<ChatForm, Untranslata
         messages.push(json!({"role": "system", "content": text}));
     }
     for (i, message) in request.messages.iter().enumerate() {
-        chars += message.content.to_string().len();
+        chars += text_chars(&message.content);
         match message.role.as_str() {
             "user" => user_messages(i, &message.content, &mut messages)?,
             "assistant" => {
@@ -169,8 +151,14 @@ pub fn chat_request(body: &[u8], api: TargetApi) -> Result<ChatForm, Untranslata
     {
         chat["user"] = json!(user);
     }
-    if let Some(effort) = request.thinking.as_ref().and_then(reasoning_effort) {
-        chat["reasoning_effort"] = json!(effort);
+    match request.thinking.as_ref().map(|t| (t, reasoning_effort(t))) {
+        Some((_, Some(effort))) => chat["reasoning_effort"] = json!(effort),
+        Some((thinking, None))
+            if thinking.get("type").and_then(Value::as_str) != Some("disabled") =>
+        {
+            dropped.push("thinking".to_owned());
+        }
+        _ => {}
     }
     if request.stream == Some(true) {
         chat["stream"] = Value::Bool(true);
@@ -185,8 +173,31 @@ pub fn chat_request(body: &[u8], api: TargetApi) -> Result<ChatForm, Untranslata
     })
 }
 
+/// The characters of a message's text, images and other data left out: what the estimate for
+/// `message_start` counts.
+fn text_chars(content: &Value) -> usize {
+    match content {
+        Value::String(text) => text.len(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .map(|block| match block["type"].as_str() {
+                Some("image" | "document") => 0,
+                Some("tool_result") => text_chars(&block["content"]),
+                Some("tool_use") => block["input"].to_string().len(),
+                _ => ["text", "thinking"]
+                    .iter()
+                    .filter_map(|key| block[*key].as_str())
+                    .map(str::len)
+                    .sum(),
+            })
+            .sum(),
+        _ => 0,
+    }
+}
+
 /// `thinking` as OpenAI's `reasoning_effort`: a budget up to 4,096 tokens is `low`, up to
-/// 16,384 `medium`, more `high`; `adaptive` is `medium`; `disabled` is none.
+/// 16,384 `medium`, more `high`. `adaptive` (Claude Code's default, for any model it does not
+/// know) leaves the choice to the model: nothing is sent, as most chat models refuse the field.
 fn reasoning_effort(thinking: &Map<String, Value>) -> Option<&'static str> {
     match thinking.get("type").and_then(Value::as_str)? {
         "enabled" => {
@@ -198,7 +209,6 @@ fn reasoning_effort(thinking: &Map<String, Value>) -> Option<&'static str> {
                     .map_or("high", |(_, effort)| *effort),
             )
         }
-        "adaptive" => Some("medium"),
         _ => None,
     }
 }

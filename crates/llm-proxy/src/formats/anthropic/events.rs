@@ -260,7 +260,7 @@ impl MessagesStream {
             .usage
             .take()
             .map_or_else(|| json!({"output_tokens": 0}), |u| usage(&u));
-        if usage["input_tokens"] == 0 {
+        if usage.get("input_tokens").is_none() {
             usage["input_tokens"] = json!(self.prompt_estimate);
         }
         event(
