@@ -198,3 +198,21 @@ async fn unreadable_tool_arguments_arrive_as_text_and_earlier_thinking_is_droppe
         "{request}"
     );
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_an_object_is_a_400_in_anthropics_envelope_on_both_routes() {
+    let target = MockTarget::start().await;
+    let proxy = TestProxy::forwarding(&target.url(), |_| {}).await;
+    for path in ["/v1/messages", "/v1/messages/count_tokens"] {
+        let response = proxy
+            .post(path, &serde_json::json!([1, 2]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["type"], "error", "{path}: {error}");
+        assert_eq!(error["error"]["type"], "invalid_request_error");
+    }
+    assert!(target.received().is_empty());
+}
