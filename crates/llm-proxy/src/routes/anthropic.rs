@@ -396,3 +396,39 @@ fn error_type(status: StatusCode) -> &'static str {
         _ => "api_error",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_status_gets_anthropics_error_type() {
+        for (status, kind) in [
+            (400, "invalid_request_error"),
+            (401, "authentication_error"),
+            (403, "permission_error"),
+            (404, "not_found_error"),
+            (413, "request_too_large"),
+            (422, "invalid_request_error"),
+            (429, "rate_limit_error"),
+            (500, "api_error"),
+            (502, "api_error"),
+            (503, "overloaded_error"),
+            (529, "overloaded_error"),
+        ] {
+            assert_eq!(
+                error_type(StatusCode::from_u16(status).unwrap()),
+                kind,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn events_are_found_at_any_line_ending() {
+        assert_eq!(boundary(b"data: a\n\ndata: b"), Some((7, 9)));
+        assert_eq!(boundary(b"data: a\r\n\r\ndata: b"), Some((7, 11)));
+        assert_eq!(boundary(b"data: a\r\rx"), Some((7, 9)));
+        assert_eq!(boundary(b"data: a\n"), None);
+    }
+}
