@@ -12,7 +12,7 @@ use crate::proxy::Proxy;
 use crate::requests::{Api, stream_to_end};
 use crate::scenarios::latency::{alternate, warm_up};
 use crate::scenarios::throughput::load;
-use crate::stats::{median, percentile, ratio, round, us};
+use crate::stats::{median, percentile, ratio, round, round3, us};
 
 /// What a comparison measures: a proxy's address and process, and the API its client speaks.
 #[derive(Debug, Clone, Copy)]
@@ -231,4 +231,77 @@ pub fn differences(a: &Value, b: &Value, keys: &[&str]) -> Value {
         })
         .collect::<serde_json::Map<_, _>>()
         .into()
+}
+
+/// Proxy CPU a side may add over another: per request and per streamed event.
+#[derive(Debug, Clone, Copy)]
+pub struct Targets {
+    pub us_per_request: f64,
+    pub us_per_event: f64,
+}
+
+/// What a cost comparison measures besides the pair: the sides' names in the results, the
+/// streams in each round and the events in each stream, and the targets.
+#[derive(Debug, Clone, Copy)]
+pub struct Cost<'a> {
+    pub names: [&'a str; 2],
+    pub streams_per_round: usize,
+    pub events: u32,
+    pub targets: Targets,
+}
+
+/// What B adds over A, whole answers at c=1 and streams, against the targets: the figures of
+/// the translation and Messages parts.
+pub async fn added_cost(
+    client: &reqwest::Client,
+    direct: &str,
+    pair: [Endpoint<'_>; 2],
+    sizes: PairSizes,
+    cost: Cost<'_>,
+) -> Result<Value> {
+    let Cost {
+        names,
+        streams_per_round,
+        events,
+        targets,
+    } = cost;
+    let [a, b] = latency_pair(client, direct, pair, sizes).await?;
+    let rounds = sizes.latency_rounds;
+    let [sa, sb] = stream_pair(client, direct, pair, rounds, streams_per_round, events).await?;
+    let answers = differences(
+        &b,
+        &a,
+        &["added_p50_us", "added_p99_us", "cpu_us_per_request"],
+    );
+    let streams = differences(
+        &sb,
+        &sa,
+        &["added_p50_us", "added_p99_us", "cpu_us_per_stream"],
+    );
+    let per_request = answers["cpu_us_per_request"].as_f64().unwrap_or(0.0);
+    let per_event =
+        round3(streams["cpu_us_per_stream"].as_f64().unwrap_or(0.0) / f64::from(events));
+    let (request_met, event_met) = (
+        per_request <= targets.us_per_request,
+        per_event <= targets.us_per_event,
+    );
+    let [name_a, name_b] = names;
+    Ok(json!({
+        "logging": true,
+        "rounds": rounds,
+        "requests_per_round": sizes.latency_requests,
+        "streams_per_round": streams_per_round,
+        "events_per_stream": events,
+        "answers": {name_a: a, name_b: b, "difference": answers},
+        "streams": {name_a: sa, name_b: sb, "difference": streams},
+        "cpu_us_per_request_difference": per_request,
+        "cpu_us_per_event_difference": per_event,
+        "target": {
+            "cpu_us_per_request": targets.us_per_request,
+            "cpu_us_per_event": targets.us_per_event,
+            "request_met": request_met,
+            "event_met": event_met,
+            "met": request_met && event_met,
+        },
+    }))
 }

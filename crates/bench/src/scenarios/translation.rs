@@ -7,13 +7,12 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail, ensure};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::proxy::{Launch, Proxy, TOKEN};
 use crate::requests::{Api, chat_body, stream_to_end};
-use crate::scenarios::compare::{PairSizes, differences, latency_pair, stream_pair};
+use crate::scenarios::compare::{Cost, PairSizes, Targets, added_cost};
 use crate::scenarios::masking::TARGET_KEY;
-use crate::stats::round3;
 
 /// Text deltas in each measured stream (the mock sends them at once).
 pub const STREAM_EVENTS: u32 = 100;
@@ -62,52 +61,16 @@ async fn measure(
         proxies[0].endpoint(Api::Chat),
         proxies[1].endpoint(Api::Chat),
     ];
-    let [a, b] = latency_pair(client, direct, pair, sizes).await?;
-    let rounds = sizes.latency_rounds;
-    let [sa, sb] = stream_pair(
-        client,
-        direct,
-        pair,
-        rounds,
+    let cost = Cost {
+        names: ["passthrough", "anthropic"],
         streams_per_round,
-        STREAM_EVENTS,
-    )
-    .await?;
-    let answers = differences(
-        &b,
-        &a,
-        &["added_p50_us", "added_p99_us", "cpu_us_per_request"],
-    );
-    let streams = differences(
-        &sb,
-        &sa,
-        &["added_p50_us", "added_p99_us", "cpu_us_per_stream"],
-    );
-    let per_request = answers["cpu_us_per_request"].as_f64().unwrap_or(0.0);
-    let per_event =
-        round3(streams["cpu_us_per_stream"].as_f64().unwrap_or(0.0) / f64::from(STREAM_EVENTS));
-    let (request_met, event_met) = (
-        per_request <= TARGET_US_PER_REQUEST,
-        per_event <= TARGET_US_PER_EVENT,
-    );
-    Ok(json!({
-        "logging": true,
-        "rounds": rounds,
-        "requests_per_round": sizes.latency_requests,
-        "streams_per_round": streams_per_round,
-        "events_per_stream": STREAM_EVENTS,
-        "answers": {"passthrough": a, "anthropic": b, "difference": answers},
-        "streams": {"passthrough": sa, "anthropic": sb, "difference": streams},
-        "cpu_us_per_request_difference": per_request,
-        "cpu_us_per_event_difference": per_event,
-        "target": {
-            "cpu_us_per_request": TARGET_US_PER_REQUEST,
-            "cpu_us_per_event": TARGET_US_PER_EVENT,
-            "request_met": request_met,
-            "event_met": event_met,
-            "met": request_met && event_met,
+        events: STREAM_EVENTS,
+        targets: Targets {
+            us_per_request: TARGET_US_PER_REQUEST,
+            us_per_event: TARGET_US_PER_EVENT,
         },
-    }))
+    };
+    added_cost(client, direct, pair, sizes, cost).await
 }
 
 /// One whole answer as JSON.
