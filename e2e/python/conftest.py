@@ -6,11 +6,13 @@ access token as the target API key). The binary comes from LLM_PROXY_BIN, or the
 debug build.
 """
 import http.server
+import importlib
 import json
 import os
 import pathlib
 import queue
 import subprocess
+import sys
 import tempfile
 import threading
 
@@ -111,98 +113,58 @@ def proxy(request):
     return request.getfixturevalue(f"{request.param}_proxy")
 
 
-@pytest.fixture(scope="session")
-def anthropic_target():
-    import anthropic_target as target
+def target_fixture(module_name, handler_name):
+    """A session fixture serving one of the strict mock targets: its handler class, `port` set."""
 
-    server = target.start()
-    target.AnthropicTarget.port = server.server_port
-    yield target.AnthropicTarget
-    server.shutdown()
+    @pytest.fixture(scope="session")
+    def fixture():
+        module = importlib.import_module(module_name)
+        handler = getattr(module, handler_name)
+        server = module.start()
+        handler.port = server.server_port
+        yield handler
+        server.shutdown()
+
+    return fixture
+
+
+def in_front(target, base_path, token, **env):
+    """A proxy forwarding to `target` (a handler of `target_fixture`) with the target's key."""
+    key = sys.modules[target.__module__].KEY
+    return Proxy(token, TARGET_ENDPOINT=f"http://127.0.0.1:{target.port}{base_path}", TARGET_API_KEY=key, **env)
+
+
+anthropic_target = target_fixture("anthropic_target", "AnthropicTarget")
+gemini_target = target_fixture("gemini_target", "GeminiTarget")
+ollama_target = target_fixture("ollama_target", "OllamaTarget")
+chat_target = target_fixture("chat_target", "ChatTarget")
 
 
 @pytest.fixture(scope="session")
 def anthropic_proxy(anthropic_target):
-    import anthropic_target as target
-
-    proxy = Proxy(
-        "e2e-anthropic-token-0005",
-        TARGET_ENDPOINT=f"http://127.0.0.1:{anthropic_target.port}/v1",
-        TARGET_API="anthropic",
-        TARGET_API_KEY=target.KEY,
-    )
+    proxy = in_front(anthropic_target, "/v1", "e2e-anthropic-token-0005", TARGET_API="anthropic")
     yield proxy
     proxy.stop()
-
-
-@pytest.fixture(scope="session")
-def ollama_target():
-    import ollama_target as target
-
-    server = target.start()
-    target.OllamaTarget.port = server.server_port
-    yield target.OllamaTarget
-    server.shutdown()
-
-
-@pytest.fixture(scope="session")
-def ollama_proxy(ollama_target):
-    import ollama_target as target
-
-    proxy = Proxy(
-        "e2e-ollama-token-0008",
-        TARGET_ENDPOINT=f"http://127.0.0.1:{ollama_target.port}",
-        TARGET_API="ollama",
-        TARGET_API_KEY=target.KEY,
-    )
-    yield proxy
-    proxy.stop()
-
-
-@pytest.fixture(scope="session")
-def gemini_target():
-    import gemini_target as target
-
-    server = target.start()
-    target.GeminiTarget.port = server.server_port
-    yield target.GeminiTarget
-    server.shutdown()
 
 
 @pytest.fixture(scope="session")
 def gemini_proxy(gemini_target):
-    import gemini_target as target
-
-    proxy = Proxy(
-        "e2e-gemini-token-0006",
-        TARGET_ENDPOINT=f"http://127.0.0.1:{gemini_target.port}/v1beta",
-        TARGET_API="gemini",
-        TARGET_API_KEY=target.KEY,
-    )
+    proxy = in_front(gemini_target, "/v1beta", "e2e-gemini-token-0006", TARGET_API="gemini")
     yield proxy
     proxy.stop()
 
 
 @pytest.fixture(scope="session")
-def chat_target():
-    import chat_target as target
-
-    server = target.start()
-    target.ChatTarget.port = server.server_port
-    yield target.ChatTarget
-    server.shutdown()
+def ollama_proxy(ollama_target):
+    proxy = in_front(ollama_target, "", "e2e-ollama-token-0008", TARGET_API="ollama")
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture(scope="session")
 def messages_proxy(chat_target):
     """A proxy in front of a target that speaks only chat completions: Messages calls are
     translated."""
-    import chat_target as target
-
-    proxy = Proxy(
-        "e2e-messages-token-0012",
-        TARGET_ENDPOINT=f"http://127.0.0.1:{chat_target.port}/v1",
-        TARGET_API_KEY=target.KEY,
-    )
+    proxy = in_front(chat_target, "/v1", "e2e-messages-token-0012")
     yield proxy
     proxy.stop()
