@@ -16,6 +16,8 @@ pub const MEMORY_ENTRIES: usize = 1000;
 pub struct MemoryStore {
     calls: Mutex<VecDeque<ApiCall>>,
     events: Mutex<VecDeque<ServerEvent>>,
+    /// Stored Responses API answers, oldest first.
+    responses: Mutex<VecDeque<(String, String)>>,
     cap: usize,
 }
 
@@ -25,6 +27,7 @@ impl MemoryStore {
         Self {
             calls: Mutex::default(),
             events: Mutex::default(),
+            responses: Mutex::default(),
             cap: max_entries.min(MEMORY_ENTRIES),
         }
     }
@@ -40,6 +43,7 @@ impl LogStore for MemoryStore {
     fn clear(&self) -> Result<(), StoreError> {
         lock(&self.calls).clear();
         lock(&self.events).clear();
+        lock(&self.responses).clear();
         Ok(())
     }
 
@@ -75,6 +79,31 @@ impl LogStore for MemoryStore {
             .take(query.limit)
             .cloned()
             .collect())
+    }
+
+    fn put_response(&self, id: &str, _time_ms: i64, record: &str) -> Result<(), StoreError> {
+        let mut responses = lock(&self.responses);
+        responses.retain(|(kept, _)| kept != id);
+        keep_newest(
+            &mut responses,
+            &[(id.to_owned(), record.to_owned())],
+            self.cap,
+        );
+        Ok(())
+    }
+
+    fn response(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(lock(&self.responses)
+            .iter()
+            .find(|(kept, _)| kept == id)
+            .map(|(_, record)| record.clone()))
+    }
+
+    fn delete_response(&self, id: &str) -> Result<bool, StoreError> {
+        let mut responses = lock(&self.responses);
+        let before = responses.len();
+        responses.retain(|(kept, _)| kept != id);
+        Ok(responses.len() < before)
     }
 }
 

@@ -28,8 +28,8 @@ use tokio::sync::{broadcast, oneshot};
 
 pub use self::queries::{CallQuery, EventQuery};
 use self::record::{ApiCall, BodyPolicy, CallCapture, unix_ms};
-pub use self::store::LogStore;
 use self::store::Retention;
+pub use self::store::{LogStore, StoreError};
 use crate::config::LogConfig;
 use crate::metrics::Metrics;
 use crate::stats::Stats;
@@ -386,7 +386,24 @@ impl Log {
             .unwrap_or(false)
     }
 
-    /// Runs a read of the store off the async threads.
+    /// Keeps a Responses API answer (`record`, JSON) for `previous_response_id`.
+    pub async fn put_response(&self, id: String, record: String) -> Result<(), StoreError> {
+        let now = unix_ms(SystemTime::now());
+        self.read(move |store| store.put_response(&id, now, &record))
+            .await
+    }
+
+    /// A stored Responses API answer's record.
+    pub async fn response(&self, id: String) -> Result<Option<String>, StoreError> {
+        self.read(move |store| store.response(&id)).await
+    }
+
+    /// Deletes a stored Responses API answer; whether there was one.
+    pub async fn delete_response(&self, id: String) -> Result<bool, StoreError> {
+        self.read(move |store| store.delete_response(&id)).await
+    }
+
+    /// Runs a read (or a small write) of the store off the async threads.
     async fn read<T: Send + 'static>(
         &self,
         query: impl FnOnce(&dyn LogStore) -> Result<T, store::StoreError> + Send + 'static,
@@ -451,7 +468,6 @@ mod tests {
     use super::memory::MemoryStore;
     use super::queries::{CallQuery, EventQuery};
     use super::record::{Collected, SHED_BODY};
-    use super::store::StoreError;
     use super::*;
     use crate::formats::usage::Usage;
     use crate::notes::{CallNotes, KnownUsage};
@@ -490,6 +506,15 @@ mod tests {
         }
         fn events(&self, query: &EventQuery) -> Result<Vec<ServerEvent>, StoreError> {
             self.kept.events(query)
+        }
+        fn put_response(&self, id: &str, time_ms: i64, record: &str) -> Result<(), StoreError> {
+            self.kept.put_response(id, time_ms, record)
+        }
+        fn response(&self, id: &str) -> Result<Option<String>, StoreError> {
+            self.kept.response(id)
+        }
+        fn delete_response(&self, id: &str) -> Result<bool, StoreError> {
+            self.kept.delete_response(id)
         }
     }
 

@@ -122,6 +122,41 @@ impl LogStore for SqliteStore {
     fn events(&self, query: &EventQuery) -> Result<Vec<ServerEvent>, StoreError> {
         Ok(events(&lock(&self.reader), query)?)
     }
+
+    fn put_response(&self, id: &str, time_ms: i64, record: &str) -> Result<(), StoreError> {
+        let writing = lock(&self.writing);
+        writing
+            .conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO responses (id, time_ms, record) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(rusqlite::params![id, time_ms, record])?;
+        // Rowids grow with each insert: the newest `max_entries` are those above this.
+        writing
+            .conn
+            .prepare_cached(
+                "DELETE FROM responses WHERE rowid <= (SELECT MAX(rowid) FROM responses) - ?1",
+            )?
+            .execute([self.retention.max_entries as i64])?;
+        Ok(())
+    }
+
+    fn response(&self, id: &str) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        Ok(lock(&self.reader)
+            .prepare_cached("SELECT record FROM responses WHERE id = ?1")?
+            .query_row([id], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn delete_response(&self, id: &str) -> Result<bool, StoreError> {
+        let writing = lock(&self.writing);
+        let deleted = writing
+            .conn
+            .prepare_cached("DELETE FROM responses WHERE id = ?1")?
+            .execute([id])?;
+        Ok(deleted > 0)
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -132,7 +167,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Bumped with each migration; `PRAGMA user_version` records how far a file has come.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
@@ -199,6 +234,17 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
                  (SELECT group_concat(key || ':' || value, char(10)) || char(10)
                   FROM json_each(api_calls.request_headers)), '')
              WHERE json_valid(request_headers);",
+        )?;
+    }
+    if version < 4 {
+        // Responses API answers kept for `previous_response_id`.
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS responses (
+                 id TEXT PRIMARY KEY,
+                 time_ms INTEGER NOT NULL,
+                 record TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS responses_time ON responses(time_ms);",
         )?;
     }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -282,9 +328,10 @@ pub fn retain(
         "DELETE FROM api_calls WHERE id < ?1",
         "DELETE FROM server_events WHERE id < ?1",
     ];
-    const BY_AGE: [&str; 2] = [
+    const BY_AGE: [&str; 3] = [
         "DELETE FROM api_calls WHERE time_ms < ?1",
         "DELETE FROM server_events WHERE time_ms < ?1",
+        "DELETE FROM responses WHERE time_ms < ?1",
     ];
     for (sql, below) in BY_ID.into_iter().zip([calls_below, events_below]) {
         if let Some(below) = below {
@@ -300,7 +347,7 @@ pub fn retain(
 }
 
 pub fn clear(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch("DELETE FROM api_calls; DELETE FROM server_events;")
+    conn.execute_batch("DELETE FROM api_calls; DELETE FROM server_events; DELETE FROM responses;")
 }
 
 /// A call's columns but its headers and bodies, which a listing does not show and which may

@@ -21,6 +21,12 @@ pub trait LogStore: Send + Sync {
     fn call(&self, id: i64) -> Result<Option<ApiCall>, StoreError>;
     /// The events `query` asks for, newest first.
     fn events(&self, query: &EventQuery) -> Result<Vec<ServerEvent>, StoreError>;
+    /// Keeps a Responses API answer the client asked to store (`record` is its JSON), for
+    /// `previous_response_id`; kept as long as calls are.
+    fn put_response(&self, id: &str, time_ms: i64, record: &str) -> Result<(), StoreError>;
+    fn response(&self, id: &str) -> Result<Option<String>, StoreError>;
+    /// Whether there was one to delete.
+    fn delete_response(&self, id: &str) -> Result<bool, StoreError>;
 }
 
 /// A store that could not do what was asked.
