@@ -7,9 +7,11 @@ stands alone:
     python3 scripts/extract-openai-schemas.py ../shared/openai/openapi.yaml \
         > crates/llm-proxy/tests/fixtures/openai-schemas.json
 
-Two repairs make the spec match what OpenAI really sends (see the spec's SOURCE notes):
-leftover OpenAPI 3.0 `nullable: true` becomes an explicit null alternative, and
-`system_fingerprint` may be null.
+Repairs make the spec match what OpenAI really sends (see the spec's SOURCE notes and the
+recorded streams): leftover OpenAPI 3.0 `nullable: true` becomes an explicit null alternative,
+`system_fingerprint` and a Response's `user` and `usage` (while in progress) may be null, usage may lack
+`cache_write_tokens` and `function_call_arguments.done` its `name`, which recorded streams
+predate.
 """
 import json
 import sys
@@ -24,6 +26,9 @@ ROOTS = [
     "ListModelsResponse",
     "Model",
     "ErrorResponse",
+    "Response",
+    "ResponseStreamEvent",
+    "ResponseItemList",
 ]
 
 
@@ -65,6 +70,16 @@ def main():
         props = repaired[name]["properties"]
         if "system_fingerprint" in props:
             props["system_fingerprint"] = {"anyOf": [props["system_fingerprint"], {"type": "null"}]}
+    # The live API sends `"user": null` (recorded streams in tests/fixtures/responses), and
+    # streams recorded before `cache_write_tokens` existed lack it.
+    props = repaired["ModelResponseProperties"]["properties"]
+    props["user"] = {"anyOf": [props["user"], {"type": "null"}]}
+    props = next(p["properties"] for p in repaired["Response"]["allOf"] if "usage" in p.get("properties", {}))
+    props["usage"] = {"anyOf": [props["usage"], {"type": "null"}]}
+    done = repaired["ResponseFunctionCallArgumentsDoneEvent"]
+    done["required"] = [r for r in done["required"] if r != "name"]
+    details = repaired["ResponseUsage"]["properties"]["input_tokens_details"]
+    details["required"] = [r for r in details.get("required", []) if r != "cache_write_tokens"]
     json.dump({"components": {"schemas": repaired}}, sys.stdout, indent=1, sort_keys=True)
     sys.stdout.write("\n")
 

@@ -157,14 +157,18 @@ pub enum TargetApi {
     Gemini,
     /// Ollama's native API (`POST /api/chat`); its endpoint is the server's root URL.
     Ollama,
+    /// OpenAI's API with the Responses API too: `/v1/responses` passes as it is, like chat
+    /// completions, instead of being answered as a chat completion.
+    Responses,
 }
 
 impl TargetApi {
-    pub const ALL: [TargetApi; 4] = [
+    pub const ALL: [TargetApi; 5] = [
         TargetApi::OpenAi,
         TargetApi::Anthropic,
         TargetApi::Gemini,
         TargetApi::Ollama,
+        TargetApi::Responses,
     ];
 
     /// The `TARGET_API` value.
@@ -174,7 +178,13 @@ impl TargetApi {
             Self::Anthropic => "anthropic",
             Self::Gemini => "gemini",
             Self::Ollama => "ollama",
+            Self::Responses => "responses",
         }
+    }
+
+    /// Whether chat completions go as the client sent them (OpenAI's own API).
+    pub fn is_openai(self) -> bool {
+        matches!(self, Self::OpenAi | Self::Responses)
     }
 }
 

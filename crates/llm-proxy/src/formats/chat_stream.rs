@@ -112,6 +112,8 @@ pub struct Assembler {
     usage: Option<Usage>,
     usage_object: Option<Value>,
     error: Option<String>,
+    /// A Responses API stream's final Response (a target that speaks it, passed through).
+    response: Option<Value>,
 }
 
 impl Assembler {
@@ -169,6 +171,12 @@ impl Assembler {
     /// One event, read the general way.
     pub fn add(&mut self, event: &Value) {
         self.chunks += 1;
+        if let Some("response.completed" | "response.incomplete" | "response.failed") =
+            event.get("type").and_then(Value::as_str)
+        {
+            self.response = event.get("response").cloned();
+            return;
+        }
         self.name(
             event.get("id").and_then(Value::as_str),
             event.get("model").and_then(Value::as_str),
@@ -213,6 +221,21 @@ impl Assembler {
 
     /// What the stream said, once it is over.
     pub fn into_assembled(self) -> Assembled {
+        if let Some(response) = self.response {
+            return Assembled {
+                id: response["id"].as_str().map(str::to_owned),
+                model: response["model"].as_str().map(str::to_owned),
+                usage: usage_of(&response),
+                usage_object: response.get("usage").filter(|u| u.is_object()).cloned(),
+                chunks: self.chunks,
+                error: response
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                text_len: 0,
+                message: response,
+            };
+        }
         let text_len = self.content.chars().count() + self.reasoning.chars().count();
         let mut message = json!({
             "role": "assistant",
@@ -303,6 +326,22 @@ pub struct PlainEvent<'a> {
     pub text: Option<Cow<'a, str>>,
     pub reasoning: Option<Cow<'a, str>>,
     pub finish_reason: Option<Value>,
+}
+
+/// A chat stream written in a client's own API, fed chunk by chunk by the relay that reads
+/// the target's (or the placeholder's) chat stream.
+pub trait ChatStreamWriter {
+    /// A plain chunk (text or reasoning, no tool calls, no finish), read the typed way; `false`
+    /// when it must go to [`Self::chunk`] instead.
+    fn plain(&mut self, plain: &PlainEvent<'_>, out: &mut Vec<u8>) -> bool;
+    /// Any chunk, as a JSON tree.
+    fn chunk(&mut self, chunk: &Value, out: &mut Vec<u8>);
+    /// The chat stream's end (`[DONE]`, or its body's end): the client's stream ended too.
+    fn finish(&mut self, out: &mut Vec<u8>);
+    /// The chat stream broke off.
+    fn error(&mut self, message: &str, out: &mut Vec<u8>);
+    /// The target has been silent for the keep-alive interval.
+    fn keep_alive(&mut self, out: &mut Vec<u8>);
 }
 
 /// The event read without a JSON tree, or `None` when it is not plain: an error, a usage, tool

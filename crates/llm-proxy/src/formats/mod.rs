@@ -12,6 +12,7 @@ pub mod gemini;
 pub mod ollama;
 pub mod openai;
 pub mod raw;
+pub mod responses;
 pub mod sse;
 pub mod tgi;
 pub mod tokens;
@@ -28,7 +29,7 @@ pub fn chat_for_target(
     body: &[u8],
 ) -> Result<Option<chat::Translated>, chat::Untranslatable> {
     let translate = match api {
-        TargetApi::OpenAi => return Ok(None),
+        TargetApi::OpenAi | TargetApi::Responses => return Ok(None),
         TargetApi::Anthropic => anthropic::request,
         TargetApi::Gemini => gemini::request,
         TargetApi::Ollama => ollama::request,
@@ -42,7 +43,7 @@ pub fn chat_for_target(
 /// relatives answer in many shapes.
 pub fn answer_format(api: TargetApi) -> Option<Format> {
     match api {
-        TargetApi::OpenAi => None,
+        TargetApi::OpenAi | TargetApi::Responses => None,
         TargetApi::Anthropic => Some(Format::Anthropic),
         TargetApi::Gemini => Some(Format::Gemini),
         TargetApi::Ollama => Some(Format::Ollama),
@@ -62,7 +63,7 @@ pub fn key_header(api: TargetApi) -> KeyHeader {
     match api {
         TargetApi::Anthropic => KeyHeader::Named("x-api-key"),
         TargetApi::Gemini => KeyHeader::Named("x-goog-api-key"),
-        TargetApi::OpenAi | TargetApi::Ollama => KeyHeader::Bearer,
+        TargetApi::OpenAi | TargetApi::Responses | TargetApi::Ollama => KeyHeader::Bearer,
     }
 }
 
@@ -70,7 +71,7 @@ pub fn key_header(api: TargetApi) -> KeyHeader {
 pub fn extra_headers(api: TargetApi) -> &'static [(&'static str, &'static str)] {
     match api {
         TargetApi::Anthropic => &[("anthropic-version", anthropic::VERSION)],
-        TargetApi::OpenAi | TargetApi::Gemini | TargetApi::Ollama => &[],
+        TargetApi::OpenAi | TargetApi::Responses | TargetApi::Gemini | TargetApi::Ollama => &[],
     }
 }
 
@@ -78,7 +79,7 @@ pub fn extra_headers(api: TargetApi) -> &'static [(&'static str, &'static str)] 
 /// and whether an error body answered there is in that API's envelope.
 pub fn probe(api: TargetApi) -> (&'static str, fn(&Value) -> bool) {
     match api {
-        TargetApi::OpenAi => ("/chat/completions", |body| {
+        TargetApi::OpenAi | TargetApi::Responses => ("/chat/completions", |body| {
             body["error"]["message"].is_string()
                 && body.get("type").is_none()
                 && body["error"].get("status").is_none()
@@ -97,7 +98,7 @@ pub fn probe(api: TargetApi) -> (&'static str, fn(&Value) -> bool) {
 /// APIs' largest), as OpenAI's list has no pages.
 pub fn models_path(api: TargetApi) -> &'static str {
     match api {
-        TargetApi::OpenAi => "/models",
+        TargetApi::OpenAi | TargetApi::Responses => "/models",
         TargetApi::Anthropic => "/models?limit=1000",
         TargetApi::Gemini => "/models?pageSize=1000",
         TargetApi::Ollama => ollama::TAGS_PATH,

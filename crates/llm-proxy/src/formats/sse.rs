@@ -65,3 +65,21 @@ pub fn set_stream_headers(headers: &mut HeaderMap) {
     // Tells nginx-style buffering proxies in front of us (containers) to pass events at once.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
 }
+
+/// The final events of the streams the proxy serves: chat's `[DONE]`, Anthropic's
+/// `message_stop`, the Responses API's three endings.
+const FINAL_EVENTS: [&[u8]; 5] = [
+    b"data: [DONE]",
+    b"\"type\":\"message_stop\"",
+    b"\"type\":\"response.completed\"",
+    b"\"type\":\"response.incomplete\"",
+    b"\"type\":\"response.failed\"",
+];
+
+/// Whether these bytes of a stream hold its final event: a client that goes away after it
+/// has its whole answer (Codex closes as soon as it reads `response.completed`).
+pub fn holds_final_event(bytes: &[u8]) -> bool {
+    FINAL_EVENTS
+        .iter()
+        .any(|event| memchr::memmem::find(bytes, event).is_some())
+}

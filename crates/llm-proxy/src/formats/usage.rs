@@ -15,9 +15,14 @@ pub struct Usage {
 /// The `usage` of an OpenAI response or chunk, if it has one.
 pub fn usage_of(value: &Value) -> Option<Usage> {
     let usage = value.get("usage")?;
-    let prompt = usage.get("prompt_tokens").and_then(Value::as_u64)?;
+    // Chat completions' names, or the Responses and Messages APIs'.
+    let prompt = usage
+        .get("prompt_tokens")
+        .or_else(|| usage.get("input_tokens"))
+        .and_then(Value::as_u64)?;
     let completion = usage
         .get("completion_tokens")
+        .or_else(|| usage.get("output_tokens"))
         .and_then(Value::as_u64)
         .unwrap_or(0);
     let total = usage

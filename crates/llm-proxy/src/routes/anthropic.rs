@@ -11,7 +11,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::{StreamExt, stream};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
@@ -20,10 +19,11 @@ use crate::error::ProxyError;
 use crate::formats::answer::Stamp;
 use crate::formats::anthropic::client::{self, ChatForm};
 use crate::formats::anthropic::events::MessagesStream;
-use crate::formats::{chat_stream, sse, tokens};
+use crate::formats::{sse, tokens};
 use crate::forward;
 use crate::notes::{CallNotes, RequestTranslation};
 use crate::request::{Operation, peek, read_body};
+use crate::routes::chat_relay;
 use crate::routes::openai::{aliased, answer, outgoing};
 use crate::state::AppState;
 
@@ -190,7 +190,7 @@ async fn as_messages(
         let id = format!("msg_{}", Stamp::now().suffix());
         let writer =
             MessagesStream::new(id, model, form.prompt_estimate, form.stop_sequences.clone());
-        let body = Body::from_stream(event_stream(body, writer, ping_interval));
+        let body = Body::from_stream(chat_relay::event_stream(body, writer, Some(ping_interval)));
         sse::set_stream_headers(&mut parts.headers);
         return Response::from_parts(parts, body);
     }
@@ -230,115 +230,6 @@ struct AnswerNotes(Vec<String>);
 
 fn api_error(message: &str) -> String {
     json!({"type": "error", "error": {"type": "api_error", "message": message}}).to_string()
-}
-
-/// A chat stream's bytes as Messages events: events are found across any split of the bytes,
-/// and a `ping` goes out whenever the target is silent for `ping_interval`.
-fn event_stream(
-    body: Body,
-    writer: MessagesStream,
-    ping_interval: Duration,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
-    let state = Some((
-        body.into_data_stream(),
-        Converter {
-            writer,
-            buffer: Vec::new(),
-        },
-    ));
-    stream::unfold(state, move |state| async move {
-        let (mut data, mut converter) = state?;
-        // Timed from the last bytes the client got: a target's own comments or empty deltas,
-        // which make no events, must not hold the pings back.
-        let deadline = tokio::time::Instant::now() + ping_interval;
-        loop {
-            let Ok(next) = tokio::time::timeout_at(deadline, data.next()).await else {
-                let mut out = Vec::new();
-                converter.writer.keep_alive(&mut out);
-                return Some((Ok(Bytes::from(out)), Some((data, converter))));
-            };
-            match next {
-                Some(Ok(bytes)) => {
-                    let out = converter.feed(&bytes);
-                    if !out.is_empty() {
-                        return Some((Ok(Bytes::from(out)), Some((data, converter))));
-                    }
-                }
-                Some(Err(error)) => {
-                    let mut out = Vec::new();
-                    converter.writer.error(&error.to_string(), &mut out);
-                    return Some((Ok(Bytes::from(out)), None));
-                }
-                None => return Some((Ok(Bytes::from(converter.end())), None)),
-            }
-        }
-    })
-}
-
-struct Converter {
-    writer: MessagesStream,
-    buffer: Vec<u8>,
-}
-
-impl Converter {
-    /// The events complete in what has arrived, written.
-    fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        self.buffer.extend_from_slice(bytes);
-        let mut out = Vec::new();
-        while let Some((end, next)) = boundary(&self.buffer) {
-            let event: Vec<u8> = self.buffer.drain(..next).take(end).collect();
-            self.event(&event, &mut out);
-        }
-        out
-    }
-
-    /// The chat stream's end: what is left, then the Messages stream's own end.
-    fn end(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        let rest = std::mem::take(&mut self.buffer);
-        self.event(&rest, &mut out);
-        self.writer.finish(&mut out);
-        out
-    }
-
-    fn event(&mut self, event: &[u8], out: &mut Vec<u8>) {
-        // The common event, one `data:` line of a plain chunk, is read without copies.
-        if let Some(data) = event
-            .strip_prefix(b"data: ")
-            .filter(|data| !data.contains(&b'\n'))
-            .and_then(|data| std::str::from_utf8(data).ok())
-            && let Some(plain) = chat_stream::plain_event(data)
-            && self.writer.plain(&plain, out)
-        {
-            return;
-        }
-        let text = String::from_utf8_lossy(event);
-        let data: Vec<&str> = text
-            .lines()
-            .filter_map(|line| line.strip_prefix("data:"))
-            .map(|d| d.strip_prefix(' ').unwrap_or(d))
-            .collect();
-        if data.is_empty() {
-            return;
-        }
-        let data = data.join("\n");
-        if data.trim() == "[DONE]" {
-            self.writer.finish(out);
-        } else if let Ok(chunk) = serde_json::from_str::<Value>(&data) {
-            self.writer.chunk(&chunk, out);
-        }
-    }
-}
-
-/// The end of the first event in `buffer` and where the next begins: a blank line, in any of
-/// the line endings SSE allows.
-fn boundary(buffer: &[u8]) -> Option<(usize, usize)> {
-    [&b"\r\n\r\n"[..], b"\n\n", b"\r\r"]
-        .iter()
-        .filter_map(|separator| {
-            memchr::memmem::find(buffer, separator).map(|at| (at, at + separator.len()))
-        })
-        .min()
 }
 
 /// Errors on the Messages routes in Anthropic's envelope, whoever made them (the token check,
@@ -422,13 +313,5 @@ mod tests {
                 "{status}"
             );
         }
-    }
-
-    #[test]
-    fn events_are_found_at_any_line_ending() {
-        assert_eq!(boundary(b"data: a\n\ndata: b"), Some((7, 9)));
-        assert_eq!(boundary(b"data: a\r\n\r\ndata: b"), Some((7, 11)));
-        assert_eq!(boundary(b"data: a\r\rx"), Some((7, 9)));
-        assert_eq!(boundary(b"data: a\n"), None);
     }
 }

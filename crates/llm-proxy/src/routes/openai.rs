@@ -39,7 +39,7 @@ pub async fn list_models(
         Some(up) => {
             let (parts, _) = request.into_parts();
             let mut out = outgoing(&parts, &state, received);
-            if up.api() != TargetApi::OpenAi {
+            if !up.api().is_openai() {
                 out.path_and_query = formats::models_path(up.api());
             }
             forward::json_exchange(up, out, Bytes::new(), &listing(Expected::Models)).await
@@ -83,8 +83,8 @@ pub async fn pass_through(
             .map_or_else(|| request.uri().path(), |o| o.0.path());
         return Err(ProxyError::NotFound {
             message: format!(
-                "{path} is not available in placeholder mode: only models, chat completions, completions and \
-                 embeddings are answered without a target."
+                "{path} is not available in placeholder mode: only models, chat completions, completions, \
+                 embeddings, responses and messages are answered without a target."
             ),
             code: "unknown_url",
         });
@@ -199,7 +199,7 @@ pub(crate) async fn answer(
         // Completions and embeddings have no translation: they go to the OpenAI-compatible
         // API the target's server has beside its own, when it has one.
         let prefix = match up.api() {
-            TargetApi::OpenAi => "",
+            TargetApi::OpenAi | TargetApi::Responses => "",
             TargetApi::Ollama => "/v1",
             TargetApi::Gemini => "/openai",
             TargetApi::Anthropic => {

@@ -25,7 +25,7 @@ use crate::connection::Protocols;
 use crate::error::{method_not_allowed, not_found};
 use crate::guard;
 use crate::logs::Level;
-use crate::routes::{anthropic, dashboard, health, openai};
+use crate::routes::{anthropic, dashboard, health, openai, responses};
 use crate::state::AppState;
 use crate::timed_body::TimedBody;
 use crate::ui;
@@ -46,6 +46,12 @@ pub fn router(state: AppState) -> Router {
         .route("/completions", post(openai::completions))
         .route("/embeddings", post(openai::embeddings))
         .route("/models", get(openai::list_models))
+        .route("/responses", post(responses::create))
+        .route(
+            "/responses/{id}",
+            get(responses::get).delete(responses::delete),
+        )
+        .route("/responses/{id}/input_items", get(responses::input_items))
         .route("/messages", post(anthropic::messages))
         .route("/messages/count_tokens", post(anthropic::count_tokens))
         .route("/v1/messages", any(anthropic::doubled_v1))

@@ -85,6 +85,7 @@ pub async fn record_call(State(state): State<AppState>, request: Request, next: 
         inner: body,
         started,
         collected: 0,
+        final_event: false,
         capture: Some(capture),
         log: state.log().clone(),
     });
@@ -131,6 +132,8 @@ struct RecordedBody {
     inner: Body,
     started: Instant,
     collected: usize,
+    /// The stream's final event has gone out: the client has its whole answer.
+    final_event: bool,
     /// Taken when the record is sent, so it is sent once.
     capture: Option<CallCapture>,
     log: Log,
@@ -161,6 +164,9 @@ impl HttpBody for RecordedBody {
                 if let (Some(data), Some(capture)) = (frame.data_ref(), this.capture.as_mut()) {
                     if capture.ttfb.is_none() {
                         capture.ttfb = Some(this.started.elapsed());
+                    }
+                    if capture.event_stream && !this.final_event {
+                        this.final_event = crate::formats::sse::holds_final_event(data);
                     }
                     let room = this.collected + data.len() <= COLLECT_LIMIT;
                     match &mut capture.response {
@@ -205,13 +211,14 @@ impl HttpBody for RecordedBody {
 
 impl Drop for RecordedBody {
     /// Dropped before the end: the client went away (or the server is closing). A `HEAD`
-    /// response's body is never sent, so dropping it is its end.
+    /// response's body is never sent, so dropping it is its end; a client that leaves after a
+    /// stream's final event has had its answer.
     fn drop(&mut self) {
         let head = self
             .capture
             .as_ref()
             .is_some_and(|c| c.method == Method::HEAD);
-        let complete = head || self.inner.is_end_stream();
+        let complete = head || self.final_event || self.inner.is_end_stream();
         // A relay inside hands over its answer when dropped: drop it before the record goes.
         self.inner = Body::empty();
         self.finish(!complete);

@@ -137,7 +137,7 @@ pub fn chat_request(body: &[u8], api: TargetApi) -> Result<ChatForm, Untranslata
     }
     if let Some(top_k) = request.top_k {
         // Only the translated APIs have a top_k; OpenAI's chat completions do not.
-        if api == TargetApi::OpenAi {
+        if api.is_openai() {
             dropped.push("top_k".to_owned());
         } else {
             chat["top_k"] = json!(top_k);
@@ -304,7 +304,7 @@ fn assistant_message(
         message["tool_calls"] = Value::Array(calls);
     }
     if !reasoning.is_empty() {
-        if api == TargetApi::OpenAi {
+        if api.is_openai() {
             dropped.push(format!("messages.{i} thinking"));
         } else {
             message["reasoning_content"] = Value::String(reasoning);

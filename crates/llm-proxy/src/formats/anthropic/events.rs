@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::client::{stop_of, tool_use_id, usage};
-use crate::formats::chat_stream::PlainEvent;
+use crate::formats::chat_stream::{ChatStreamWriter, PlainEvent};
 
 /// The kind of the block open now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,92 +59,6 @@ impl MessagesStream {
     /// Whether the stream has been ended (`message_stop` or `error` written).
     pub fn ended(&self) -> bool {
         self.ended
-    }
-
-    /// One chat chunk, as the events it makes.
-    pub fn chunk(&mut self, chunk: &Value, out: &mut Vec<u8>) {
-        if self.ended {
-            return;
-        }
-        if let Some(message) = chunk.pointer("/error/message").and_then(Value::as_str) {
-            self.error(message, out);
-            return;
-        }
-        if !self.started
-            && let Some(model) = chunk["model"].as_str().filter(|m| !m.is_empty())
-        {
-            model.clone_into(&mut self.model);
-        }
-        self.start(out);
-        if chunk["usage"].is_object() {
-            self.usage = Some(chunk["usage"].clone());
-        }
-        let Some(choice) = chunk.pointer("/choices/0") else {
-            return;
-        };
-        let delta = &choice["delta"];
-        if let Some(thinking) = delta["reasoning_content"]
-            .as_str()
-            .or_else(|| delta["reasoning"].as_str())
-            .filter(|t| !t.is_empty())
-        {
-            let index = self.block(Block::Thinking, out, |index| {
-                json!({"type": "content_block_start", "index": index, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
-            });
-            event(
-                out,
-                "content_block_delta",
-                &json!({"type": "content_block_delta", "index": index, "delta": {"type": "thinking_delta", "thinking": thinking}}),
-            );
-        }
-        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-            let index = self.block(Block::Text, out, |index| {
-                json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
-            });
-            event(
-                out,
-                "content_block_delta",
-                &json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}),
-            );
-        }
-        for call in delta["tool_calls"].as_array().into_iter().flatten() {
-            self.tool_call(call, out);
-        }
-        if choice["finish_reason"].is_string() {
-            self.finish = Some(choice.clone());
-        }
-    }
-
-    /// A plain chat chunk (text or reasoning, no tool calls, no finish), read the typed way: its
-    /// text goes out without a JSON tree, the bulk of a stream. `false` when the chunk is not
-    /// one of these, for [`Self::chunk`] to read.
-    pub fn plain(&mut self, plain: &PlainEvent<'_>, out: &mut Vec<u8>) -> bool {
-        if self.ended || plain.finish_reason.is_some() {
-            return false;
-        }
-        if !self.started
-            && let Some(model) = plain.model.as_deref().filter(|m| !m.is_empty())
-        {
-            model.clone_into(&mut self.model);
-        }
-        self.start(out);
-        if let Some(thinking) = plain.reasoning.as_deref().filter(|t| !t.is_empty()) {
-            let index = self.block(Block::Thinking, out, |index| {
-                json!({"type": "content_block_start", "index": index, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
-            });
-            event(
-                out,
-                "content_block_delta",
-                &json!({"type": "content_block_delta", "index": index, "delta": {"type": "thinking_delta", "thinking": thinking}}),
-            );
-        }
-        if let Some(text) = plain.text.as_deref().filter(|t| !t.is_empty()) {
-            let index = self.block(Block::Text, out, |index| {
-                json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
-            });
-            text_delta(out, index, text);
-        }
-        true
     }
 
     /// A tool call's piece: its first opens a `tool_use` block, the rest add arguments.
@@ -230,10 +144,98 @@ impl MessagesStream {
             "usage": {"input_tokens": self.prompt_estimate, "output_tokens": 1}}}),
         );
     }
+}
+
+impl ChatStreamWriter for MessagesStream {
+    /// One chat chunk, as the events it makes.
+    fn chunk(&mut self, chunk: &Value, out: &mut Vec<u8>) {
+        if self.ended {
+            return;
+        }
+        if let Some(message) = chunk.pointer("/error/message").and_then(Value::as_str) {
+            self.error(message, out);
+            return;
+        }
+        if !self.started
+            && let Some(model) = chunk["model"].as_str().filter(|m| !m.is_empty())
+        {
+            model.clone_into(&mut self.model);
+        }
+        self.start(out);
+        if chunk["usage"].is_object() {
+            self.usage = Some(chunk["usage"].clone());
+        }
+        let Some(choice) = chunk.pointer("/choices/0") else {
+            return;
+        };
+        let delta = &choice["delta"];
+        if let Some(thinking) = delta["reasoning_content"]
+            .as_str()
+            .or_else(|| delta["reasoning"].as_str())
+            .filter(|t| !t.is_empty())
+        {
+            let index = self.block(Block::Thinking, out, |index| {
+                json!({"type": "content_block_start", "index": index, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
+            });
+            event(
+                out,
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": index, "delta": {"type": "thinking_delta", "thinking": thinking}}),
+            );
+        }
+        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
+            let index = self.block(Block::Text, out, |index| {
+                json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
+            });
+            event(
+                out,
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}),
+            );
+        }
+        for call in delta["tool_calls"].as_array().into_iter().flatten() {
+            self.tool_call(call, out);
+        }
+        if choice["finish_reason"].is_string() {
+            self.finish = Some(choice.clone());
+        }
+    }
+
+    /// A plain chat chunk (text or reasoning, no tool calls, no finish), read the typed way: its
+    /// text goes out without a JSON tree, the bulk of a stream. `false` when the chunk is not
+    /// one of these, for [`Self::chunk`] to read.
+    fn plain(&mut self, plain: &PlainEvent<'_>, out: &mut Vec<u8>) -> bool {
+        if self.ended || plain.finish_reason.is_some() {
+            return false;
+        }
+        if !self.started
+            && let Some(model) = plain.model.as_deref().filter(|m| !m.is_empty())
+        {
+            model.clone_into(&mut self.model);
+        }
+        self.start(out);
+        if let Some(thinking) = plain.reasoning.as_deref().filter(|t| !t.is_empty()) {
+            let index = self.block(Block::Thinking, out, |index| {
+                json!({"type": "content_block_start", "index": index, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
+            });
+            event(
+                out,
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": index, "delta": {"type": "thinking_delta", "thinking": thinking}}),
+            );
+        }
+        if let Some(text) = plain.text.as_deref().filter(|t| !t.is_empty()) {
+            let index = self.block(Block::Text, out, |index| {
+                json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
+            });
+            text_delta(out, index, text);
+        }
+        true
+    }
 
     /// The target is silent: a `ping`, or first the `message_start` that must come before
     /// anything else (the SDKs refuse a stream that begins otherwise).
-    pub fn keep_alive(&mut self, out: &mut Vec<u8>) {
+    fn keep_alive(&mut self, out: &mut Vec<u8>) {
         if self.ended {
             return;
         }
@@ -245,7 +247,7 @@ impl MessagesStream {
     }
 
     /// The end of the chat stream: the open block closed, the stop reason and the usage.
-    pub fn finish(&mut self, out: &mut Vec<u8>) {
+    fn finish(&mut self, out: &mut Vec<u8>) {
         if self.ended {
             return;
         }
@@ -274,7 +276,7 @@ impl MessagesStream {
     }
 
     /// An error after the stream began: Anthropic's in-stream `error` event ends it.
-    pub fn error(&mut self, message: &str, out: &mut Vec<u8>) {
+    fn error(&mut self, message: &str, out: &mut Vec<u8>) {
         if self.ended {
             return;
         }

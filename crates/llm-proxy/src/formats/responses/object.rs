@@ -1,0 +1,331 @@
+//! The Response object and its output items, made from a chat answer.
+
+use serde_json::{Map, Value, json};
+
+use super::item_id;
+use crate::formats::usage::estimate_tokens;
+
+/// What every state of one Response shares: its id, its time and the request's echoed fields.
+#[derive(Debug, Clone)]
+pub struct Skeleton {
+    /// `resp_…`.
+    pub id: String,
+    pub created_at: u64,
+    /// The random part the output items' ids share.
+    pub suffix: String,
+    pub echo: Map<String, Value>,
+    /// How the chat functions offered map back to the request's tools.
+    pub tools: ToolNames,
+    /// Characters of the prompt, for an estimate when the target reports no usage.
+    pub prompt_chars: usize,
+}
+
+/// How the chat functions offered for a request's tools map back to them.
+#[derive(Debug, Clone, Default)]
+pub struct ToolNames {
+    /// Custom (freeform) tools, offered as functions of one string argument, `input`.
+    pub custom: Vec<String>,
+    /// Functions inside a `namespace` tool, offered as `{namespace}__{name}`: that chat name,
+    /// the namespace and the name.
+    pub namespaced: Vec<(String, String, String)>,
+}
+
+impl ToolNames {
+    pub fn is_custom(&self, chat_name: &str) -> bool {
+        self.custom.iter().any(|custom| custom == chat_name)
+    }
+
+    /// The namespace (if any) and the name of the tool a chat function name stands for.
+    pub fn split<'a>(&'a self, chat_name: &'a str) -> (Option<&'a str>, &'a str) {
+        self.namespaced
+            .iter()
+            .find(|(flat, _, _)| flat == chat_name)
+            .map_or((None, chat_name), |(_, namespace, name)| {
+                (Some(namespace.as_str()), name.as_str())
+            })
+    }
+}
+
+/// The chat function name of a function inside a namespace.
+pub fn namespaced_name(namespace: &str, name: &str) -> String {
+    format!("{namespace}__{name}")
+}
+
+/// How a Response ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    InProgress,
+    Completed,
+    /// Cut short, for the reason (`max_output_tokens`, `content_filter`).
+    Incomplete(&'static str),
+    Failed,
+}
+
+impl Status {
+    /// From a chat finish reason.
+    pub fn of_finish(finish_reason: Option<&str>) -> Self {
+        match finish_reason {
+            Some("length") => Self::Incomplete("max_output_tokens"),
+            Some("content_filter") => Self::Incomplete("content_filter"),
+            _ => Self::Completed,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+            Self::Incomplete(_) => "incomplete",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl Skeleton {
+    /// The Response at `status`: `usage` is the chat answer's (`None`: estimated from
+    /// `output_chars`, unless still in progress), `error` the message of a failure.
+    pub fn response(
+        &self,
+        status: Status,
+        model: &str,
+        output: Vec<Value>,
+        usage: Option<&Value>,
+        output_chars: usize,
+        error: Option<&str>,
+    ) -> Value {
+        let mut response = Map::with_capacity(self.echo.len() + 10);
+        response.insert("id".into(), json!(self.id));
+        response.insert("object".into(), json!("response"));
+        response.insert("created_at".into(), json!(self.created_at));
+        response.insert("status".into(), json!(status.name()));
+        response.insert(
+            "error".into(),
+            error.map_or(
+                Value::Null,
+                |message| json!({"code": "server_error", "message": message}),
+            ),
+        );
+        response.insert(
+            "incomplete_details".into(),
+            match status {
+                Status::Incomplete(reason) => json!({"reason": reason}),
+                _ => Value::Null,
+            },
+        );
+        response.insert("model".into(), json!(model));
+        response.insert("output".into(), Value::Array(output));
+        // None while in progress: the spec has no null usage.
+        let usage = match (status, usage) {
+            (Status::InProgress, _) => None,
+            (_, Some(usage)) => Some(response_usage(usage)),
+            (_, None) => {
+                let input = estimate_tokens(self.prompt_chars);
+                let output = estimate_tokens(output_chars);
+                Some(usage_object(input, 0, output, 0))
+            }
+        };
+        if let Some(usage) = usage {
+            response.insert("usage".into(), usage);
+        }
+        for (key, value) in &self.echo {
+            response.insert(key.clone(), value.clone());
+        }
+        Value::Object(response)
+    }
+
+    /// A tool call as its output item, `function_call` or (for a custom tool, whose one
+    /// argument is its input) `custom_tool_call`.
+    pub fn call_item(&self, index: usize, call_id: &str, name: &str, arguments: &str) -> Value {
+        if self.tools.is_custom(name) {
+            return json!({"id": item_id("ctc", &self.suffix, index), "type": "custom_tool_call",
+                "status": "completed", "call_id": call_id, "name": name, "input": custom_input(arguments)});
+        }
+        let mut item = json!({"id": item_id("fc", &self.suffix, index), "type": "function_call",
+            "status": "completed", "arguments": arguments, "call_id": call_id, "name": name});
+        if let (Some(namespace), name) = self.tools.split(name) {
+            item["namespace"] = json!(namespace);
+            item["name"] = json!(name);
+        }
+        item
+    }
+}
+
+/// A custom tool's input from the arguments of the function it was offered as; the arguments
+/// themselves when a model wrote something else.
+pub fn custom_input(arguments: &str) -> String {
+    serde_json::from_str::<Value>(arguments)
+        .ok()
+        .and_then(|v| v["input"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| arguments.to_owned())
+}
+
+/// A message output item holding `text`.
+pub fn message_item(id: String, text: &str, status: &str) -> Value {
+    json!({"id": id, "type": "message", "status": status, "role": "assistant",
+        "content": [output_text(text)]})
+}
+
+/// An `output_text` content part.
+pub fn output_text(text: &str) -> Value {
+    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
+}
+
+/// A reasoning output item holding `text`.
+pub fn reasoning_item(id: String, text: &str) -> Value {
+    json!({"id": id, "type": "reasoning", "summary": [],
+        "content": [{"type": "reasoning_text", "text": text}]})
+}
+
+/// A chat `usage` object in the Responses API's terms.
+pub fn response_usage(usage: &Value) -> Value {
+    let count = |key: &str| usage[key].as_u64().unwrap_or(0);
+    usage_object(
+        count("prompt_tokens"),
+        usage
+            .pointer("/prompt_tokens_details/cached_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        count("completion_tokens"),
+        usage
+            .pointer("/completion_tokens_details/reasoning_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+    )
+}
+
+fn usage_object(input: u64, cached: u64, output: u64, reasoning: u64) -> Value {
+    json!({
+        "input_tokens": input,
+        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
+        "output_tokens": output,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": input + output,
+    })
+}
+
+/// A whole chat completion as the Response object, and what could not be carried (for the log).
+pub fn response_from_completion(skeleton: &Skeleton, completion: &Value) -> (Value, Vec<String>) {
+    let mut notes = Vec::new();
+    let choice = &completion["choices"][0];
+    let message = &choice["message"];
+    let mut output = Vec::new();
+    let mut chars = 0;
+    if let Some(reasoning) = message["reasoning_content"]
+        .as_str()
+        .or_else(|| message["reasoning"].as_str())
+        .filter(|r| !r.is_empty())
+    {
+        chars += reasoning.len();
+        output.push(reasoning_item(
+            item_id("rs", &skeleton.suffix, output.len()),
+            reasoning,
+        ));
+    }
+    let text = match &message["content"] {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => crate::formats::answer::join_text_parts(parts),
+        _ => String::new(),
+    };
+    let refusal = message["refusal"].as_str().filter(|r| !r.is_empty());
+    if !text.is_empty() || refusal.is_some() {
+        chars += text.len();
+        let mut content = Vec::new();
+        if !text.is_empty() {
+            content.push(output_text(&text));
+        }
+        if let Some(refusal) = refusal {
+            content.push(json!({"type": "refusal", "refusal": refusal}));
+        }
+        output.push(
+            json!({"id": item_id("msg", &skeleton.suffix, output.len()), "type": "message",
+            "status": "completed", "role": "assistant", "content": content}),
+        );
+    }
+    for (k, call) in message["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let name = call["function"]["name"].as_str().unwrap_or_default();
+        let arguments = call["function"]["arguments"].as_str().unwrap_or("{}");
+        let call_id = call["id"]
+            .as_str()
+            .filter(|id| !id.is_empty())
+            .map_or_else(|| format!("call_{}{k}", skeleton.suffix), str::to_owned);
+        chars += arguments.len();
+        output.push(skeleton.call_item(output.len(), &call_id, name, arguments));
+    }
+    if completion["choices"]
+        .as_array()
+        .is_some_and(|c| c.len() > 1)
+    {
+        notes.push("answers past the first choice".to_owned());
+    }
+    let status = Status::of_finish(choice["finish_reason"].as_str());
+    let model = completion["model"].as_str().unwrap_or_default();
+    let usage = completion.get("usage").filter(|u| u.is_object());
+    (
+        skeleton.response(status, model, output, usage, chars, None),
+        notes,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skeleton() -> Skeleton {
+        Skeleton {
+            id: "resp_x".into(),
+            created_at: 7,
+            suffix: "x".into(),
+            echo: Map::new(),
+            tools: ToolNames {
+                custom: vec!["apply_patch".into()],
+                namespaced: vec![("agents__spawn".into(), "agents".into(), "spawn".into())],
+            },
+            prompt_chars: 40,
+        }
+    }
+
+    #[test]
+    fn a_completion_with_text_and_calls_becomes_a_message_then_call_items() {
+        let completion = json!({"model": "gpt-4.1", "choices": [{"finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": "Running it.", "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "shell", "arguments": "{\"command\":[\"ls\"]}"}},
+                {"id": "call_2", "type": "function", "function": {"name": "apply_patch", "arguments": "{\"input\":\"*** Begin Patch\"}"}}]}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+                "prompt_tokens_details": {"cached_tokens": 4}}});
+        let (response, notes) = response_from_completion(&skeleton(), &completion);
+        assert!(notes.is_empty());
+        assert_eq!(response["status"], "completed");
+        assert_eq!(response["model"], "gpt-4.1");
+        let output = response["output"].as_array().unwrap();
+        assert_eq!(output[0]["content"][0]["text"], "Running it.");
+        assert_eq!(output[1]["type"], "function_call");
+        assert_eq!(output[1]["call_id"], "call_1");
+        assert_eq!(output[2]["type"], "custom_tool_call");
+        assert_eq!(output[2]["input"], "*** Begin Patch");
+        assert_eq!(
+            response["usage"],
+            json!({"input_tokens": 10, "input_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 0}, "output_tokens": 5,
+                "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 15})
+        );
+    }
+
+    #[test]
+    fn a_completion_cut_for_length_is_incomplete_for_max_output_tokens() {
+        let completion = json!({"model": "m", "choices": [{"finish_reason": "length",
+            "message": {"role": "assistant", "content": "Partial"}}]});
+        let (response, _) = response_from_completion(&skeleton(), &completion);
+        assert_eq!(response["status"], "incomplete");
+        assert_eq!(
+            response["incomplete_details"],
+            json!({"reason": "max_output_tokens"})
+        );
+        // No usage from the target: estimated from the prompt and the text.
+        assert_eq!(response["usage"]["input_tokens"], 10);
+        assert_eq!(response["usage"]["output_tokens"], 2);
+    }
+}
