@@ -56,6 +56,9 @@ pub enum Part {
     /// Chat completions against `/v1/messages` from the same chat target: the cost of serving
     /// Anthropic's API.
     Messages,
+    /// Chat completions against `/v1/responses` from the same chat target: the cost of serving
+    /// OpenAI's Responses API.
+    Responses,
 }
 
 pub struct Sizes {

@@ -26,8 +26,9 @@ use args::{Args, Part, Sizes};
 use mock::TlsMock;
 use process::rss_kb;
 use proxy::{Launch, Proxy, wait_for_models};
+use requests::Api;
 use scenarios::{
-    baseline, full_log, latency, masking, messages, slow_streams, soak, streaming, throughput,
+    baseline, client_api, full_log, latency, masking, slow_streams, soak, streaming, throughput,
     translation,
 };
 use stats::round;
@@ -130,13 +131,21 @@ impl Bench {
         } else {
             Value::Null
         };
-        let messages = if self.args.runs(Part::Messages) {
-            let (program, sizes) = (&self.programs.proxy, self.sizes.pair);
-            let streams = self.sizes.translation_streams;
-            messages::messages(&self.client, &self.direct, program, sizes, streams).await?
-        } else {
-            Value::Null
-        };
+        let mut served = Vec::new();
+        for (api, part) in [
+            (Api::Messages, Part::Messages),
+            (Api::Responses, Part::Responses),
+        ] {
+            served.push(if self.args.runs(part) {
+                let (program, sizes) = (&self.programs.proxy, self.sizes.pair);
+                let streams = self.sizes.translation_streams;
+                let (client, direct) = (&self.client, &self.direct);
+                client_api::client_api(api, client, direct, program, sizes, streams).await?
+            } else {
+                Value::Null
+            });
+        }
+        let (responses, messages) = (served.pop(), served.pop());
         let baseline = self.baseline().await?;
         tls.stop().await?;
         let mut results = json!({
@@ -147,7 +156,8 @@ impl Bench {
             "full_log_start": full_log_start,
             "masking": masking,
             "translation": translation,
-            "messages": messages,
+            "messages": messages.unwrap_or_default(),
+            "responses": responses.unwrap_or_default(),
         });
         if let Some(baseline) = baseline {
             results["baseline"] = baseline;

@@ -46,8 +46,10 @@ pub fn comparisons(results: &Value) -> String {
     if !results["translation"].is_null() {
         out.push_str(&translation_paragraph(&results["translation"]));
     }
-    if !results["messages"].is_null() {
-        out.push_str(&messages_paragraph(&results["messages"]));
+    for api in &SERVED_APIS {
+        if !results[api.key].is_null() {
+            out.push_str(&served_paragraph(api, &results[api.key]));
+        }
     }
     if !results["baseline"].is_null() {
         out.push_str(&baseline_section(&results["baseline"]));
@@ -227,9 +229,10 @@ pub fn markdown(results: &Value) -> String {
     if !translation.is_null() {
         out.push_str(&translation_paragraph(translation));
     }
-    let messages = &results["messages"];
-    if !messages.is_null() {
-        out.push_str(&messages_paragraph(messages));
+    for api in &SERVED_APIS {
+        if !results[api.key].is_null() {
+            out.push_str(&served_paragraph(api, &results[api.key]));
+        }
     }
     out.push_str("\nRaw figures: `bench-results.json`.\n");
     let baseline = &results["baseline"];
@@ -277,34 +280,62 @@ fn verdict(target: &Value) -> String {
     format!("**not met** ({})", missed.join(", "))
 }
 
-fn messages_paragraph(m: &Value) -> String {
+/// A client API the proxy serves from a chat target, as the report names it.
+struct ServedApi {
+    /// Its key in the results.
+    key: &'static str,
+    title: &'static str,
+    path: &'static str,
+    written_as: &'static str,
+}
+
+const SERVED_APIS: [ServedApi; 2] = [
+    ServedApi {
+        key: "messages",
+        title: "Anthropic's Messages API (Claude Code's)",
+        path: "/v1/messages",
+        written_as: "Messages",
+    },
+    ServedApi {
+        key: "responses",
+        title: "OpenAI's Responses API (Codex's)",
+        path: "/v1/responses",
+        written_as: "a Response and its events",
+    },
+];
+
+fn served_paragraph(api: &ServedApi, m: &Value) -> String {
     let (answers, streams, target) = (&m["answers"], &m["streams"], &m["target"]);
+    let key = api.key;
     format!(
-        "\nServing Anthropic's Messages API (Claude Code's) from a chat-completions target: two proxies of the same \
-         configuration on the same mock, one asked for chat completions (A) and one for `/v1/messages` (B: read as a \
-         chat request, the answer and stream written back as Messages), request log on, side by side in alternating \
+        "\nServing {} from a chat-completions target: two proxies of the same \
+         configuration on the same mock, one asked for chat completions (A) and one for `{}` (B: read as a \
+         chat request, the answer and stream written back as {}), request log on, side by side in alternating \
          rounds. Whole answers ({} rounds of {} requests each at c=1): added latency p50 {} us through A and {} us \
          through B (difference {} us); proxy CPU per request {} and {} us (difference {} us). Streams of {} text \
          deltas ({} rounds of {} streams each at c=1): added time to the last byte p50 {} and {} us (difference {} \
          us); proxy CPU per stream {} and {} us (difference {} us, {} us per streamed event, the stream's own costs \
          included). The target, at most {} us of proxy CPU per request and {} us per streamed event above plain \
          forwarding: {}.\n",
+        api.title,
+        api.path,
+        api.written_as,
         m["rounds"],
         m["requests_per_round"],
         answers["chat"]["added_p50_us"],
-        answers["messages"]["added_p50_us"],
+        answers[key]["added_p50_us"],
         answers["difference"]["added_p50_us"],
         answers["chat"]["cpu_us_per_request"],
-        answers["messages"]["cpu_us_per_request"],
+        answers[key]["cpu_us_per_request"],
         answers["difference"]["cpu_us_per_request"],
         m["events_per_stream"],
         m["rounds"],
         m["streams_per_round"],
         streams["chat"]["added_p50_us"],
-        streams["messages"]["added_p50_us"],
+        streams[key]["added_p50_us"],
         streams["difference"]["added_p50_us"],
         streams["chat"]["cpu_us_per_stream"],
-        streams["messages"]["cpu_us_per_stream"],
+        streams[key]["cpu_us_per_stream"],
         streams["difference"]["cpu_us_per_stream"],
         m["cpu_us_per_event_difference"],
         target["cpu_us_per_request"],

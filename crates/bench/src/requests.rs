@@ -20,6 +20,8 @@ pub enum Api {
     Chat,
     /// Anthropic's Messages, as Claude Code speaks it.
     Messages,
+    /// OpenAI's Responses, as Codex speaks it.
+    Responses,
 }
 
 impl Api {
@@ -28,6 +30,16 @@ impl Api {
         match self {
             Self::Chat => "/chat/completions",
             Self::Messages => "/messages",
+            Self::Responses => "/responses",
+        }
+    }
+
+    /// Its name in the results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+            Self::Messages => "messages",
+            Self::Responses => "responses",
         }
     }
 
@@ -37,6 +49,9 @@ impl Api {
             Self::Messages => json!({"model": "gpt-4o", "max_tokens": 1024, "stream": stream,
                 "messages": [{"role": "user", "content": "Say something about benchmarks."}]})
             .to_string(),
+            Self::Responses => json!({"model": "gpt-4o", "stream": stream, "store": false,
+                "input": "Say something about benchmarks."})
+            .to_string(),
         }
     }
 
@@ -45,6 +60,8 @@ impl Api {
         match self {
             Self::Chat => b"data: [DONE]\n\n",
             Self::Messages => b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+            // The last event holds the whole Response: its end is the event's own.
+            Self::Responses => b"}}\n\n",
         }
     }
 }

@@ -2,11 +2,11 @@
 //! side for [`baseline`] and [`masking`].
 
 pub mod baseline;
+pub mod client_api;
 pub mod compare;
 pub mod full_log;
 pub mod latency;
 pub mod masking;
-pub mod messages;
 pub mod slow_streams;
 pub mod soak;
 pub mod streaming;
