@@ -2,7 +2,9 @@
 request arguments, roles it does not have, tool messages that answer no call of the message
 before them, arguments that are not JSON text. It answers with a text, or, when
 `ChatTarget.reply_tool` names a tool the request offers and the conversation does not end with
-a tool result, with a call of it; whole or streamed (usage last, when asked for)."""
+a tool result, with a call of it (a list of them names several tools, called at once, with ids
+call_e2e_1, call_e2e_2...); whole or streamed (usage last, when asked for). A text answer
+ends with `ChatTarget.reply_finish` when set ("length": cut short at max_tokens), else "stop"."""
 import http.server
 import json
 import re
@@ -13,7 +15,8 @@ TEXT = "Hello from the chat target."
 ALLOWED = {"model", "messages", "max_tokens", "max_completion_tokens", "stream", "stream_options",
            "temperature", "top_p", "stop", "tools", "tool_choice", "parallel_tool_calls", "user",
            "reasoning_effort", "response_format", "seed", "n", "presence_penalty", "frequency_penalty",
-           "logit_bias", "logprobs", "top_logprobs", "metadata", "store", "service_tier"}
+           "logit_bias", "logprobs", "top_logprobs", "metadata", "store", "service_tier",
+           "prompt_cache_key", "safety_identifier", "verbosity"}
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 
 
@@ -56,7 +59,8 @@ def validate(body):
 
 class ChatTarget(http.server.BaseHTTPRequestHandler):
     received = []
-    reply_tool = None  # (name, arguments) for the next answers, or None for text
+    reply_tool = None  # (name, arguments), or a list of them, for the next answers, or None for text
+    reply_finish = None  # the finish_reason of the next text answers, or None for "stop"
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
@@ -71,15 +75,17 @@ class ChatTarget(http.server.BaseHTTPRequestHandler):
             return self.send(400, {"error": {"message": str(problem), "type": "invalid_request_error", "param": None, "code": None}})
         usage = {"prompt_tokens": 21, "completion_tokens": 7, "total_tokens": 28}
         offered = {tool.get("function", {}).get("name") for tool in body.get("tools") or []}
-        calls = ChatTarget.reply_tool and ChatTarget.reply_tool[0] in offered
+        replies = ChatTarget.reply_tool
+        replies = replies if isinstance(replies, list) else [replies] if replies else []
+        calls = replies and all(name in offered for name, _ in replies)
         if calls and body["messages"][-1].get("role") != "tool":
-            name, arguments = ChatTarget.reply_tool
             message = {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "call_e2e_1", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]}
+                {"id": f"call_e2e_{k}", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+                for k, (name, arguments) in enumerate(replies, 1)]}
             finish = "tool_calls"
         else:
             message = {"role": "assistant", "content": TEXT}
-            finish = "stop"
+            finish = ChatTarget.reply_finish or "stop"
         if body.get("stream"):
             return self.stream(body, message, finish, usage)
         self.send(200, {"id": "chatcmpl-e2e", "object": "chat.completion", "created": 1767225600, "model": body["model"],
@@ -88,14 +94,13 @@ class ChatTarget(http.server.BaseHTTPRequestHandler):
     def stream(self, body, message, finish, usage):
         base = {"id": "chatcmpl-e2e", "object": "chat.completion.chunk", "created": 1767225600, "model": body["model"]}
         chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
-        if message.get("tool_calls"):
-            call = message["tool_calls"][0]
+        for k, call in enumerate(message.get("tool_calls") or []):
             arguments = call["function"]["arguments"]
-            chunks.append({**base, "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
+            chunks.append({**base, "choices": [{"index": 0, "delta": {"tool_calls": [{"index": k, "id": call["id"], "type": "function",
                            "function": {"name": call["function"]["name"], "arguments": ""}}]}, "finish_reason": None}]})
             for at in range(0, len(arguments), 5):
-                chunks.append({**base, "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": arguments[at:at + 5]}}]}, "finish_reason": None}]})
-        else:
+                chunks.append({**base, "choices": [{"index": 0, "delta": {"tool_calls": [{"index": k, "function": {"arguments": arguments[at:at + 5]}}]}, "finish_reason": None}]})
+        if not message.get("tool_calls"):
             for word in message["content"].split(" "):
                 piece = word if len(chunks) == 1 else " " + word
                 chunks.append({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
