@@ -58,7 +58,7 @@ pub struct Settings {
     /// no target is set).
     pub placeholder: bool,
     pub target_endpoint: String,
-    /// The API the target speaks (`TARGET_API`): `openai`, `anthropic`, `gemini` or `ollama`.
+    /// The API the target speaks (`TARGET_API`): `openai`, `anthropic`, `gemini`, `ollama` or `responses`.
     pub target_api: String,
     /// `MODEL_ALIASES`: `pattern=model` rules, comma-separated; empty for none.
     pub model_aliases: String,

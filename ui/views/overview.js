@@ -47,7 +47,7 @@ models:
     apiBase: ${base}
     apiKey: ${token}`],
     ['Codex CLI', `# ~/.codex/config.toml
-model = "gpt-4o"
+model = "gpt-4.1"  # a model your endpoint serves
 model_provider = "local-llm-proxy"
 
 [model_providers.local-llm-proxy]

@@ -169,7 +169,7 @@ function renderEditor(main) {
         h('option', { value, selected: s.auth === value }, label)));
     auth.addEventListener('change', showAuth);
     const targetApi = h('select', {},
-      [['openai', 'OpenAI chat completions'], ['anthropic', 'Anthropic Messages'], ['gemini', 'Google Gemini'], ['ollama', 'Ollama (native /api/chat)']].map(([value, label]) =>
+      [['openai', 'OpenAI chat completions'], ['anthropic', 'Anthropic Messages'], ['gemini', 'Google Gemini'], ['ollama', 'Ollama (native /api/chat)'], ['responses', 'OpenAI with the Responses API']].map(([value, label]) =>
         h('option', { value, selected: s.targetApi === value }, label)));
     const form = h('form', { id: 'settings-form', novalidate: true },
       h('div.grid', {},
