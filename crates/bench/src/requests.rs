@@ -60,8 +60,7 @@ impl Api {
         match self {
             Self::Chat => b"data: [DONE]\n\n",
             Self::Messages => b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
-            // The last event holds the whole Response: its end is the event's own.
-            Self::Responses => b"}}\n\n",
+            Self::Responses => b"\"type\":\"response.completed\"}\n\n",
         }
     }
 }

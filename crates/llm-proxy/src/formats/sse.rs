@@ -66,20 +66,59 @@ pub fn set_stream_headers(headers: &mut HeaderMap) {
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
 }
 
-/// The final events of the streams the proxy serves: chat's `[DONE]`, Anthropic's
-/// `message_stop`, the Responses API's three endings.
-const FINAL_EVENTS: [&[u8]; 5] = [
+/// How the final events of the streams the proxy serves begin: chat's `[DONE]`, Anthropic's
+/// `message_stop`, the Responses API's three endings (with or without an `event:` line).
+const FINAL_EVENTS: [&[u8]; 8] = [
     b"data: [DONE]",
-    b"\"type\":\"message_stop\"",
-    b"\"type\":\"response.completed\"",
-    b"\"type\":\"response.incomplete\"",
-    b"\"type\":\"response.failed\"",
+    b"event: message_stop",
+    b"event: response.completed",
+    b"event: response.incomplete",
+    b"event: response.failed",
+    b"data: {\"type\":\"response.completed\"",
+    b"data: {\"type\":\"response.incomplete\"",
+    b"data: {\"type\":\"response.failed\"",
 ];
 
-/// Whether these bytes of a stream hold its final event: a client that goes away after it
-/// has its whole answer (Codex closes as soon as it reads `response.completed`).
-pub fn holds_final_event(bytes: &[u8]) -> bool {
-    FINAL_EVENTS
-        .iter()
-        .any(|event| memchr::memmem::find(bytes, event).is_some())
+/// Whether these bytes of a stream end with its final event: a client that goes away after
+/// it has its whole answer (Codex closes as soon as it reads `response.completed`). Only the
+/// last event is looked at, by its first line: a stream's every piece passes here.
+pub fn ends_with_final_event(bytes: &[u8]) -> bool {
+    let Some(body) = bytes.strip_suffix(b"\n\n") else {
+        return false;
+    };
+    let last = memchr::memmem::rfind(body, b"\n\n").map_or(body, |at| &body[at + 2..]);
+    FINAL_EVENTS.iter().any(|event| last.starts_with(event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_final_event_of_each_api_is_recognized_only_at_the_end() {
+        for done in [
+            &b"data: {\"x\":1}\n\ndata: [DONE]\n\n"[..],
+            b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+            b"event: response.completed\ndata: {\"response\":{}}\n\n",
+            b"data: {\"type\":\"response.failed\",\"response\":{}}\n\n",
+        ] {
+            assert!(
+                ends_with_final_event(done),
+                "{}",
+                String::from_utf8_lossy(done)
+            );
+        }
+        for not_done in [
+            &b"data: [DONE]\n\ndata: {\"x\":1}\n\n"[..],
+            b"data: {\"text\":\"data: [DONE]\"}\n\n",
+            b"event: response.output_text.delta\ndata: {}\n\n",
+            b"data: [DONE]",
+        ] {
+            assert!(
+                !ends_with_final_event(not_done),
+                "{}",
+                String::from_utf8_lossy(not_done)
+            );
+        }
+    }
 }

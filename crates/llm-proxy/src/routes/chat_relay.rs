@@ -68,12 +68,22 @@ struct Converter<W> {
 impl<W: ChatStreamWriter> Converter<W> {
     /// The events complete in what has arrived, written.
     fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        self.buffer.extend_from_slice(bytes);
-        let mut out = Vec::new();
-        while let Some((end, next)) = boundary(&self.buffer) {
-            let event: Vec<u8> = self.buffer.drain(..next).take(end).collect();
-            self.event(&event, &mut out);
+        // The common case, nothing held over from the last piece: this one is read in place.
+        let held = std::mem::take(&mut self.buffer);
+        let data = if held.is_empty() {
+            std::borrow::Cow::Borrowed(bytes)
+        } else {
+            let mut held = held;
+            held.extend_from_slice(bytes);
+            std::borrow::Cow::Owned(held)
+        };
+        let mut out = Vec::with_capacity(2 * data.len());
+        let mut rest = &data[..];
+        while let Some((end, next)) = boundary(rest) {
+            self.event(&rest[..end], &mut out);
+            rest = &rest[next..];
         }
+        self.buffer = rest.to_vec();
         out
     }
 
@@ -118,12 +128,13 @@ impl<W: ChatStreamWriter> Converter<W> {
 /// The end of the first event in `buffer` and where the next begins: a blank line, in any of
 /// the line endings SSE allows.
 fn boundary(buffer: &[u8]) -> Option<(usize, usize)> {
-    [&b"\r\n\r\n"[..], b"\n\n", b"\r\r"]
-        .iter()
-        .filter_map(|separator| {
-            memchr::memmem::find(buffer, separator).map(|at| (at, at + separator.len()))
-        })
-        .min()
+    memchr::memchr2_iter(b'\n', b'\r', buffer).find_map(|at| {
+        let after = &buffer[at..];
+        [&b"\r\n\r\n"[..], b"\n\n", b"\r\r"]
+            .iter()
+            .find(|separator| after.starts_with(separator))
+            .map(|separator| (at, at + separator.len()))
+    })
 }
 
 #[cfg(test)]

@@ -144,7 +144,7 @@ async fn translated(
         prompt_chars: form.prompt_chars,
     };
     translation.dropped = std::mem::take(&mut form.dropped);
-    let chat = Bytes::from(form.body.to_string());
+    let chat = json_bytes(&form.body);
     let peeked = match peek(&chat, Operation::ChatCompletions) {
         Ok(peeked) => peeked,
         Err(error) => return (error.into_response(), translation),
@@ -165,7 +165,7 @@ async fn translated(
             if peeked.stream {
                 as_event_stream(state, response, skeleton, &model, form)
             } else {
-                let (response, notes) = as_response(state, response, &skeleton, form).await;
+                let (response, notes) = as_response(state, response, skeleton, form).await;
                 translation.answer_notes = notes;
                 response
             }
@@ -183,31 +183,31 @@ async fn translated(
 async fn as_response(
     state: &AppState,
     response: Response,
-    skeleton: &Skeleton,
+    skeleton: Skeleton,
     form: ChatForm,
 ) -> (Response, Vec<String>) {
     let (mut parts, body) = response.into_parts();
-    let completion = match body.collect().await {
-        Ok(collected) => serde_json::from_slice::<Value>(&collected.to_bytes()).ok(),
+    let id = skeleton.id.clone();
+    let read = match body.collect().await {
+        Ok(collected) => responses::response_from_completion(skeleton, &collected.to_bytes()).ok(),
         Err(_) => None,
     };
-    let Some(completion) = completion else {
+    let Some((object, notes)) = read else {
         let error = ProxyError::Upstream(crate::upstream::UpstreamError::Malformed {
             host: String::new(),
             detail: "the target's answer could not be read as a chat completion".into(),
         });
         return (error.into_response(), Vec::new());
     };
-    let (object, notes) = responses::response_from_completion(skeleton, &completion);
     if form.store {
-        keep(state, &skeleton.id, form.input_items, &object).await;
+        keep(state, &id, form.input_items, &object).await;
     }
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    let body = Body::from(object.to_string());
+    let body = Body::from(json_bytes(&object));
     (Response::from_parts(parts, body), notes)
 }
 
@@ -275,7 +275,8 @@ fn assembled(finished: Finished) -> Assembled {
 /// Stores a Response and the input items it followed. A store that fails costs the client
 /// only a later `previous_response_id`: noted in the server events, not fatal to the answer.
 async fn keep(state: &AppState, id: &str, input: Vec<Value>, response: &Value) {
-    let record = json!({"input": input, "response": response}).to_string();
+    let record =
+        serde_json::to_string(&json!({"input": input, "response": response})).unwrap_or_default();
     if let Err(error) = state.log().put_response(id.to_owned(), record).await {
         state.log().event(
             crate::logs::Level::Warn,
@@ -415,7 +416,14 @@ fn json_response(status: StatusCode, value: &Value) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
-        value.to_string(),
+        json_bytes(value),
     )
         .into_response()
+}
+
+/// A JSON tree's text, written straight into bytes (`Value`'s `Display` goes through a slower
+/// formatter).
+fn json_bytes(value: &Value) -> Bytes {
+    // Serializing a JSON tree cannot fail.
+    Bytes::from(serde_json::to_vec(value).unwrap_or_default())
 }

@@ -165,8 +165,8 @@ impl HttpBody for RecordedBody {
                     if capture.ttfb.is_none() {
                         capture.ttfb = Some(this.started.elapsed());
                     }
-                    if capture.event_stream && !this.final_event {
-                        this.final_event = crate::formats::sse::holds_final_event(data);
+                    if capture.event_stream {
+                        this.final_event = crate::formats::sse::ends_with_final_event(data);
                     }
                     let room = this.collected + data.len() <= COLLECT_LIMIT;
                     match &mut capture.response {

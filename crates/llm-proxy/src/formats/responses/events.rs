@@ -6,13 +6,15 @@
 //! the next `sequence_number`.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
+use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
 use super::item_id;
-use super::object::{Skeleton, Status, custom_input, message_item, output_text, reasoning_item};
+use super::object::{
+    Skeleton, State, Status, custom_input, fields, message_item, output_text, reasoning_item,
+};
 use crate::formats::chat_stream::{ChatStreamWriter, PlainEvent};
 
 /// How a stream ended: the final Response (completed, incomplete or failed) and how many
@@ -89,14 +91,17 @@ impl ResponsesStream {
     }
 
     fn event(&mut self, out: &mut Vec<u8>, name: &str, mut data: Value) {
+        self.write_event(out, name, &mut data);
+    }
+
+    fn write_event(&mut self, out: &mut Vec<u8>, name: &str, data: &mut Value) {
         data["type"] = json!(name);
         data["sequence_number"] = json!(self.sequence);
         self.sequence += 1;
-        let mut head = String::with_capacity(16 + name.len());
-        let _ = write!(head, "event: {name}\ndata: ");
-        out.extend_from_slice(head.as_bytes());
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "event: {name}\ndata: ");
         // Serializing a JSON tree into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, &data);
+        let _ = serde_json::to_writer(&mut *out, data);
         out.extend_from_slice(b"\n\n");
     }
 
@@ -105,12 +110,13 @@ impl ResponsesStream {
         out.extend_from_slice(
             b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":",
         );
-        out.extend_from_slice(self.sequence.to_string().as_bytes());
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "{}", self.sequence);
         self.sequence += 1;
         out.extend_from_slice(b",\"item_id\":\"");
         out.extend_from_slice(item_id.as_bytes());
         out.extend_from_slice(b"\",\"output_index\":");
-        out.extend_from_slice(index.to_string().as_bytes());
+        let _ = write!(out, "{index}");
         out.extend_from_slice(b",\"content_index\":0,\"delta\":");
         let _ = serde_json::to_writer(&mut *out, text);
         out.extend_from_slice(b",\"logprobs\":[]}\n\n");
@@ -124,8 +130,16 @@ impl ResponsesStream {
         let response =
             self.skeleton
                 .response(Status::InProgress, &self.model, Vec::new(), None, 0, None);
-        self.event(out, "response.created", json!({"response": response}));
-        self.event(out, "response.in_progress", json!({"response": response}));
+        self.event(
+            out,
+            "response.created",
+            fields([("response", response.clone())]),
+        );
+        self.event(
+            out,
+            "response.in_progress",
+            fields([("response", response)]),
+        );
     }
 
     fn text(&mut self, text: &str, out: &mut Vec<u8>) {
@@ -142,7 +156,12 @@ impl ResponsesStream {
             self.event(
                 out,
                 "response.content_part.added",
-                json!({"item_id": id, "output_index": index, "content_index": 0, "part": output_text("")}),
+                fields([
+                    ("item_id", id.as_str().into()),
+                    ("output_index", index.into()),
+                    ("content_index", 0.into()),
+                    ("part", output_text("")),
+                ]),
             );
             self.open = Some(Open::Message {
                 id,
@@ -239,11 +258,8 @@ impl ResponsesStream {
                 item["status"] = json!("in_progress");
                 (id, item)
             };
-            self.event(
-                out,
-                "response.output_item.added",
-                json!({"output_index": index, "item": item}),
-            );
+            let data = fields([("output_index", index.into()), ("item", item)]);
+            self.event(out, "response.output_item.added", data);
             self.open = Some(Open::Call {
                 key,
                 id,
@@ -291,7 +307,12 @@ impl ResponsesStream {
                 self.event(
                     out,
                     "response.content_part.done",
-                    json!({"item_id": id, "output_index": index, "content_index": 0, "part": output_text(&text)}),
+                    fields([
+                        ("item_id", id.as_str().into()),
+                        ("output_index", index.into()),
+                        ("content_index", 0.into()),
+                        ("part", output_text(&text)),
+                    ]),
                 );
                 (index, message_item(id, &text, "completed"))
             }
@@ -344,11 +365,8 @@ impl ResponsesStream {
                 )
             }
         };
-        self.event(
-            out,
-            "response.output_item.done",
-            json!({"output_index": index, "item": item}),
-        );
+        let data = fields([("output_index", index.into()), ("item", item.clone())]);
+        self.event(out, "response.output_item.done", data);
         self.output.push(item);
     }
 
@@ -356,21 +374,24 @@ impl ResponsesStream {
     fn end(&mut self, status: Status, error: Option<&str>, out: &mut Vec<u8>) {
         self.start(out);
         self.close(out);
-        let response = self.skeleton.response(
+        let state = State {
             status,
-            &self.model,
-            self.output.clone(),
-            self.usage.as_ref(),
-            self.chars,
+            model: &self.model,
+            output: std::mem::take(&mut self.output),
+            usage: self.usage.as_ref(),
+            output_chars: self.chars,
             error,
-        );
+        };
+        let response = self.skeleton.last_response(state);
         let name = match status {
             Status::Completed | Status::InProgress => "response.completed",
             Status::Incomplete(_) => "response.incomplete",
             Status::Failed => "response.failed",
         };
-        self.event(out, name, json!({"response": response}));
+        let mut data = fields([("response", response)]);
+        self.write_event(out, name, &mut data);
         self.ended = true;
+        let response = data["response"].take();
         let finished = Finished {
             response,
             events: self.sequence,

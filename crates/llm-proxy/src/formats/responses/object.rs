@@ -1,5 +1,8 @@
 //! The Response object and its output items, made from a chat answer.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::item_id;
@@ -51,6 +54,19 @@ pub fn namespaced_name(namespace: &str, name: &str) -> String {
     format!("{namespace}__{name}")
 }
 
+/// A Response's own state, beside what every state shares ([`Skeleton`]).
+#[derive(Debug)]
+pub struct State<'a> {
+    pub status: Status,
+    pub model: &'a str,
+    pub output: Vec<Value>,
+    /// The chat answer's usage; `None`: estimated from `output_chars`.
+    pub usage: Option<&'a Value>,
+    pub output_chars: usize,
+    /// A failure's message.
+    pub error: Option<&'a str>,
+}
+
 /// How a Response ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -93,42 +109,57 @@ impl Skeleton {
         output_chars: usize,
         error: Option<&str>,
     ) -> Value {
-        let mut response = Map::with_capacity(self.echo.len() + 10);
+        let state = State {
+            status,
+            model,
+            output,
+            usage,
+            output_chars,
+            error,
+        };
+        self.build(self.echo.clone(), state)
+    }
+
+    /// [`Self::response`] for the last time: the echoed fields are moved, not copied.
+    pub fn last_response(&mut self, state: State<'_>) -> Value {
+        let echo = std::mem::take(&mut self.echo);
+        self.build(echo, state)
+    }
+
+    fn build(&self, echo: Map<String, Value>, state: State<'_>) -> Value {
+        let mut response = echo;
         response.insert("id".into(), json!(self.id));
         response.insert("object".into(), json!("response"));
         response.insert("created_at".into(), json!(self.created_at));
-        response.insert("status".into(), json!(status.name()));
+        response.insert("status".into(), json!(state.status.name()));
         response.insert(
             "error".into(),
-            error.map_or(
+            state.error.map_or(
                 Value::Null,
                 |message| json!({"code": "server_error", "message": message}),
             ),
         );
         response.insert(
             "incomplete_details".into(),
-            match status {
+            match state.status {
                 Status::Incomplete(reason) => json!({"reason": reason}),
                 _ => Value::Null,
             },
         );
-        response.insert("model".into(), json!(model));
-        response.insert("output".into(), Value::Array(output));
+        response.insert("model".into(), json!(state.model));
+        response.insert("output".into(), Value::Array(state.output));
         // None while in progress: the spec has no null usage.
-        let usage = match (status, usage) {
+        let usage = match (state.status, state.usage) {
             (Status::InProgress, _) => None,
             (_, Some(usage)) => Some(response_usage(usage)),
             (_, None) => {
                 let input = estimate_tokens(self.prompt_chars);
-                let output = estimate_tokens(output_chars);
+                let output = estimate_tokens(state.output_chars);
                 Some(usage_object(input, 0, output, 0))
             }
         };
         if let Some(usage) = usage {
             response.insert("usage".into(), usage);
-        }
-        for (key, value) in &self.echo {
-            response.insert(key.clone(), value.clone());
         }
         Value::Object(response)
     }
@@ -159,10 +190,26 @@ pub fn custom_input(arguments: &str) -> String {
         .unwrap_or_else(|| arguments.to_owned())
 }
 
+/// A JSON object of these fields, moved in: `json!` would copy a `Value` through its
+/// serializer.
+pub fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+    Value::Object(
+        pairs
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value))
+            .collect(),
+    )
+}
+
 /// A message output item holding `text`.
 pub fn message_item(id: String, text: &str, status: &str) -> Value {
-    json!({"id": id, "type": "message", "status": status, "role": "assistant",
-        "content": [output_text(text)]})
+    fields([
+        ("id", id.into()),
+        ("type", "message".into()),
+        ("status", status.into()),
+        ("role", "assistant".into()),
+        ("content", Value::Array(vec![output_text(text)])),
+    ])
 }
 
 /// An `output_text` content part.
@@ -194,39 +241,108 @@ pub fn response_usage(usage: &Value) -> Value {
 }
 
 fn usage_object(input: u64, cached: u64, output: u64, reasoning: u64) -> Value {
-    json!({
-        "input_tokens": input,
-        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
-        "output_tokens": output,
-        "output_tokens_details": {"reasoning_tokens": reasoning},
-        "total_tokens": input + output,
-    })
+    fields([
+        ("input_tokens", input.into()),
+        (
+            "input_tokens_details",
+            fields([
+                ("cached_tokens", cached.into()),
+                ("cache_write_tokens", 0.into()),
+            ]),
+        ),
+        ("output_tokens", output.into()),
+        (
+            "output_tokens_details",
+            fields([("reasoning_tokens", reasoning.into())]),
+        ),
+        ("total_tokens", (input + output).into()),
+    ])
 }
 
-/// A whole chat completion as the Response object, and what could not be carried (for the log).
-pub fn response_from_completion(skeleton: &Skeleton, completion: &Value) -> (Value, Vec<String>) {
+/// A chat completion as [`response_from_completion`] reads it: typed, borrowing its texts (no
+/// JSON tree for a body that is read once).
+#[derive(Debug, Deserialize)]
+struct Completion<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    choices: Vec<Choice<'a>>,
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Choice<'a> {
+    #[serde(borrow, default)]
+    message: Option<ChoiceMessage<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ChoiceMessage<'a> {
+    /// Text, or parts (a repaired answer's).
+    #[serde(default)]
+    content: Option<Value>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    refusal: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<CompletionCall<'a>>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CompletionCall<'a> {
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    function: CompletionFunction<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CompletionFunction<'a> {
+    #[serde(borrow, default)]
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    arguments: Option<Cow<'a, str>>,
+}
+
+/// A whole chat completion (its JSON text) as the Response object, and what could not be
+/// carried (for the log); `Err` when it is not a chat completion.
+pub fn response_from_completion(
+    mut skeleton: Skeleton,
+    completion: &[u8],
+) -> Result<(Value, Vec<String>), serde_json::Error> {
+    let completion: Completion<'_> = serde_json::from_slice(completion)?;
     let mut notes = Vec::new();
-    let choice = &completion["choices"][0];
-    let message = &choice["message"];
+    if completion.choices.len() > 1 {
+        notes.push("answers past the first choice".to_owned());
+    }
+    let (message, finish_reason) = match completion.choices.into_iter().next() {
+        Some(choice) => (choice.message.unwrap_or_default(), choice.finish_reason),
+        None => (ChoiceMessage::default(), None),
+    };
     let mut output = Vec::new();
     let mut chars = 0;
-    if let Some(reasoning) = message["reasoning_content"]
-        .as_str()
-        .or_else(|| message["reasoning"].as_str())
+    if let Some(reasoning) = message
+        .reasoning_content
+        .as_deref()
+        .or(message.reasoning.as_deref())
         .filter(|r| !r.is_empty())
     {
         chars += reasoning.len();
-        output.push(reasoning_item(
-            item_id("rs", &skeleton.suffix, output.len()),
-            reasoning,
-        ));
+        let id = item_id("rs", &skeleton.suffix, output.len());
+        output.push(reasoning_item(id, reasoning));
     }
-    let text = match &message["content"] {
-        Value::String(text) => text.clone(),
-        Value::Array(parts) => crate::formats::answer::join_text_parts(parts),
-        _ => String::new(),
+    let text = match &message.content {
+        Some(Value::String(text)) => Cow::Borrowed(text.as_str()),
+        Some(Value::Array(parts)) => Cow::Owned(crate::formats::answer::join_text_parts(parts)),
+        _ => Cow::Borrowed(""),
     };
-    let refusal = message["refusal"].as_str().filter(|r| !r.is_empty());
+    let refusal = message.refusal.as_deref().filter(|r| !r.is_empty());
     if !text.is_empty() || refusal.is_some() {
         chars += text.len();
         let mut content = Vec::new();
@@ -234,41 +350,38 @@ pub fn response_from_completion(skeleton: &Skeleton, completion: &Value) -> (Val
             content.push(output_text(&text));
         }
         if let Some(refusal) = refusal {
-            content.push(json!({"type": "refusal", "refusal": refusal}));
+            content.push(fields([
+                ("type", "refusal".into()),
+                ("refusal", refusal.into()),
+            ]));
         }
-        output.push(
-            json!({"id": item_id("msg", &skeleton.suffix, output.len()), "type": "message",
-            "status": "completed", "role": "assistant", "content": content}),
-        );
+        output.push(fields([
+            ("id", item_id("msg", &skeleton.suffix, output.len()).into()),
+            ("type", "message".into()),
+            ("status", "completed".into()),
+            ("role", "assistant".into()),
+            ("content", Value::Array(content)),
+        ]));
     }
-    for (k, call) in message["tool_calls"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let name = call["function"]["name"].as_str().unwrap_or_default();
-        let arguments = call["function"]["arguments"].as_str().unwrap_or("{}");
-        let call_id = call["id"]
-            .as_str()
+    for (k, call) in message.tool_calls.iter().flatten().enumerate() {
+        let arguments = call.function.arguments.as_deref().unwrap_or("{}");
+        let call_id = call
+            .id
+            .as_deref()
             .filter(|id| !id.is_empty())
             .map_or_else(|| format!("call_{}{k}", skeleton.suffix), str::to_owned);
         chars += arguments.len();
-        output.push(skeleton.call_item(output.len(), &call_id, name, arguments));
+        output.push(skeleton.call_item(output.len(), &call_id, &call.function.name, arguments));
     }
-    if completion["choices"]
-        .as_array()
-        .is_some_and(|c| c.len() > 1)
-    {
-        notes.push("answers past the first choice".to_owned());
-    }
-    let status = Status::of_finish(choice["finish_reason"].as_str());
-    let model = completion["model"].as_str().unwrap_or_default();
-    let usage = completion.get("usage").filter(|u| u.is_object());
-    (
-        skeleton.response(status, model, output, usage, chars, None),
-        notes,
-    )
+    let state = State {
+        status: Status::of_finish(finish_reason.as_deref()),
+        model: completion.model.as_deref().unwrap_or_default(),
+        output,
+        usage: completion.usage.as_ref().filter(|u| u.is_object()),
+        output_chars: chars,
+        error: None,
+    };
+    Ok((skeleton.last_response(state), notes))
 }
 
 #[cfg(test)]
@@ -297,7 +410,9 @@ mod tests {
                 {"id": "call_2", "type": "function", "function": {"name": "apply_patch", "arguments": "{\"input\":\"*** Begin Patch\"}"}}]}}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
                 "prompt_tokens_details": {"cached_tokens": 4}}});
-        let (response, notes) = response_from_completion(&skeleton(), &completion);
+        let (response, notes) =
+            response_from_completion(skeleton(), &serde_json::to_vec(&completion).unwrap())
+                .unwrap();
         assert!(notes.is_empty());
         assert_eq!(response["status"], "completed");
         assert_eq!(response["model"], "gpt-4.1");
@@ -318,7 +433,9 @@ mod tests {
     fn a_completion_cut_for_length_is_incomplete_for_max_output_tokens() {
         let completion = json!({"model": "m", "choices": [{"finish_reason": "length",
             "message": {"role": "assistant", "content": "Partial"}}]});
-        let (response, _) = response_from_completion(&skeleton(), &completion);
+        let (response, _) =
+            response_from_completion(skeleton(), &serde_json::to_vec(&completion).unwrap())
+                .unwrap();
         assert_eq!(response["status"], "incomplete");
         assert_eq!(
             response["incomplete_details"],

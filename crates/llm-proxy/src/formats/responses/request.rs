@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::object::{ToolNames, namespaced_name};
+use super::object::{ToolNames, fields, namespaced_name};
 use super::{BUILT_IN_TOOLS, item_id};
 use crate::config::TargetApi;
 use crate::formats::chat::Untranslatable;
@@ -136,7 +136,8 @@ pub fn chat_request(
         reader.item(i, item)?;
     }
     let messages = reader.messages;
-    let prompt_chars = messages.iter().map(|m| m.to_string().len()).sum();
+    // The texts' lengths: enough for an estimate, and no second serialization.
+    let prompt_chars = messages.iter().map(text_chars).sum();
 
     let mut chat = Map::new();
     chat.insert("model".into(), json!(model));
@@ -255,47 +256,67 @@ fn extra_fields(
 
 /// The request's fields as a Response object echoes them, OpenAI's defaults where absent.
 fn echo(request: &ResponsesRequest) -> Map<String, Value> {
-    let text = request.text.clone().unwrap_or_default();
-    let reasoning = request.reasoning.clone().unwrap_or_default();
-    let extra = |name: &str, default: Value| {
-        request
-            .extra
-            .get(name)
-            .filter(|v| !v.is_null())
-            .cloned()
-            .unwrap_or(default)
-    };
-    let fields = json!({
-        "background": false,
-        "instructions": request.instructions,
-        "max_output_tokens": request.max_output_tokens,
-        "max_tool_calls": extra("max_tool_calls", Value::Null),
-        "metadata": request.metadata.clone().unwrap_or_default(),
-        "parallel_tool_calls": request.parallel_tool_calls.unwrap_or(true),
-        "previous_response_id": request.previous_response_id,
-        "prompt_cache_key": request.prompt_cache_key,
-        "reasoning": {
-            "effort": reasoning.get("effort").cloned().unwrap_or(Value::Null),
-            "summary": reasoning.get("summary").cloned().unwrap_or(Value::Null),
-        },
-        "safety_identifier": request.safety_identifier,
-        "service_tier": extra("service_tier", json!("default")),
-        "store": request.store.unwrap_or(true),
-        "temperature": request.temperature.unwrap_or(1.0),
-        "text": {
-            "format": text.get("format").filter(|f| !f.is_null()).cloned()
-                .unwrap_or_else(|| json!({"type": "text"})),
-            "verbosity": text.get("verbosity").filter(|v| !v.is_null()).cloned()
-                .unwrap_or_else(|| json!("medium")),
-        },
-        "tool_choice": request.tool_choice.clone().unwrap_or_else(|| json!("auto")),
-        "tools": request.tools.iter().flatten().map(echoed_tool).collect::<Vec<_>>(),
-        "top_logprobs": extra("top_logprobs", json!(0)),
-        "top_p": request.top_p.unwrap_or(1.0),
-        "truncation": extra("truncation", json!("disabled")),
-        "user": request.user,
-    });
-    match fields {
+    let given = |value: Option<&Value>| value.filter(|v| !v.is_null()).cloned();
+    let extra = |name: &str, default: Value| given(request.extra.get(name)).unwrap_or(default);
+    let option = |value: &Option<String>| value.clone().map_or(Value::Null, Value::String);
+    let (text, reasoning) = (request.text.as_ref(), request.reasoning.as_ref());
+    let text = fields([
+        (
+            "format",
+            given(text.and_then(|t| t.get("format")))
+                .unwrap_or_else(|| fields([("type", "text".into())])),
+        ),
+        (
+            "verbosity",
+            given(text.and_then(|t| t.get("verbosity"))).unwrap_or_else(|| "medium".into()),
+        ),
+    ]);
+    let reasoning = fields([
+        (
+            "effort",
+            given(reasoning.and_then(|r| r.get("effort"))).unwrap_or_default(),
+        ),
+        (
+            "summary",
+            given(reasoning.and_then(|r| r.get("summary"))).unwrap_or_default(),
+        ),
+    ]);
+    let tools = request.tools.iter().flatten().map(echoed_tool).collect();
+    let echoed = fields([
+        ("background", false.into()),
+        ("instructions", option(&request.instructions)),
+        ("max_output_tokens", request.max_output_tokens.into()),
+        ("max_tool_calls", extra("max_tool_calls", Value::Null)),
+        (
+            "metadata",
+            Value::Object(request.metadata.clone().unwrap_or_default()),
+        ),
+        (
+            "parallel_tool_calls",
+            request.parallel_tool_calls.unwrap_or(true).into(),
+        ),
+        (
+            "previous_response_id",
+            option(&request.previous_response_id),
+        ),
+        ("prompt_cache_key", option(&request.prompt_cache_key)),
+        ("reasoning", reasoning),
+        ("safety_identifier", option(&request.safety_identifier)),
+        ("service_tier", extra("service_tier", "default".into())),
+        ("store", request.store.unwrap_or(true).into()),
+        ("temperature", request.temperature.unwrap_or(1.0).into()),
+        ("text", text),
+        (
+            "tool_choice",
+            request.tool_choice.clone().unwrap_or_else(|| "auto".into()),
+        ),
+        ("tools", Value::Array(tools)),
+        ("top_logprobs", extra("top_logprobs", 0.into())),
+        ("top_p", request.top_p.unwrap_or(1.0).into()),
+        ("truncation", extra("truncation", "disabled".into())),
+        ("user", option(&request.user)),
+    ]);
+    match echoed {
         Value::Object(map) => map,
         _ => Map::new(),
     }
@@ -555,6 +576,27 @@ impl ItemReader<'_> {
         let last = self.messages.len() - 1;
         &mut self.messages[last]
     }
+}
+
+/// Characters of a chat message's text: its content and its calls' arguments.
+fn text_chars(message: &Value) -> usize {
+    let content = match &message["content"] {
+        Value::String(text) => text.len(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .map(str::len)
+            .sum(),
+        _ => 0,
+    };
+    let calls: usize = message["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|call| call["function"]["arguments"].as_str())
+        .map(str::len)
+        .sum();
+    content + calls
 }
 
 /// The texts of content parts, joined.
