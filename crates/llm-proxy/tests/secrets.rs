@@ -1,5 +1,7 @@
-//! No secret ever leaves: a whole scenario runs with every log line captured at TRACE level,
-//! and the logs, response bodies, headers and `/health` are searched for each secret value.
+//! No secret ever leaves: whole scenarios run with every log line captured at TRACE level,
+//! and the logs, response bodies, headers, `/health` and every file in the proxy's data
+//! directory (the log database, its WAL and shm files) are searched for each secret value, in
+//! the files as itself and in Base64.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,13 +11,18 @@
 mod common;
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use base64::Engine;
 use common::*;
 use llm_proxy::clock::ManualClock;
-use llm_proxy::config::{ClientAuth, CredentialConfig, OAuthConfig, TargetConfig, UpstreamConfig};
+use llm_proxy::config::{
+    ClientAuth, Config, CredentialConfig, LogConfig, OAuthConfig, TargetConfig, UpstreamConfig,
+};
+use rusqlite::types::ValueRef;
 use secrecy::SecretString;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -48,7 +55,7 @@ impl Seen {
 }
 
 #[tokio::test]
-async fn no_secret_reaches_logs_responses_or_health() {
+async fn no_secret_reaches_logs_responses_health_or_stored_files() {
     let logs = Arc::new(Mutex::new(Vec::new()));
     let writer = Capture(logs.clone());
     let subscriber = tracing_subscriber::fmt()
@@ -212,19 +219,15 @@ async fn no_secret_reaches_logs_responses_or_health() {
     seen.0.push_str(&logged.to_string());
     proxy.handle.shutdown().await;
     keyed.handle.shutdown().await;
-    // Every stored byte: the log database and its write-ahead log.
-    let mut stored = String::new();
-    for dir in data_dirs {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            stored.push_str(&String::from_utf8_lossy(
-                &std::fs::read(entry.unwrap().path()).unwrap(),
-            ));
-        }
+    let mut stored_secrets = oauth_secrets(&tokens.issued());
+    stored_secrets.extend(keyed_secrets());
+    for dir in &data_dirs {
+        assert!(
+            stored_bytes(dir).contains("/v1/chat/completions"),
+            "the log recorded the scenario"
+        );
+        assert_not_stored(dir, &stored_secrets);
     }
-    assert!(
-        stored.contains("/v1/chat/completions"),
-        "the log recorded the scenario"
-    );
 
     let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
     assert!(
@@ -372,6 +375,7 @@ async fn a_token_server_page_echoing_the_basic_credentials_leaks_them_nowhere() 
             assert!(!text.contains(secret), "{secret} is in {place}");
         }
     }
+    assert_not_stored(&data_dir, &oauth_secrets(&tokens.issued()));
 }
 
 #[tokio::test]
@@ -447,4 +451,415 @@ async fn a_target_echoing_its_own_key_in_a_success_masks_it_for_the_client_and_t
     assert!(stored.contains(&masked), "the masked answers were stored");
     assert!(!seen.0.contains(TARGET_KEY), "{}", seen.0);
     assert!(!stored.contains(TARGET_KEY), "the key was stored");
+    assert_not_stored(Path::new(&data_dir), &keyed_secrets());
+}
+
+/// A value that must never be stored, and what it is, for the failure message.
+struct Secret {
+    what: String,
+    value: String,
+}
+
+impl Secret {
+    fn new(what: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            what: what.into(),
+            value: value.into(),
+        }
+    }
+
+    /// The byte strings that would show this secret in a file, each named: the value itself, and
+    /// for each of the three byte alignments in a longer text, the characters of its standard and
+    /// URL-safe Base64 that no neighbouring byte can change.
+    fn forms(&self) -> Vec<(String, Vec<u8>)> {
+        use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+        let mut forms = vec![("as is".to_owned(), self.value.as_bytes().to_vec())];
+        for (name, engine) in [
+            ("Base64", STANDARD_NO_PAD),
+            ("URL-safe Base64", URL_SAFE_NO_PAD),
+        ] {
+            for offset in 0..3 {
+                let mut shifted = vec![0u8; offset];
+                shifted.extend_from_slice(self.value.as_bytes());
+                let encoded = engine.encode(&shifted);
+                // A character holds six bits: those holding a bit of a neighbour are left out.
+                let first = (offset * 8).div_ceil(6);
+                let last = shifted.len() * 8 / 6;
+                let core = encoded.as_bytes()[first..last].to_vec();
+                forms.push((format!("in {name} at byte offset {offset}"), core));
+            }
+        }
+        forms
+    }
+}
+
+/// The secrets of a static-key proxy: its target's key, the access token, a mistyped token.
+fn keyed_secrets() -> Vec<Secret> {
+    vec![
+        Secret::new("the target API key", TARGET_KEY),
+        Secret::new("the proxy's access token", ACCESS_TOKEN),
+        Secret::new("a mistyped client token", WRONG_TOKEN),
+    ]
+}
+
+/// The secrets of an OAuth proxy: the client secret, the Basic value made of it, every token
+/// the token server issued, the access token and a mistyped one.
+fn oauth_secrets(issued: &[String]) -> Vec<Secret> {
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
+    let mut secrets = vec![
+        Secret::new("the OAuth client secret", CLIENT_SECRET),
+        Secret::new("the Basic value of client id and secret", basic),
+        Secret::new("the proxy's access token", ACCESS_TOKEN),
+        Secret::new("a mistyped client token", WRONG_TOKEN),
+    ];
+    for (n, token) in issued.iter().enumerate() {
+        secrets.push(Secret::new(format!("issued OAuth token {}", n + 1), token));
+    }
+    secrets
+}
+
+/// A token no proxy accepts, sent by a client that mistyped its key: often a real key for
+/// something else.
+const WRONG_TOKEN: &str = "sk-client-typo-key-5555";
+
+/// Every file under `dir` (the database, its WAL and shm files, anything else), with its bytes.
+fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            files.push((path, bytes));
+        }
+    }
+    files
+}
+
+/// Every text and blob value in every table of the log database, read back through SQLite and
+/// named `table.column`: a value longer than a page is split across pages in the file, where
+/// a search of the bytes could miss a secret cut in two.
+fn database_values(data_dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let db = rusqlite::Connection::open(data_dir.join(DATABASE_FILE)).unwrap();
+    let tables: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut values = Vec::new();
+    for table in tables {
+        let mut select = db.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+        let columns: Vec<String> = select.column_names().map(str::to_owned).collect();
+        let mut rows = select.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            for (i, column) in columns.iter().enumerate() {
+                let bytes = match row.get_ref(i).unwrap() {
+                    ValueRef::Text(bytes) | ValueRef::Blob(bytes) => bytes.to_vec(),
+                    _ => continue,
+                };
+                values.push((format!("{table}.{column}"), bytes));
+            }
+        }
+    }
+    assert!(
+        !values.is_empty(),
+        "the database in {data_dir:?} holds no value"
+    );
+    values
+}
+
+/// The log database's file name in the data directory (`logs/mod.rs`).
+const DATABASE_FILE: &str = "logs.sqlite3";
+
+/// Fails, naming the secret, its form and the file or `table.column`, when any of `secrets` is
+/// in a file under `data_dir` or in a value of its database.
+fn assert_not_stored(data_dir: &Path, secrets: &[Secret]) {
+    let files = files_under(data_dir);
+    assert!(
+        files.iter().any(|(path, _)| path.ends_with(DATABASE_FILE)),
+        "no database in {data_dir:?}"
+    );
+    let places = files
+        .into_iter()
+        .map(|(path, bytes)| (path.display().to_string(), bytes))
+        .chain(database_values(data_dir));
+    let places: Vec<(String, Vec<u8>)> = places.collect();
+    for secret in secrets {
+        for (form, needle) in secret.forms() {
+            for (place, bytes) in &places {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle),
+                    "{} ({}) is stored {form} in {place}",
+                    secret.what,
+                    secret.value
+                );
+            }
+        }
+    }
+}
+
+/// A proxy with the target and token server behind it, and the directory it stores its log in.
+struct Deployment {
+    proxy: TestProxy,
+    target: MockTarget,
+    /// The token server of an OAuth proxy: the tokens it issued are secrets too.
+    tokens: Option<MockTokenServer>,
+    data_dir: PathBuf,
+}
+
+impl Deployment {
+    /// A proxy holding the target's API key, its target echoing it in every answer.
+    async fn keyed(logging: &LogConfig) -> Self {
+        let target = MockTarget::start().await;
+        target.always(Reply::EchoAuthorization(StatusCode::OK));
+        let mut config = config(target_config(&target.url(), Some(TARGET_KEY)));
+        config.logging = logging.clone();
+        Self::start(config, target, None).await
+    }
+
+    /// A proxy fetching OAuth tokens from a server that wants the form body, so both the Basic
+    /// header and the form secret are sent; its target echoes the token in every answer.
+    async fn oauth(logging: &LogConfig) -> Self {
+        let target = MockTarget::start().await;
+        target.always(Reply::EchoAuthorization(StatusCode::OK));
+        let tokens = MockTokenServer::start(Some(600)).await;
+        *tokens.state.accept.lock().unwrap() = AcceptAuth::Form;
+        let oauth = OAuthConfig {
+            token_endpoint: tokens.url.parse().unwrap(),
+            client_id: CLIENT_ID.into(),
+            client_secret: SecretString::from(CLIENT_SECRET),
+            scope: Some(SCOPE.into()),
+            audience: None,
+            client_auth: ClientAuth::Auto,
+            refresh_buffer: Duration::from_secs(300),
+        };
+        let mut config = config(UpstreamConfig::Target(TargetConfig {
+            endpoint: target.url().parse().unwrap(),
+            api: llm_proxy::config::TargetApi::OpenAi,
+            credential: CredentialConfig::OAuth(oauth),
+            extra_roots_pem: None,
+        }));
+        config.logging = logging.clone();
+        let deployment = Self::start(config, target, Some(tokens)).await;
+        if let Some(tokens) = &deployment.tokens {
+            tokens.wait_for_issued(1).await;
+        }
+        deployment
+    }
+
+    async fn start(config: Config, target: MockTarget, tokens: Option<MockTokenServer>) -> Self {
+        let data_dir = config.data_dir.clone();
+        let proxy = TestProxy::start(config).await;
+        Self {
+            proxy,
+            target,
+            tokens,
+            data_dir,
+        }
+    }
+
+    /// Sends every kind of call, then checks no secret is stored: once the log writer has
+    /// written everything, and again after shutdown, when the database has been closed (and
+    /// its WAL checkpointed into it).
+    async fn assert_every_kind_of_call_stores_no_secret(self) -> ShutDown {
+        send_every_kind_of_call(&self.proxy, &self.target).await;
+        self.proxy.handle.state().log().written().await;
+        assert_not_stored(&self.data_dir, &secrets_of(self.tokens.as_ref()));
+        self.proxy.handle.shutdown().await;
+        assert_not_stored(&self.data_dir, &secrets_of(self.tokens.as_ref()));
+        if let Some(tokens) = &self.tokens {
+            assert!(
+                tokens.issued().len() >= 2,
+                "the target's 401 made the proxy replace the token it had echoed"
+            );
+        }
+        ShutDown {
+            data_dir: self.data_dir,
+            calls_at_target: self.target.received().len(),
+        }
+    }
+}
+
+/// What a test still needs of a deployment it has shut down.
+struct ShutDown {
+    data_dir: PathBuf,
+    /// Requests the target received: the calls were made.
+    calls_at_target: usize,
+}
+
+/// Every secret a deployment has seen so far: an OAuth one's if it has a token server.
+fn secrets_of(tokens: Option<&MockTokenServer>) -> Vec<Secret> {
+    match tokens {
+        Some(tokens) => oauth_secrets(&tokens.issued()),
+        None => keyed_secrets(),
+    }
+}
+
+/// Every kind of call a client makes, the access token presented in each place a client puts
+/// one (`Authorization`, `x-api-key`, `api-key`, and `?api_key=` / `?key=` beside a header):
+/// chat completions, `/v1/messages` and `/v1/responses` each whole and streamed, a call with a
+/// wrong token, and the target refusing its credential (401, echoing it) and failing (500).
+/// The target quotes the credential it got in every answer.
+async fn send_every_kind_of_call(proxy: &TestProxy, target: &MockTarget) {
+    let chat = |stream: bool| {
+        json!({"model": "m", "stream": stream,
+            "messages": [{"role": "user", "content": "hi"}]})
+    };
+    let messages = |stream: bool| {
+        json!({"model": "m", "max_tokens": 16, "stream": stream,
+            "messages": [{"role": "user", "content": "hi"}]})
+    };
+    let response = |stream: bool| json!({"model": "m", "stream": stream, "input": "hi"});
+    let post = |path: &str, (name, value): (&str, &str), body: &serde_json::Value| {
+        proxy
+            .http
+            .post(format!("{}{path}", proxy.url))
+            .header(name, value)
+            .json(body)
+    };
+    let bearer = format!("Bearer {ACCESS_TOKEN}");
+    let bearer = ("authorization", bearer.as_str());
+    let x_api_key = ("x-api-key", ACCESS_TOKEN);
+    let api_key = ("api-key", ACCESS_TOKEN);
+    let in_query = |name: &str| format!("/v1/chat/completions?{name}={ACCESS_TOKEN}");
+    let calls = [
+        post(&in_query("api_key"), bearer, &chat(false)),
+        post(&in_query("key"), x_api_key, &chat(true)),
+        post("/v1/messages", x_api_key, &messages(false)),
+        post("/v1/messages", x_api_key, &messages(true)),
+        post("/v1/responses", api_key, &response(false)),
+        post("/v1/responses", bearer, &response(true)),
+    ];
+    for call in calls {
+        assert_answers(call, StatusCode::OK).await;
+    }
+    let wrong = format!("Bearer {WRONG_TOKEN}");
+    let refused = post(
+        "/v1/chat/completions",
+        ("authorization", &wrong),
+        &chat(false),
+    );
+    assert_answers(refused, StatusCode::UNAUTHORIZED).await;
+    for failure in [StatusCode::UNAUTHORIZED, StatusCode::INTERNAL_SERVER_ERROR] {
+        target.always(Reply::EchoAuthorization(failure));
+        assert_answers(post("/v1/chat/completions", bearer, &chat(false)), failure).await;
+    }
+    target.always(Reply::EchoAuthorization(StatusCode::OK));
+    assert!(
+        target
+            .received()
+            .iter()
+            .all(|r| r.headers.contains_key("authorization")),
+        "every call reached the target with a credential, which its answer quoted"
+    );
+}
+
+/// Sends `call`, checks its status and reads its whole body, so the call is logged.
+async fn assert_answers(call: reqwest::RequestBuilder, status: StatusCode) {
+    let response = call.send().await.unwrap();
+    let url = response.url().clone();
+    assert_eq!(response.status(), status, "{url}");
+    response.text().await.unwrap();
+}
+
+/// The one number `sql` selects from the log database in `data_dir`.
+fn count(data_dir: &Path, sql: &str) -> i64 {
+    let db = rusqlite::Connection::open(data_dir.join(DATABASE_FILE)).unwrap();
+    db.query_row(sql, [], |row| row.get(0)).unwrap()
+}
+
+#[test]
+fn a_secret_is_found_in_any_base64_text_that_encodes_it() {
+    let secret = Secret::new("a test value", "sk-?>~value+/");
+    let forms = secret.forms();
+    for before in ["", "a", "ab", "abc"] {
+        for after in ["", "z", "yz"] {
+            let text = format!("{before}{}{after}", secret.value);
+            for engine in [
+                base64::engine::general_purpose::STANDARD,
+                base64::engine::general_purpose::URL_SAFE,
+            ] {
+                let encoded = engine.encode(&text);
+                assert!(
+                    forms
+                        .iter()
+                        .any(|(_, form)| encoded.as_bytes().windows(form.len()).any(|w| w == form)),
+                    "{text:?} as {encoded}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_file_or_database_value_stored_after_every_kind_of_call_holds_a_secret() {
+    let logging = LogConfig::default();
+    for deployment in [
+        Deployment::oauth(&logging).await,
+        Deployment::keyed(&logging).await,
+    ] {
+        let shut_down = deployment
+            .assert_every_kind_of_call_stores_no_secret()
+            .await;
+        let stored = stored_bytes(&shut_down.data_dir);
+        for logged in [
+            "/v1/chat/completions?api_key=[redacted]",
+            "/v1/chat/completions?key=[redacted]",
+            "/v1/messages",
+            "/v1/responses",
+        ] {
+            assert!(stored.contains(logged), "{logged} was logged");
+        }
+        assert!(
+            stored.contains("you sent Bearer ****"),
+            "the answers echoing the credential were stored, masked"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_log_bodies_off_no_stored_file_or_database_value_holds_a_secret() {
+    let logging = LogConfig {
+        bodies: false,
+        ..LogConfig::default()
+    };
+    for deployment in [
+        Deployment::oauth(&logging).await,
+        Deployment::keyed(&logging).await,
+    ] {
+        let data_dir = deployment
+            .assert_every_kind_of_call_stores_no_secret()
+            .await
+            .data_dir;
+        assert!(
+            count(&data_dir, "SELECT COUNT(*) FROM api_calls") >= 9,
+            "the calls were logged"
+        );
+        let with_bodies = "SELECT COUNT(*) FROM api_calls
+             WHERE request_body IS NOT NULL OR response_body IS NOT NULL";
+        assert_eq!(count(&data_dir, with_bodies), 0, "without their bodies");
+    }
+}
+
+#[tokio::test]
+async fn with_log_requests_off_no_call_is_stored_and_no_stored_value_holds_a_secret() {
+    let logging = LogConfig {
+        requests: false,
+        ..LogConfig::default()
+    };
+    for deployment in [
+        Deployment::oauth(&logging).await,
+        Deployment::keyed(&logging).await,
+    ] {
+        let shut_down = deployment
+            .assert_every_kind_of_call_stores_no_secret()
+            .await;
+        assert!(shut_down.calls_at_target >= 8, "the calls were made");
+        let calls = count(&shut_down.data_dir, "SELECT COUNT(*) FROM api_calls");
+        assert_eq!(calls, 0, "no call was kept");
+    }
 }

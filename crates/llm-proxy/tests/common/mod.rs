@@ -204,6 +204,10 @@ pub enum Reply {
     Hang,
     /// The reply, after a delay: a target that takes its time.
     Late(Duration, Box<Reply>),
+    /// Quotes the request's `Authorization` header back, as some targets do: with a success
+    /// status in the answer's text (a chat completion, or a chat stream when the request asked
+    /// for one), otherwise in the message of OpenAI's error envelope.
+    EchoAuthorization(StatusCode),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -332,6 +336,8 @@ async fn mock_handler(State(state): State<Arc<MockState>>, request: Request) -> 
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
+    let authorization = parts.headers.get(header::AUTHORIZATION).cloned();
+    let asked_stream = serde_json::from_slice::<Value>(&body).is_ok_and(|b| b["stream"] == true);
     state.received.lock().unwrap().push(Recorded {
         method: parts.method.to_string(),
         path_and_query: parts
@@ -366,6 +372,10 @@ async fn mock_handler(State(state): State<Arc<MockState>>, request: Request) -> 
             tokio::time::sleep(delay).await;
             *reply
         }
+        reply => reply,
+    };
+    let reply = match reply {
+        Reply::EchoAuthorization(status) => echoing(status, authorization.as_ref(), asked_stream),
         reply => reply,
     };
     match reply {
@@ -419,7 +429,48 @@ async fn mock_handler(State(state): State<Arc<MockState>>, request: Request) -> 
         }
         Reply::Hang => std::future::pending().await,
         Reply::Late(..) => unreachable!("a late reply was unwrapped above"),
+        Reply::EchoAuthorization(_) => unreachable!("an echo was turned into its reply above"),
     }
+}
+
+/// The reply of [`Reply::EchoAuthorization`] to a request that sent `authorization`.
+fn echoing(status: StatusCode, authorization: Option<&HeaderValue>, stream: bool) -> Reply {
+    let quoted = format!(
+        "you sent {}",
+        authorization.map_or_else(String::new, |v| String::from_utf8_lossy(v.as_bytes())
+            .into())
+    );
+    let usage = serde_json::json!({"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2});
+    if !status.is_success() {
+        let error = serde_json::json!({"error": {"message": format!("Incorrect API key: {quoted}"),
+            "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}});
+        return Reply::Json(status, error.to_string());
+    }
+    if !stream {
+        let completion = serde_json::json!({"id": "chatcmpl-echo", "object": "chat.completion",
+            "created": 1, "model": "m", "usage": usage, "choices": [{"index": 0,
+            "message": {"role": "assistant", "content": quoted}, "finish_reason": "stop"}]});
+        return Reply::Json(status, completion.to_string());
+    }
+    let chunk = |delta: Value, finish: Value| {
+        let mut chunk = serde_json::json!({"id": "chatcmpl-echo", "object": "chat.completion.chunk",
+            "created": 1, "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        if !finish.is_null() {
+            chunk["usage"] = usage.clone();
+        }
+        format!("data: {chunk}\n\n")
+    };
+    Reply::Sse(
+        vec![
+            chunk(
+                serde_json::json!({"role": "assistant", "content": quoted}),
+                Value::Null,
+            ),
+            chunk(serde_json::json!({}), "stop".into()),
+            "data: [DONE]\n\n".into(),
+        ],
+        SseEnd::Close,
+    )
 }
 
 /// The bearer token of the request just recorded.
