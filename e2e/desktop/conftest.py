@@ -120,13 +120,15 @@ class App:
 
 @pytest.fixture
 def launch():
-    """`launch(*args)` starts the app and returns an `App`; every one is quit at the end."""
+    """`launch(*args)` starts the app and returns an `App`; every one is quit at the end.
+    `application` runs another executable instead (a wrapper that changes the app's
+    environment, then execs it)."""
     drivers = []
 
-    def start(*args):
+    def start(*args, application=APP):
         options = ArgOptions()
         options.set_capability("browserName", "wry")
-        options.set_capability("tauri:options", {"application": APP, "args": list(args)})
+        options.set_capability("tauri:options", {"application": application, "args": list(args)})
         config = ClientConfig(remote_server_addr=DRIVER, timeout=60)
         driver = webdriver.Remote(command_executor=DRIVER, options=options, client_config=config)
         drivers.append(driver)

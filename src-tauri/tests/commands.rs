@@ -23,10 +23,15 @@ struct Harness {
 
 /// The app on the mock runtime, with settings asking for a free port.
 fn app() -> Harness {
+    app_with_settings(r#"{"port": 0}"#)
+}
+
+/// The app on the mock runtime, with `settings` as its saved settings file.
+fn app_with_settings(settings: &str) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let config_dir = dir.path().join("config");
     std::fs::create_dir_all(&config_dir).unwrap();
-    std::fs::write(config_dir.join("settings.json"), r#"{"port": 0}"#).unwrap();
+    std::fs::write(config_dir.join("settings.json"), settings).unwrap();
     let app = builder(
         mock_builder(),
         Options {
@@ -106,6 +111,41 @@ fn the_window_turns_the_proxy_on_and_reads_its_logs_through_the_core() {
     let status = invoke(&h.window, "set_proxy_enabled", json!({"enabled": false})).unwrap();
     assert_eq!(status["proxy"]["state"], "stopped");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port as u16)).is_err());
+}
+
+#[test]
+fn regenerating_the_token_while_the_proxy_runs_refuses_the_old_token_and_accepts_the_new_one() {
+    // A fixed port, as a user's is: the tools keep calling the same address across the restart
+    // that puts the new token in effect.
+    let port = {
+        let free = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        free.local_addr().unwrap().port()
+    };
+    let h = app_with_settings(&format!(r#"{{"port": {port}}}"#));
+    let status = invoke(&h.window, "set_proxy_enabled", json!({"enabled": true})).unwrap();
+    assert_eq!(status["proxy"]["state"], "running", "{status}");
+    assert_eq!(status["proxy"]["port"], port, "{status}");
+    let old = invoke(&h.window, "access_token", json!({})).unwrap();
+    let old = old.as_str().unwrap().to_owned();
+    let response = http_get(port.into(), "/v1/models", &old);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+
+    let status = invoke(&h.window, "regenerate_access_token", json!({})).unwrap();
+    assert_eq!(status["proxy"]["state"], "running", "{status}");
+    assert_eq!(status["proxy"]["port"], port, "{status}");
+    let new = invoke(&h.window, "access_token", json!({})).unwrap();
+    let new = new.as_str().unwrap().to_owned();
+    assert!(new.starts_with("llm-proxy-"), "{new}");
+    assert_ne!(new, old, "the token did not change");
+
+    // Real requests to the running proxy: the old token is refused, the new one works.
+    let response = http_get(port.into(), "/v1/models", &old);
+    assert!(response.starts_with("HTTP/1.1 401"), "{response}");
+    assert!(response.contains("invalid_api_key"), "{response}");
+    let response = http_get(port.into(), "/v1/models", &new);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+
+    invoke(&h.window, "set_proxy_enabled", json!({"enabled": false})).unwrap();
 }
 
 /// One plain HTTP/1.1 request, answered in full (the connection closes after it).
