@@ -825,3 +825,46 @@ async fn with_target_api_responses_the_stored_response_routes_go_to_the_target()
         assert_eq!(target.last().path_and_query, path);
     }
 }
+
+#[tokio::test]
+async fn with_log_bodies_off_a_stored_response_continues_in_this_run_and_never_reaches_the_disk() {
+    let mut config = config(UpstreamConfig::Placeholder);
+    config.logging.bodies = false;
+    let database = config.data_dir.join("logs.sqlite3");
+    let proxy = TestProxy::start(config).await;
+    let first = proxy
+        .post_json(
+            "/v1/responses",
+            &json!({"model": "gpt-4.1", "input": "My secret plan"}),
+        )
+        .await;
+    let id = first["id"].as_str().unwrap();
+    let second = proxy
+        .post(
+            "/v1/responses",
+            &json!({"model": "gpt-4.1", "input": "And?", "previous_response_id": id}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(
+        proxy.get_json(&format!("/v1/responses/{id}")).await["id"],
+        id
+    );
+    proxy.handle.state().log().written().await;
+    let db = rusqlite::Connection::open(&database).unwrap();
+    let stored: i64 = db
+        .query_row("SELECT COUNT(*) FROM responses", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(
+        stored,
+        0,
+        "a stored response reached {}",
+        database.display()
+    );
+    let calls: i64 = db
+        .query_row("SELECT COUNT(*) FROM api_calls", [], |row| row.get(0))
+        .unwrap();
+    assert!(calls >= 2, "the calls themselves are logged ({calls})");
+}

@@ -156,6 +156,9 @@ struct LogState {
     queued_body_bytes: AtomicUsize,
     /// Where calls and events are kept; replaced by memory if the database fails.
     store: Mutex<Arc<dyn LogStore>>,
+    /// Where stored Responses API answers are kept when prompts must not reach the disk
+    /// (`LOG_BODIES=false` or `LOG_REQUESTS=false`): memory, for this run only.
+    responses_in_memory: Option<Arc<memory::MemoryStore>>,
     health: Mutex<StoreHealth>,
     live: broadcast::Sender<Live>,
     metrics: Arc<Metrics>,
@@ -227,6 +230,8 @@ impl Log {
             dropped: AtomicU64::new(0),
             queued_body_bytes: AtomicUsize::new(0),
             store: Mutex::new(store.clone()),
+            responses_in_memory: (!config.bodies || !config.requests)
+                .then(|| Arc::new(memory::MemoryStore::new(config.max_entries))),
             health: Mutex::new(StoreHealth {
                 ok: error.is_none(),
                 path,
@@ -353,6 +358,10 @@ impl Log {
 
     /// Deletes every call and event, once everything queued before has been written.
     pub async fn clear(&self) {
+        if let Some(memory) = &self.state.responses_in_memory {
+            // A memory store cannot fail.
+            let _ = memory.clear();
+        }
         let (done, wait) = oneshot::channel();
         if self.enqueue_waiting(Message::Clear(done)).await {
             let _ = wait.await;
@@ -389,17 +398,26 @@ impl Log {
     /// Keeps a Responses API answer (`record`, JSON) for `previous_response_id`.
     pub async fn put_response(&self, id: String, record: String) -> Result<(), StoreError> {
         let now = unix_ms(SystemTime::now());
+        if let Some(memory) = &self.state.responses_in_memory {
+            return memory.put_response(&id, now, &record);
+        }
         self.read(move |store| store.put_response(&id, now, &record))
             .await
     }
 
     /// A stored Responses API answer's record.
     pub async fn response(&self, id: String) -> Result<Option<String>, StoreError> {
+        if let Some(memory) = &self.state.responses_in_memory {
+            return memory.response(&id);
+        }
         self.read(move |store| store.response(&id)).await
     }
 
     /// Deletes a stored Responses API answer; whether there was one.
     pub async fn delete_response(&self, id: String) -> Result<bool, StoreError> {
+        if let Some(memory) = &self.state.responses_in_memory {
+            return memory.delete_response(&id);
+        }
         self.read(move |store| store.delete_response(&id)).await
     }
 
