@@ -189,7 +189,7 @@ async fn as_response(
     let (mut parts, body) = response.into_parts();
     let id = skeleton.id.clone();
     let read = match body.collect().await {
-        Ok(collected) => responses::response_from_completion(skeleton, &collected.to_bytes()).ok(),
+        Ok(collected) => responses::response_from_completion(&skeleton, &collected.to_bytes()).ok(),
         Err(_) => None,
     };
     let Some((object, notes)) = read else {
@@ -200,14 +200,14 @@ async fn as_response(
         return (error.into_response(), Vec::new());
     };
     if form.store {
-        keep(state, &id, form.input_items, &object).await;
+        keep(state, &id, &form.input_items, &object).await;
     }
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    let body = Body::from(json_bytes(&object));
+    let body = Body::from(object);
     (Response::from_parts(parts, body), notes)
 }
 
@@ -244,7 +244,8 @@ fn as_event_stream(
         async move {
             if let Some(finished) = finished {
                 if let Some(input) = stored {
-                    keep(&state, &id, input, &finished.response).await;
+                    let response = serde_json::to_vec(&finished.response).unwrap_or_default();
+                    keep(&state, &id, &input, &response).await;
                 }
                 conclusion.put(assembled(finished));
             }
@@ -272,11 +273,17 @@ fn assembled(finished: Finished) -> Assembled {
     }
 }
 
-/// Stores a Response and the input items it followed. A store that fails costs the client
-/// only a later `previous_response_id`: noted in the server events, not fatal to the answer.
-async fn keep(state: &AppState, id: &str, input: Vec<Value>, response: &Value) {
-    let record =
-        serde_json::to_string(&json!({"input": input, "response": response})).unwrap_or_default();
+/// Stores a Response (its JSON text) and the input items it followed. A store that fails costs
+/// the client only a later `previous_response_id`: noted in the server events, not fatal to the
+/// answer.
+async fn keep(state: &AppState, id: &str, input: &[Value], response: &[u8]) {
+    let mut record = b"{\"input\":".to_vec();
+    // Serializing JSON trees into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut record, input);
+    record.extend_from_slice(b",\"response\":");
+    record.extend_from_slice(response);
+    record.push(b'}');
+    let record = String::from_utf8(record).unwrap_or_default();
     if let Err(error) = state.log().put_response(id.to_owned(), record).await {
         state.log().event(
             crate::logs::Level::Warn,

@@ -127,19 +127,35 @@ impl ResponsesStream {
             return;
         }
         self.started = true;
-        let response =
-            self.skeleton
-                .response(Status::InProgress, &self.model, Vec::new(), None, 0, None);
-        self.event(
+        let state = State {
+            status: Status::InProgress,
+            model: &self.model,
+            output: &[],
+            usage: None,
+            output_chars: 0,
+            error: None,
+        };
+        for name in ["response.created", "response.in_progress"] {
+            Self::response_event(&self.skeleton, &mut self.sequence, out, name, &state);
+        }
+    }
+
+    /// An event carrying the whole Response, written without building it as a JSON tree.
+    fn response_event(
+        skeleton: &Skeleton,
+        sequence: &mut u32,
+        out: &mut Vec<u8>,
+        name: &str,
+        state: &State<'_>,
+    ) {
+        // Writing into a Vec cannot fail.
+        let _ = write!(
             out,
-            "response.created",
-            fields([("response", response.clone())]),
+            "event: {name}\ndata: {{\"type\":\"{name}\",\"sequence_number\":{sequence},\"response\":"
         );
-        self.event(
-            out,
-            "response.in_progress",
-            fields([("response", response)]),
-        );
+        *sequence += 1;
+        skeleton.write(state, out);
+        out.extend_from_slice(b"}\n\n");
     }
 
     fn text(&mut self, text: &str, out: &mut Vec<u8>) {
@@ -377,23 +393,20 @@ impl ResponsesStream {
         let state = State {
             status,
             model: &self.model,
-            output: std::mem::take(&mut self.output),
+            output: &self.output,
             usage: self.usage.as_ref(),
             output_chars: self.chars,
             error,
         };
-        let response = self.skeleton.last_response(state);
         let name = match status {
             Status::Completed | Status::InProgress => "response.completed",
             Status::Incomplete(_) => "response.incomplete",
             Status::Failed => "response.failed",
         };
-        let mut data = fields([("response", response)]);
-        self.write_event(out, name, &mut data);
+        Self::response_event(&self.skeleton, &mut self.sequence, out, name, &state);
         self.ended = true;
-        let response = data["response"].take();
         let finished = Finished {
-            response,
+            response: self.skeleton.response(&state),
             events: self.sequence,
             chars: self.chars,
         };
@@ -484,7 +497,6 @@ impl ChatStreamWriter for ResponsesStream {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::Map;
 
     use super::*;
 
@@ -494,7 +506,7 @@ mod tests {
             id: "resp_s".into(),
             created_at: 1,
             suffix: "s".into(),
-            echo: Map::new(),
+            echo: super::super::Echo::default(),
             tools: super::super::ToolNames {
                 custom: vec!["apply_patch".into()],
                 namespaced: Vec::new(),

@@ -6,7 +6,7 @@ pub mod events;
 pub mod object;
 pub mod request;
 
-pub use self::object::{Skeleton, State, ToolNames, response_from_completion};
+pub use self::object::{Echo, Skeleton, State, ToolNames, response_from_completion};
 pub use self::request::{ChatForm, ResponsesRequest, chat_request};
 
 /// The built-in tools OpenAI runs itself: a chat target has nothing to run them with.

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::item_id;
@@ -16,11 +16,79 @@ pub struct Skeleton {
     pub created_at: u64,
     /// The random part the output items' ids share.
     pub suffix: String,
-    pub echo: Map<String, Value>,
+    pub echo: Echo,
     /// How the chat functions offered map back to the request's tools.
     pub tools: ToolNames,
     /// Characters of the prompt, for an estimate when the target reports no usage.
     pub prompt_chars: usize,
+}
+
+/// The request's fields a Response echoes, as OpenAI returns them (its defaults where the
+/// request has none).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Echo {
+    pub background: bool,
+    pub instructions: Option<String>,
+    pub max_output_tokens: Option<u64>,
+    pub max_tool_calls: Value,
+    pub metadata: Map<String, Value>,
+    pub parallel_tool_calls: bool,
+    pub previous_response_id: Option<String>,
+    pub prompt_cache_key: Option<String>,
+    pub reasoning: ReasoningEcho,
+    pub safety_identifier: Option<String>,
+    pub service_tier: Value,
+    pub store: bool,
+    pub temperature: f64,
+    pub text: TextEcho,
+    pub tool_choice: Value,
+    pub tools: Vec<Value>,
+    pub top_logprobs: Value,
+    pub top_p: f64,
+    pub truncation: Value,
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReasoningEcho {
+    pub effort: Value,
+    pub summary: Value,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TextEcho {
+    pub format: Value,
+    pub verbosity: Value,
+}
+
+/// A Response as it is written: borrowed from the skeleton and the state, serialized without
+/// a JSON tree.
+#[derive(Serialize)]
+struct Body<'a> {
+    id: &'a str,
+    object: &'static str,
+    created_at: u64,
+    status: &'static str,
+    error: Option<Failure<'a>>,
+    incomplete_details: Option<Incomplete>,
+    model: &'a str,
+    output: &'a [Value],
+    /// None while in progress: the spec has no null usage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Value>,
+    #[serde(flatten)]
+    echo: &'a Echo,
+}
+
+#[derive(Serialize)]
+struct Failure<'a> {
+    code: &'static str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct Incomplete {
+    reason: &'static str,
 }
 
 /// How the chat functions offered for a request's tools map back to them.
@@ -59,7 +127,7 @@ pub fn namespaced_name(namespace: &str, name: &str) -> String {
 pub struct State<'a> {
     pub status: Status,
     pub model: &'a str,
-    pub output: Vec<Value>,
+    pub output: &'a [Value],
     /// The chat answer's usage; `None`: estimated from `output_chars`.
     pub usage: Option<&'a Value>,
     pub output_chars: usize,
@@ -98,57 +166,7 @@ impl Status {
 }
 
 impl Skeleton {
-    /// The Response at `status`: `usage` is the chat answer's (`None`: estimated from
-    /// `output_chars`, unless still in progress), `error` the message of a failure.
-    pub fn response(
-        &self,
-        status: Status,
-        model: &str,
-        output: Vec<Value>,
-        usage: Option<&Value>,
-        output_chars: usize,
-        error: Option<&str>,
-    ) -> Value {
-        let state = State {
-            status,
-            model,
-            output,
-            usage,
-            output_chars,
-            error,
-        };
-        self.build(self.echo.clone(), state)
-    }
-
-    /// [`Self::response`] for the last time: the echoed fields are moved, not copied.
-    pub fn last_response(&mut self, state: State<'_>) -> Value {
-        let echo = std::mem::take(&mut self.echo);
-        self.build(echo, state)
-    }
-
-    fn build(&self, echo: Map<String, Value>, state: State<'_>) -> Value {
-        let mut response = echo;
-        response.insert("id".into(), json!(self.id));
-        response.insert("object".into(), json!("response"));
-        response.insert("created_at".into(), json!(self.created_at));
-        response.insert("status".into(), json!(state.status.name()));
-        response.insert(
-            "error".into(),
-            state.error.map_or(
-                Value::Null,
-                |message| json!({"code": "server_error", "message": message}),
-            ),
-        );
-        response.insert(
-            "incomplete_details".into(),
-            match state.status {
-                Status::Incomplete(reason) => json!({"reason": reason}),
-                _ => Value::Null,
-            },
-        );
-        response.insert("model".into(), json!(state.model));
-        response.insert("output".into(), Value::Array(state.output));
-        // None while in progress: the spec has no null usage.
+    fn body<'a>(&'a self, state: &'a State<'a>) -> Body<'a> {
         let usage = match (state.status, state.usage) {
             (Status::InProgress, _) => None,
             (_, Some(usage)) => Some(response_usage(usage)),
@@ -158,10 +176,37 @@ impl Skeleton {
                 Some(usage_object(input, 0, output, 0))
             }
         };
-        if let Some(usage) = usage {
-            response.insert("usage".into(), usage);
+        Body {
+            id: &self.id,
+            object: "response",
+            created_at: self.created_at,
+            status: state.status.name(),
+            error: state.error.map(|message| Failure {
+                code: "server_error",
+                message,
+            }),
+            incomplete_details: match state.status {
+                Status::Incomplete(reason) => Some(Incomplete { reason }),
+                _ => None,
+            },
+            model: state.model,
+            output: state.output,
+            usage,
+            echo: &self.echo,
         }
-        Value::Object(response)
+    }
+
+    /// Writes the Response at `state` as JSON: its usage is the chat answer's (estimated from
+    /// the output's characters when the target gave none; none while in progress), its error
+    /// a failure's message.
+    pub fn write(&self, state: &State<'_>, out: &mut Vec<u8>) {
+        // Serializing into a Vec cannot fail.
+        let _ = serde_json::to_writer(out, &self.body(state));
+    }
+
+    /// The Response at `state` as a JSON tree: for the store and the log, once per answer.
+    pub fn response(&self, state: &State<'_>) -> Value {
+        serde_json::to_value(self.body(state)).unwrap_or_default()
     }
 
     /// A tool call as its output item, `function_call` or (for a custom tool, whose one
@@ -310,12 +355,12 @@ struct CompletionFunction<'a> {
     arguments: Option<Cow<'a, str>>,
 }
 
-/// A whole chat completion (its JSON text) as the Response object, and what could not be
-/// carried (for the log); `Err` when it is not a chat completion.
+/// A whole chat completion (its JSON text) as the Response object's JSON text, and what could
+/// not be carried (for the log); `Err` when it is not a chat completion.
 pub fn response_from_completion(
-    mut skeleton: Skeleton,
+    skeleton: &Skeleton,
     completion: &[u8],
-) -> Result<(Value, Vec<String>), serde_json::Error> {
+) -> Result<(Vec<u8>, Vec<String>), serde_json::Error> {
     let completion: Completion<'_> = serde_json::from_slice(completion)?;
     let mut notes = Vec::new();
     if completion.choices.len() > 1 {
@@ -376,12 +421,14 @@ pub fn response_from_completion(
     let state = State {
         status: Status::of_finish(finish_reason.as_deref()),
         model: completion.model.as_deref().unwrap_or_default(),
-        output,
+        output: &output,
         usage: completion.usage.as_ref().filter(|u| u.is_object()),
         output_chars: chars,
         error: None,
     };
-    Ok((skeleton.last_response(state), notes))
+    let mut json = Vec::with_capacity(1024);
+    skeleton.write(&state, &mut json);
+    Ok((json, notes))
 }
 
 #[cfg(test)]
@@ -393,7 +440,7 @@ mod tests {
             id: "resp_x".into(),
             created_at: 7,
             suffix: "x".into(),
-            echo: Map::new(),
+            echo: Echo::default(),
             tools: ToolNames {
                 custom: vec!["apply_patch".into()],
                 namespaced: vec![("agents__spawn".into(), "agents".into(), "spawn".into())],
@@ -410,9 +457,10 @@ mod tests {
                 {"id": "call_2", "type": "function", "function": {"name": "apply_patch", "arguments": "{\"input\":\"*** Begin Patch\"}"}}]}}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
                 "prompt_tokens_details": {"cached_tokens": 4}}});
-        let (response, notes) =
-            response_from_completion(skeleton(), &serde_json::to_vec(&completion).unwrap())
+        let (json, notes) =
+            response_from_completion(&skeleton(), &serde_json::to_vec(&completion).unwrap())
                 .unwrap();
+        let response: Value = serde_json::from_slice(&json).unwrap();
         assert!(notes.is_empty());
         assert_eq!(response["status"], "completed");
         assert_eq!(response["model"], "gpt-4.1");
@@ -433,9 +481,10 @@ mod tests {
     fn a_completion_cut_for_length_is_incomplete_for_max_output_tokens() {
         let completion = json!({"model": "m", "choices": [{"finish_reason": "length",
             "message": {"role": "assistant", "content": "Partial"}}]});
-        let (response, _) =
-            response_from_completion(skeleton(), &serde_json::to_vec(&completion).unwrap())
+        let (json, _) =
+            response_from_completion(&skeleton(), &serde_json::to_vec(&completion).unwrap())
                 .unwrap();
+        let response: Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(response["status"], "incomplete");
         assert_eq!(
             response["incomplete_details"],

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::object::{ToolNames, fields, namespaced_name};
+use super::object::{Echo, ReasoningEcho, TextEcho, ToolNames, fields, namespaced_name};
 use super::{BUILT_IN_TOOLS, item_id};
 use crate::config::TargetApi;
 use crate::formats::chat::Untranslatable;
@@ -70,7 +70,7 @@ pub struct ChatForm {
     /// Hints with no place in a chat request, for the log.
     pub dropped: Vec<String>,
     /// The Response object's fields that echo the request.
-    pub echo: Map<String, Value>,
+    pub echo: Echo,
     /// How the chat functions offered map back to the request's tools (custom tools' calls
     /// go back as `custom_tool_call` items, namespaced functions' with their namespace).
     pub tools: ToolNames,
@@ -255,70 +255,39 @@ fn extra_fields(
 }
 
 /// The request's fields as a Response object echoes them, OpenAI's defaults where absent.
-fn echo(request: &ResponsesRequest) -> Map<String, Value> {
+fn echo(request: &ResponsesRequest) -> Echo {
     let given = |value: Option<&Value>| value.filter(|v| !v.is_null()).cloned();
     let extra = |name: &str, default: Value| given(request.extra.get(name)).unwrap_or(default);
-    let option = |value: &Option<String>| value.clone().map_or(Value::Null, Value::String);
     let (text, reasoning) = (request.text.as_ref(), request.reasoning.as_ref());
-    let text = fields([
-        (
-            "format",
-            given(text.and_then(|t| t.get("format")))
+    Echo {
+        background: false,
+        instructions: request.instructions.clone(),
+        max_output_tokens: request.max_output_tokens,
+        max_tool_calls: extra("max_tool_calls", Value::Null),
+        metadata: request.metadata.clone().unwrap_or_default(),
+        parallel_tool_calls: request.parallel_tool_calls.unwrap_or(true),
+        previous_response_id: request.previous_response_id.clone(),
+        prompt_cache_key: request.prompt_cache_key.clone(),
+        reasoning: ReasoningEcho {
+            effort: given(reasoning.and_then(|r| r.get("effort"))).unwrap_or_default(),
+            summary: given(reasoning.and_then(|r| r.get("summary"))).unwrap_or_default(),
+        },
+        safety_identifier: request.safety_identifier.clone(),
+        service_tier: extra("service_tier", "default".into()),
+        store: request.store.unwrap_or(true),
+        temperature: request.temperature.unwrap_or(1.0),
+        text: TextEcho {
+            format: given(text.and_then(|t| t.get("format")))
                 .unwrap_or_else(|| fields([("type", "text".into())])),
-        ),
-        (
-            "verbosity",
-            given(text.and_then(|t| t.get("verbosity"))).unwrap_or_else(|| "medium".into()),
-        ),
-    ]);
-    let reasoning = fields([
-        (
-            "effort",
-            given(reasoning.and_then(|r| r.get("effort"))).unwrap_or_default(),
-        ),
-        (
-            "summary",
-            given(reasoning.and_then(|r| r.get("summary"))).unwrap_or_default(),
-        ),
-    ]);
-    let tools = request.tools.iter().flatten().map(echoed_tool).collect();
-    let echoed = fields([
-        ("background", false.into()),
-        ("instructions", option(&request.instructions)),
-        ("max_output_tokens", request.max_output_tokens.into()),
-        ("max_tool_calls", extra("max_tool_calls", Value::Null)),
-        (
-            "metadata",
-            Value::Object(request.metadata.clone().unwrap_or_default()),
-        ),
-        (
-            "parallel_tool_calls",
-            request.parallel_tool_calls.unwrap_or(true).into(),
-        ),
-        (
-            "previous_response_id",
-            option(&request.previous_response_id),
-        ),
-        ("prompt_cache_key", option(&request.prompt_cache_key)),
-        ("reasoning", reasoning),
-        ("safety_identifier", option(&request.safety_identifier)),
-        ("service_tier", extra("service_tier", "default".into())),
-        ("store", request.store.unwrap_or(true).into()),
-        ("temperature", request.temperature.unwrap_or(1.0).into()),
-        ("text", text),
-        (
-            "tool_choice",
-            request.tool_choice.clone().unwrap_or_else(|| "auto".into()),
-        ),
-        ("tools", Value::Array(tools)),
-        ("top_logprobs", extra("top_logprobs", 0.into())),
-        ("top_p", request.top_p.unwrap_or(1.0).into()),
-        ("truncation", extra("truncation", "disabled".into())),
-        ("user", option(&request.user)),
-    ]);
-    match echoed {
-        Value::Object(map) => map,
-        _ => Map::new(),
+            verbosity: given(text.and_then(|t| t.get("verbosity")))
+                .unwrap_or_else(|| "medium".into()),
+        },
+        tool_choice: request.tool_choice.clone().unwrap_or_else(|| "auto".into()),
+        tools: request.tools.iter().flatten().map(echoed_tool).collect(),
+        top_logprobs: extra("top_logprobs", 0.into()),
+        top_p: request.top_p.unwrap_or(1.0),
+        truncation: extra("truncation", "disabled".into()),
+        user: request.user.clone(),
     }
 }
 
