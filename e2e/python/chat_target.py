@@ -3,8 +3,9 @@ request arguments, roles it does not have, tool messages that answer no call of 
 before them, arguments that are not JSON text. It answers with a text, or, when
 `ChatTarget.reply_tool` names a tool the request offers and the conversation does not end with
 a tool result, with a call of it (a list of them names several tools, called at once, with ids
-call_e2e_1, call_e2e_2...); whole or streamed (usage last, when asked for). A text answer
-ends with `ChatTarget.reply_finish` when set ("length": cut short at max_tokens), else "stop"."""
+call_e2e_1, call_e2e_2...); whole or streamed (usage last, when asked for). A text answer is
+`ChatTarget.reply_text` when set (aider reads shell commands from its answer's text), else TEXT,
+and ends with `ChatTarget.reply_finish` when set ("length": cut short at max_tokens), else "stop"."""
 import http.server
 import json
 import re
@@ -61,6 +62,7 @@ class ChatTarget(http.server.BaseHTTPRequestHandler):
     received = []
     reply_tool = None  # (name, arguments), or a list of them, for the next answers, or None for text
     reply_finish = None  # the finish_reason of the next text answers, or None for "stop"
+    reply_text = None  # the content of the next text answers, or None for TEXT
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
@@ -84,7 +86,7 @@ class ChatTarget(http.server.BaseHTTPRequestHandler):
                 for k, (name, arguments) in enumerate(replies, 1)]}
             finish = "tool_calls"
         else:
-            message = {"role": "assistant", "content": TEXT}
+            message = {"role": "assistant", "content": ChatTarget.reply_text or TEXT}
             finish = ChatTarget.reply_finish or "stop"
         if body.get("stream"):
             return self.stream(body, message, finish, usage)
