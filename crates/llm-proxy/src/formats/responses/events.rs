@@ -148,14 +148,15 @@ impl ResponsesStream {
         name: &str,
         state: &State<'_>,
     ) {
-        // Writing into a Vec cannot fail.
+        // Keys in the order every other event has them (a JSON tree's, sorted). Writing into a
+        // Vec cannot fail.
+        let _ = write!(out, "event: {name}\ndata: {{\"response\":");
+        skeleton.write(state, out);
         let _ = write!(
             out,
-            "event: {name}\ndata: {{\"type\":\"{name}\",\"sequence_number\":{sequence},\"response\":"
+            ",\"sequence_number\":{sequence},\"type\":\"{name}\"}}\n\n"
         );
         *sequence += 1;
-        skeleton.write(state, out);
-        out.extend_from_slice(b"}\n\n");
     }
 
     fn text(&mut self, text: &str, out: &mut Vec<u8>) {
