@@ -11,19 +11,12 @@ mod common;
 
 use common::anthropic::MockAnthropic;
 use common::*;
-use llm_proxy::config::{CredentialConfig, TargetApi, TargetConfig, UpstreamConfig};
+use llm_proxy::config::TargetApi;
 use reqwest::StatusCode;
-use secrecy::SecretString;
 use serde_json::Value;
 
 async fn native(mock: &MockAnthropic) -> TestProxy {
-    TestProxy::start(config(UpstreamConfig::Target(TargetConfig {
-        endpoint: mock.url().parse().unwrap(),
-        api: TargetApi::Anthropic,
-        credential: CredentialConfig::ApiKey(SecretString::from(TARGET_KEY)),
-        extra_roots_pem: None,
-    })))
-    .await
+    TestProxy::speaking(&mock.url(), TargetApi::Anthropic).await
 }
 
 /// A Messages request as Claude Code writes one, spaced and ordered as no serializer would.

@@ -11,9 +11,8 @@
 mod common;
 
 use common::*;
-use llm_proxy::config::{CredentialConfig, TargetApi, TargetConfig, UpstreamConfig};
+use llm_proxy::config::{TargetApi, UpstreamConfig};
 use reqwest::StatusCode;
-use secrecy::SecretString;
 use serde_json::{Value, json};
 
 /// The events of a Responses stream, each checked against the spec and its `event:` name.
@@ -555,11 +554,7 @@ async fn what_a_chat_target_cannot_do_is_a_400_in_openais_envelope_naming_it() {
         );
     }
     let response = proxy
-        .http
-        .post(format!("{}/v1/responses", proxy.url))
-        .bearer_auth(ACCESS_TOKEN)
-        .header("content-type", "application/json")
-        .body("{\"model\":")
+        .post_raw("/v1/responses", "{\"model\":")
         .send()
         .await
         .unwrap();
@@ -708,13 +703,7 @@ async fn a_translated_call_is_logged_with_its_model_request_response_and_usage()
 }
 
 async fn native_proxy(target: &MockTarget) -> TestProxy {
-    TestProxy::start(config(UpstreamConfig::Target(TargetConfig {
-        endpoint: target.url().parse().unwrap(),
-        api: TargetApi::Responses,
-        credential: CredentialConfig::ApiKey(SecretString::from(TARGET_KEY)),
-        extra_roots_pem: None,
-    })))
-    .await
+    TestProxy::speaking(&target.url(), TargetApi::Responses).await
 }
 
 /// A recorded stream as its SSE bytes, `event:` lines included.
@@ -739,15 +728,7 @@ async fn with_target_api_responses_a_stream_passes_byte_for_byte_and_is_logged_w
     target.always(Reply::Sse(sse.clone(), SseEnd::Close));
     let body = r#"{"model":"gpt-5.1","input":[{"role":"user","content":"weather?"}],"stream":true,"store":false,
         "include":["reasoning.encrypted_content"],"tools":[{"type":"web_search"}]}"#;
-    let response = proxy
-        .http
-        .post(format!("{}/v1/responses", proxy.url))
-        .bearer_auth(ACCESS_TOKEN)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = proxy.post_raw("/v1/responses", body).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.text().await.unwrap(), sse.concat());
     let sent = target.last();

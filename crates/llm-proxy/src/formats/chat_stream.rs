@@ -331,17 +331,83 @@ pub struct PlainEvent<'a> {
 /// A chat stream written in a client's own API, fed chunk by chunk by the relay that reads
 /// the target's (or the placeholder's) chat stream.
 pub trait ChatStreamWriter {
-    /// A plain chunk (text or reasoning, no tool calls, no finish), read the typed way; `false`
-    /// when it must go to [`Self::chunk`] instead.
-    fn plain(&mut self, plain: &PlainEvent<'_>, out: &mut Vec<u8>) -> bool;
-    /// Any chunk, as a JSON tree.
-    fn chunk(&mut self, chunk: &Value, out: &mut Vec<u8>);
+    /// Whether the client's stream has ended: nothing more is written.
+    fn ended(&self) -> bool;
+    /// The model the target names; kept only until the stream has begun.
+    fn name_model(&mut self, model: &str);
+    /// The client stream's opening events, written once.
+    fn begin(&mut self, out: &mut Vec<u8>);
+    fn write_reasoning(&mut self, text: &str, out: &mut Vec<u8>);
+    fn write_text(&mut self, text: &str, out: &mut Vec<u8>);
+    /// One piece of a tool call, as a chat delta has it (`index`, `id`, `function`).
+    fn write_tool_call(&mut self, call: &Value, out: &mut Vec<u8>);
+    fn keep_usage(&mut self, usage: &Value);
+    /// The choice that carries the finish reason.
+    fn keep_finish(&mut self, choice: &Value);
     /// The chat stream's end (`[DONE]`, or its body's end): the client's stream ended too.
     fn finish(&mut self, out: &mut Vec<u8>);
     /// The chat stream broke off.
     fn error(&mut self, message: &str, out: &mut Vec<u8>);
     /// The target has been silent for the keep-alive interval.
     fn keep_alive(&mut self, out: &mut Vec<u8>);
+
+    /// Any chunk, as a JSON tree.
+    fn chunk(&mut self, chunk: &Value, out: &mut Vec<u8>) {
+        if self.ended() {
+            return;
+        }
+        if let Some(message) = chunk.pointer("/error/message").and_then(Value::as_str) {
+            self.error(message, out);
+            return;
+        }
+        if let Some(model) = chunk["model"].as_str().filter(|m| !m.is_empty()) {
+            self.name_model(model);
+        }
+        self.begin(out);
+        if chunk["usage"].is_object() {
+            self.keep_usage(&chunk["usage"]);
+        }
+        let Some(choice) = chunk.pointer("/choices/0") else {
+            return;
+        };
+        let delta = &choice["delta"];
+        if let Some(reasoning) = delta["reasoning_content"]
+            .as_str()
+            .or_else(|| delta["reasoning"].as_str())
+            .filter(|t| !t.is_empty())
+        {
+            self.write_reasoning(reasoning, out);
+        }
+        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
+            self.write_text(text, out);
+        }
+        for call in delta["tool_calls"].as_array().into_iter().flatten() {
+            self.write_tool_call(call, out);
+        }
+        if choice["finish_reason"].is_string() {
+            self.keep_finish(choice);
+        }
+    }
+
+    /// A plain chunk (text or reasoning, no tool calls, no finish), read the typed way: the
+    /// bulk of a stream, written without a JSON tree. `false` when it is not one of these, for
+    /// [`Self::chunk`] to read.
+    fn plain(&mut self, plain: &PlainEvent<'_>, out: &mut Vec<u8>) -> bool {
+        if self.ended() || plain.finish_reason.is_some() {
+            return false;
+        }
+        if let Some(model) = plain.model.as_deref().filter(|m| !m.is_empty()) {
+            self.name_model(model);
+        }
+        self.begin(out);
+        if let Some(reasoning) = plain.reasoning.as_deref().filter(|t| !t.is_empty()) {
+            self.write_reasoning(reasoning, out);
+        }
+        if let Some(text) = plain.text.as_deref().filter(|t| !t.is_empty()) {
+            self.write_text(text, out);
+        }
+        true
+    }
 }
 
 /// The event read without a JSON tree, or `None` when it is not plain: an error, a usage, tool

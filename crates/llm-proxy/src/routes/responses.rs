@@ -38,20 +38,20 @@ pub async fn create(State(state): State<AppState>, request: Request) -> Response
         Ok(body) => body,
         Err(error) => return error.into_response(),
     };
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(default)]
-        model: Option<String>,
-        #[serde(default)]
-        stream: Option<bool>,
-    }
-    let probe = serde_json::from_slice::<Probe>(&body).ok();
-    let model = probe.as_ref().and_then(|p| p.model.clone());
-    let stream = probe.is_some_and(|p| p.stream == Some(true));
-    let (mut response, translation) = match state.upstream() {
+    let (mut response, translation, model, stream) = match state.upstream() {
         Some(up) if up.api() == TargetApi::Responses => {
             // The target has the API: nothing to translate, the bytes pass (with the model
-            // renamed, when an alias applies).
+            // renamed, when an alias applies), read only for the log's model and stream.
+            #[derive(serde::Deserialize)]
+            struct Probe {
+                #[serde(default)]
+                model: Option<String>,
+                #[serde(default)]
+                stream: Option<bool>,
+            }
+            let probe = serde_json::from_slice::<Probe>(&body).ok();
+            let model = probe.as_ref().and_then(|p| p.model.clone());
+            let stream = probe.is_some_and(|p| p.stream == Some(true));
             let aliased = aliased(&state, &body, model.as_deref().unwrap_or_default());
             let sent = aliased.as_ref().map_or(&body, |(body, _)| body).clone();
             let response = forward::pass_through(
@@ -66,12 +66,23 @@ pub async fn create(State(state): State<AppState>, request: Request) -> Response
                 sent_model: Some(sent_model),
                 ..RequestTranslation::default()
             });
-            (response, translation)
+            (response, translation, model, stream)
         }
-        _ => {
-            let (response, translation) = translated(&state, &parts, &body, received).await;
-            (response, Some(translation))
-        }
+        _ => match ResponsesRequest::parse(&body) {
+            Err(error) => {
+                let translation = RequestTranslation {
+                    api: state.upstream().map(|up| up.api().name()),
+                    ..RequestTranslation::default()
+                };
+                let response = ProxyError::from(error).into_response();
+                (response, Some(translation), None, false)
+            }
+            Ok(request) => {
+                let (model, stream) = (request.model.clone(), request.stream == Some(true));
+                let (response, translation) = translated(&state, &parts, request, received).await;
+                (response, Some(translation), model, stream)
+            }
+        },
     };
     response.extensions_mut().insert(CallNotes {
         model,
@@ -87,17 +98,13 @@ pub async fn create(State(state): State<AppState>, request: Request) -> Response
 async fn translated(
     state: &AppState,
     parts: &axum::http::request::Parts,
-    body: &Bytes,
+    request: ResponsesRequest,
     received: Instant,
 ) -> (Response, RequestTranslation) {
     let api = state.upstream().map_or(TargetApi::OpenAi, |up| up.api());
     let mut translation = RequestTranslation {
         api: state.upstream().map(|up| up.api().name()),
         ..RequestTranslation::default()
-    };
-    let request = match ResponsesRequest::parse(body) {
-        Ok(request) => request,
-        Err(error) => return (ProxyError::from(error).into_response(), translation),
     };
     let history = match &request.previous_response_id {
         None => Vec::new(),

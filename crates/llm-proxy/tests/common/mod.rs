@@ -126,6 +126,15 @@ impl TestProxy {
         Self::start(config).await
     }
 
+    /// Forwarding to `target`, which speaks `api`, with [`TARGET_KEY`].
+    pub async fn speaking(target: &str, api: llm_proxy::config::TargetApi) -> Self {
+        let mut upstream = target_config(target, Some(TARGET_KEY));
+        if let UpstreamConfig::Target(target) = &mut upstream {
+            target.api = api;
+        }
+        Self::start(config(upstream)).await
+    }
+
     pub async fn start(config: Config) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let handle = llm_proxy::serve(listener, config).unwrap();
@@ -155,6 +164,15 @@ impl TestProxy {
 
     pub async fn get_text(&self, path: &str) -> String {
         self.get(path).send().await.unwrap().text().await.unwrap()
+    }
+
+    /// A POST of these exact bytes as JSON, with the token: for bodies no serializer writes.
+    pub fn post_raw(&self, path: &str, body: &'static str) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(ACCESS_TOKEN)
+            .header("content-type", "application/json")
+            .body(body)
     }
 
     /// `post`, sent, its body read as JSON.

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::client::{stop_of, tool_use_id, usage};
-use crate::formats::chat_stream::{ChatStreamWriter, PlainEvent};
+use crate::formats::chat_stream::ChatStreamWriter;
 
 /// The kind of the block open now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,11 +54,6 @@ impl MessagesStream {
             usage: None,
             ended: false,
         }
-    }
-
-    /// Whether the stream has been ended (`message_stop` or `error` written).
-    pub fn ended(&self) -> bool {
-        self.ended
     }
 
     /// A tool call's piece: its first opens a `tool_use` block, the rest add arguments.
@@ -147,90 +142,49 @@ impl MessagesStream {
 }
 
 impl ChatStreamWriter for MessagesStream {
-    /// One chat chunk, as the events it makes.
-    fn chunk(&mut self, chunk: &Value, out: &mut Vec<u8>) {
-        if self.ended {
-            return;
-        }
-        if let Some(message) = chunk.pointer("/error/message").and_then(Value::as_str) {
-            self.error(message, out);
-            return;
-        }
-        if !self.started
-            && let Some(model) = chunk["model"].as_str().filter(|m| !m.is_empty())
-        {
+    /// `message_stop` or `error` written.
+    fn ended(&self) -> bool {
+        self.ended
+    }
+
+    fn name_model(&mut self, model: &str) {
+        if !self.started {
             model.clone_into(&mut self.model);
-        }
-        self.start(out);
-        if chunk["usage"].is_object() {
-            self.usage = Some(chunk["usage"].clone());
-        }
-        let Some(choice) = chunk.pointer("/choices/0") else {
-            return;
-        };
-        let delta = &choice["delta"];
-        if let Some(thinking) = delta["reasoning_content"]
-            .as_str()
-            .or_else(|| delta["reasoning"].as_str())
-            .filter(|t| !t.is_empty())
-        {
-            let index = self.block(Block::Thinking, out, |index| {
-                json!({"type": "content_block_start", "index": index, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
-            });
-            event(
-                out,
-                "content_block_delta",
-                &json!({"type": "content_block_delta", "index": index, "delta": {"type": "thinking_delta", "thinking": thinking}}),
-            );
-        }
-        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-            let index = self.block(Block::Text, out, |index| {
-                json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
-            });
-            event(
-                out,
-                "content_block_delta",
-                &json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}),
-            );
-        }
-        for call in delta["tool_calls"].as_array().into_iter().flatten() {
-            self.tool_call(call, out);
-        }
-        if choice["finish_reason"].is_string() {
-            self.finish = Some(choice.clone());
         }
     }
 
-    /// A plain chat chunk (text or reasoning, no tool calls, no finish), read the typed way: its
-    /// text goes out without a JSON tree, the bulk of a stream. `false` when the chunk is not
-    /// one of these, for [`Self::chunk`] to read.
-    fn plain(&mut self, plain: &PlainEvent<'_>, out: &mut Vec<u8>) -> bool {
-        if self.ended || plain.finish_reason.is_some() {
-            return false;
-        }
-        if !self.started
-            && let Some(model) = plain.model.as_deref().filter(|m| !m.is_empty())
-        {
-            model.clone_into(&mut self.model);
-        }
+    fn begin(&mut self, out: &mut Vec<u8>) {
         self.start(out);
-        if let Some(thinking) = plain.reasoning.as_deref().filter(|t| !t.is_empty()) {
-            let index = self.block(Block::Thinking, out, |index| {
-                json!({"type": "content_block_start", "index": index, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
-            });
-            event(
-                out,
-                "content_block_delta",
-                &json!({"type": "content_block_delta", "index": index, "delta": {"type": "thinking_delta", "thinking": thinking}}),
-            );
-        }
-        if let Some(text) = plain.text.as_deref().filter(|t| !t.is_empty()) {
-            let index = self.block(Block::Text, out, |index| {
-                json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
-            });
-            text_delta(out, index, text);
-        }
-        true
+    }
+
+    fn write_reasoning(&mut self, thinking: &str, out: &mut Vec<u8>) {
+        let index = self.block(Block::Thinking, out, |index| {
+            json!({"type": "content_block_start", "index": index, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
+        });
+        event(
+            out,
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": index, "delta": {"type": "thinking_delta", "thinking": thinking}}),
+        );
+    }
+
+    fn write_text(&mut self, text: &str, out: &mut Vec<u8>) {
+        let index = self.block(Block::Text, out, |index| {
+            json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
+        });
+        text_delta(out, index, text);
+    }
+
+    fn write_tool_call(&mut self, call: &Value, out: &mut Vec<u8>) {
+        self.tool_call(call, out);
+    }
+
+    fn keep_usage(&mut self, usage: &Value) {
+        self.usage = Some(usage.clone());
+    }
+
+    fn keep_finish(&mut self, choice: &Value) {
+        self.finish = Some(choice.clone());
     }
 
     /// The target is silent: a `ping`, or first the `message_start` that must come before

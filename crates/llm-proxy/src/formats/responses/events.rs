@@ -15,7 +15,7 @@ use super::item_id;
 use super::object::{
     Skeleton, State, Status, custom_input, fields, message_item, output_text, reasoning_item,
 };
-use crate::formats::chat_stream::{ChatStreamWriter, PlainEvent};
+use crate::formats::chat_stream::ChatStreamWriter;
 
 /// How a stream ended: the final Response (completed, incomplete or failed) and how many
 /// events carried it. Filled by the writer when it ends, for the store and the log.
@@ -419,62 +419,38 @@ impl ResponsesStream {
 }
 
 impl ChatStreamWriter for ResponsesStream {
-    fn chunk(&mut self, chunk: &Value, out: &mut Vec<u8>) {
-        if self.ended {
-            return;
-        }
-        if let Some(message) = chunk.pointer("/error/message").and_then(Value::as_str) {
-            self.error(message, out);
-            return;
-        }
-        if !self.started
-            && let Some(model) = chunk["model"].as_str().filter(|m| !m.is_empty())
-        {
+    fn ended(&self) -> bool {
+        self.ended
+    }
+
+    fn name_model(&mut self, model: &str) {
+        if !self.started {
             model.clone_into(&mut self.model);
-        }
-        self.start(out);
-        if chunk["usage"].is_object() {
-            self.usage = Some(chunk["usage"].clone());
-        }
-        let Some(choice) = chunk.pointer("/choices/0") else {
-            return;
-        };
-        let delta = &choice["delta"];
-        if let Some(reasoning) = delta["reasoning_content"]
-            .as_str()
-            .or_else(|| delta["reasoning"].as_str())
-            .filter(|t| !t.is_empty())
-        {
-            self.reasoning(reasoning, out);
-        }
-        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-            self.text(text, out);
-        }
-        for call in delta["tool_calls"].as_array().into_iter().flatten() {
-            self.tool_call(call, out);
-        }
-        if let Some(reason) = choice["finish_reason"].as_str() {
-            self.finish_reason = Some(reason.to_owned());
         }
     }
 
-    fn plain(&mut self, plain: &PlainEvent<'_>, out: &mut Vec<u8>) -> bool {
-        if self.ended || plain.finish_reason.is_some() {
-            return false;
-        }
-        if !self.started
-            && let Some(model) = plain.model.as_deref().filter(|m| !m.is_empty())
-        {
-            model.clone_into(&mut self.model);
-        }
+    fn begin(&mut self, out: &mut Vec<u8>) {
         self.start(out);
-        if let Some(reasoning) = plain.reasoning.as_deref().filter(|t| !t.is_empty()) {
-            self.reasoning(reasoning, out);
-        }
-        if let Some(text) = plain.text.as_deref().filter(|t| !t.is_empty()) {
-            self.text(text, out);
-        }
-        true
+    }
+
+    fn write_reasoning(&mut self, text: &str, out: &mut Vec<u8>) {
+        self.reasoning(text, out);
+    }
+
+    fn write_text(&mut self, text: &str, out: &mut Vec<u8>) {
+        self.text(text, out);
+    }
+
+    fn write_tool_call(&mut self, call: &Value, out: &mut Vec<u8>) {
+        self.tool_call(call, out);
+    }
+
+    fn keep_usage(&mut self, usage: &Value) {
+        self.usage = Some(usage.clone());
+    }
+
+    fn keep_finish(&mut self, choice: &Value) {
+        self.finish_reason = choice["finish_reason"].as_str().map(str::to_owned);
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) {
